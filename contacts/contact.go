@@ -1,0 +1,141 @@
+package contacts
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// WatcherPermission says whether a contact may subscribe to our endpoint
+// data (Windows' PEER_WATCH_PERMISSION). The zero value is Allowed: adding a
+// contact is an act of trust.
+type WatcherPermission int
+
+const (
+	// Allowed lets the contact see our presence, applications and objects.
+	Allowed WatcherPermission = iota
+	// Blocked lets the contact see nothing of our endpoint data.
+	Blocked
+)
+
+func (p WatcherPermission) String() string {
+	switch p {
+	case Allowed:
+		return "allowed"
+	case Blocked:
+		return "blocked"
+	}
+	return fmt.Sprintf("WatcherPermission(%d)", int(p))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p WatcherPermission) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *WatcherPermission) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "allowed":
+		*p = Allowed
+	case "blocked":
+		*p = Blocked
+	default:
+		return fmt.Errorf("contacts: unknown watcher permission %q", b)
+	}
+	return nil
+}
+
+// Contact is one entry of the contact list (Windows' PEER_CONTACT). Values
+// are copies: changing one changes nothing in the store; use Store.Update.
+type Contact struct {
+	// PeerID is the key: at most one contact per peer.
+	PeerID peer.ID `json:"peer_id"`
+	// Nickname is the user's own short name for the contact; it defaults to
+	// the display name and is how the CLI's PEER arguments find a contact.
+	Nickname string `json:"nickname"`
+	// DisplayName and Email come from the contact's certificate.
+	DisplayName string `json:"display_name"`
+	Email       string `json:"email,omitempty"`
+	// Fingerprint is the SHA-256 fingerprint of the contact's certificate.
+	Fingerprint Fingerprint `json:"fingerprint"`
+	// Endorsed is true when the card's certificate was issued by another
+	// peer; EndorsedBy names that issuer.
+	EndorsedBy peer.ID `json:"endorsed_by,omitempty"`
+	// Watch: we subscribe to the contact's endpoint data.
+	Watch bool `json:"watch"`
+	// WatcherPermission: whether the contact may subscribe to ours.
+	WatcherPermission WatcherPermission `json:"watcher_permission"`
+	// Addrs are the contact's last known addresses.
+	Addrs []ma.Multiaddr `json:"addrs,omitempty"`
+	// Card is the contact's card as last received (PEM).
+	Card []byte `json:"card"`
+	// Added is when the contact was added; LastSeen when we last heard
+	// from it (zero if never).
+	Added    time.Time `json:"added"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// ContactFromCard makes a new contact (not yet stored) from a checked card.
+func ContactFromCard(c *Card, now time.Time) *Contact {
+	p := c.Profile()
+	ct := &Contact{
+		PeerID:      c.PeerID(),
+		Nickname:    p.DisplayName,
+		DisplayName: p.DisplayName,
+		Email:       p.Email,
+		Added:       now.UTC(),
+	}
+	ct.SetCard(c)
+	return ct
+}
+
+// SetCard replaces the contact's card and the fields derived from it, keeping
+// the user's own fields (nickname, watch, permission).
+func (ct *Contact) SetCard(c *Card) {
+	p := c.Profile()
+	ct.DisplayName, ct.Email = p.DisplayName, p.Email
+	ct.Fingerprint = c.Fingerprint()
+	ct.EndorsedBy = ""
+	if chain := c.Chain(); len(chain) > 1 {
+		ct.EndorsedBy, _ = KeyPeerID(chain[1])
+	}
+	if addrs := c.Addrs(); len(addrs) > 0 {
+		ct.Addrs = addrs
+	}
+	ct.Card = c.Marshal()
+}
+
+// ChangeType says what happened to a contact (Windows' PEER_CHANGE_TYPE).
+type ChangeType int
+
+// Change types.
+const (
+	Added ChangeType = iota
+	Deleted
+	Updated
+)
+
+func (t ChangeType) String() string {
+	switch t {
+	case Added:
+		return "added"
+	case Deleted:
+		return "deleted"
+	case Updated:
+		return "updated"
+	}
+	return fmt.Sprintf("ChangeType(%d)", int(t))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t ChangeType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// EvtContactChanged is emitted on the store's event bus after every committed
+// change of the contact list or of the "me" contact.
+type EvtContactChanged struct {
+	Change  ChangeType `json:"change"`
+	Contact Contact    `json:"contact"`
+	// Me is true when the change is to our own contact.
+	Me bool `json:"me,omitempty"`
+}

@@ -1,0 +1,287 @@
+package contacts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/peer"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// StoreFile is the name of the contact database in a data directory.
+const StoreFile = "contacts.db"
+
+var (
+	bucketContacts = []byte("contacts")
+	bucketMeta     = []byte("meta")
+	keyMe          = []byte("me")
+)
+
+// Store is the durable contact list: a bbolt database, written with fsync'd
+// transactions, so an acknowledged write survives a crash. Its methods are
+// safe for concurrent use. Only one process may open a store at a time.
+type Store struct {
+	db *bolt.DB
+	// mu orders commits with their events, so subscribers see changes in
+	// commit order.
+	mu      sync.Mutex
+	emitter event.Emitter
+}
+
+var _ Anchors = (*Store)(nil)
+
+// OpenStore opens (creating if needed) the contact database at path. When bus
+// is not nil the store emits EvtContactChanged on it. A database held by
+// another process gives ErrStoreLocked after a second.
+func OpenStore(path string, bus event.Bus) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, ErrStoreLocked
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open contact store: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketContacts, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open contact store: %w", err)
+	}
+	s := &Store{db: db}
+	if bus != nil {
+		s.emitter, err = bus.Emitter(new(EvtContactChanged))
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.emitter != nil {
+		s.emitter.Close()
+		s.emitter = nil
+	}
+	return s.db.Close()
+}
+
+// Me returns our own contact, or ErrContactNotFound before SetMe.
+func (s *Store) Me() (*Contact, error) {
+	var c *Contact
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = decode(tx.Bucket(bucketMeta).Get(keyMe))
+		return err
+	})
+	return c, err
+}
+
+// SetMe stores our own contact, replacing any earlier one.
+func (s *Store) SetMe(c *Contact) error {
+	return s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
+		change := Updated
+		if tx.Bucket(bucketMeta).Get(keyMe) == nil {
+			change = Added
+		}
+		if err := put(tx.Bucket(bucketMeta), keyMe, c); err != nil {
+			return nil, err
+		}
+		return &EvtContactChanged{Change: change, Contact: *c, Me: true}, nil
+	})
+}
+
+// Add stores a new contact. It fails with ErrContactExists if the peer is a
+// contact already, and with ErrIsMe for our own peer ID.
+func (s *Store) Add(c *Contact) error {
+	return s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
+		if me, _ := decode(tx.Bucket(bucketMeta).Get(keyMe)); me != nil && me.PeerID == c.PeerID {
+			return nil, ErrIsMe
+		}
+		b := tx.Bucket(bucketContacts)
+		if b.Get([]byte(c.PeerID)) != nil {
+			return nil, ErrContactExists
+		}
+		if err := put(b, []byte(c.PeerID), c); err != nil {
+			return nil, err
+		}
+		return &EvtContactChanged{Change: Added, Contact: *c}, nil
+	})
+}
+
+// Update applies fn to the stored contact id and stores the result, in one
+// transaction. fn must not change PeerID. It returns the updated contact.
+func (s *Store) Update(id peer.ID, fn func(*Contact) error) (*Contact, error) {
+	var out *Contact
+	err := s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
+		b := tx.Bucket(bucketContacts)
+		c, err := decode(b.Get([]byte(id)))
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(c); err != nil {
+			return nil, err
+		}
+		if c.PeerID != id {
+			return nil, errors.New("contacts: update may not change the peer ID")
+		}
+		if err := put(b, []byte(id), c); err != nil {
+			return nil, err
+		}
+		out = c
+		return &EvtContactChanged{Change: Updated, Contact: *c}, nil
+	})
+	return out, err
+}
+
+// Remove deletes the contact id.
+func (s *Store) Remove(id peer.ID) error {
+	return s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
+		b := tx.Bucket(bucketContacts)
+		c, err := decode(b.Get([]byte(id)))
+		if err != nil {
+			return nil, err
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return nil, err
+		}
+		return &EvtContactChanged{Change: Deleted, Contact: *c}, nil
+	})
+}
+
+// Get returns the contact id, or ErrContactNotFound.
+func (s *Store) Get(id peer.ID) (*Contact, error) {
+	var c *Contact
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = decode(tx.Bucket(bucketContacts).Get([]byte(id)))
+		return err
+	})
+	return c, err
+}
+
+// IsContact reports whether id is in the contact list.
+func (s *Store) IsContact(id peer.ID) bool {
+	found := false
+	s.db.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bucketContacts).Get([]byte(id)) != nil
+		return nil
+	})
+	return found
+}
+
+// List returns every contact but "me", ordered by nickname.
+func (s *Store) List() ([]*Contact, error) {
+	var out []*Contact
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketContacts).ForEach(func(_, v []byte) error {
+			c, err := decode(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b *Contact) int {
+		if c := strings.Compare(strings.ToLower(a.Nickname), strings.ToLower(b.Nickname)); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.PeerID), string(b.PeerID))
+	})
+	return out, err
+}
+
+// Resolve finds the contact a user means by query: a peer ID, a nickname
+// (case-insensitive), or a prefix of either that only one contact has. It
+// returns ErrContactNotFound or ErrAmbiguous (naming the candidates).
+func (s *Store) Resolve(query string) (*Contact, error) {
+	if query == "" {
+		return nil, ErrContactNotFound
+	}
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	q := strings.ToLower(query)
+	var exact, prefix []*Contact
+	for _, c := range all {
+		id, nick := c.PeerID.String(), strings.ToLower(c.Nickname)
+		switch {
+		case id == query || nick == q:
+			exact = append(exact, c)
+		case strings.HasPrefix(id, query) || strings.HasPrefix(nick, q):
+			prefix = append(prefix, c)
+		}
+	}
+	for _, set := range [][]*Contact{exact, prefix} {
+		switch len(set) {
+		case 0:
+			continue
+		case 1:
+			return set[0], nil
+		default:
+			names := make([]string, len(set))
+			for i, c := range set {
+				names[i] = fmt.Sprintf("%s (%s)", c.Nickname, c.PeerID)
+			}
+			return nil, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, query, strings.Join(names, ", "))
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrContactNotFound, query)
+}
+
+// write runs fn in a read-write transaction and, once it has committed,
+// emits the event fn returned.
+func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ev *EvtContactChanged
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		ev, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev != nil && s.emitter != nil {
+		s.emitter.Emit(*ev)
+	}
+	return nil
+}
+
+func put(b *bolt.Bucket, key []byte, c *Contact) error {
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}
+
+func decode(v []byte) (*Contact, error) {
+	if v == nil {
+		return nil, ErrContactNotFound
+	}
+	c := new(Contact)
+	if err := json.Unmarshal(v, c); err != nil {
+		return nil, fmt.Errorf("contacts: corrupt record: %w", err)
+	}
+	return c, nil
+}
