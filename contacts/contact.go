@@ -68,8 +68,9 @@ type Contact struct {
 	WatcherPermission WatcherPermission `json:"watcher_permission"`
 	// Addrs are the contact's last known addresses.
 	Addrs []ma.Multiaddr `json:"addrs,omitempty"`
-	// Card is the contact's card as last received (PEM).
-	Card []byte `json:"card"`
+	// Card is the contact's card as last received (PEM). It is left out of
+	// the JSON form, which is the contact's public view.
+	Card []byte `json:"-"`
 	// Added is when the contact was added; LastSeen when we last heard
 	// from it (zero if never).
 	Added    time.Time `json:"added"`

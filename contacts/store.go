@@ -267,8 +267,14 @@ func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
 	return nil
 }
 
+// storedContact is a contact as stored: its JSON view plus the card.
+type storedContact struct {
+	Contact
+	Card []byte `json:"card"`
+}
+
 func put(b *bolt.Bucket, key []byte, c *Contact) error {
-	v, err := json.Marshal(c)
+	v, err := json.Marshal(storedContact{*c, c.Card})
 	if err != nil {
 		return err
 	}
@@ -279,9 +285,10 @@ func decode(v []byte) (*Contact, error) {
 	if v == nil {
 		return nil, ErrContactNotFound
 	}
-	c := new(Contact)
-	if err := json.Unmarshal(v, c); err != nil {
+	var r storedContact
+	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("contacts: corrupt record: %w", err)
 	}
-	return c, nil
+	r.Contact.Card = r.Card
+	return &r.Contact, nil
 }

@@ -279,3 +279,20 @@ func TestStoreWriterProcess(t *testing.T) {
 		prev = c.PeerID
 	}
 }
+
+func TestStoreKeepsCard(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "c.db"))
+	alice := newPeer(t, "Alice")
+	c := contactOf(t, alice)
+	if err := s.Add(c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(alice.id.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := contacts.ParseCard(got.Card, now)
+	if err != nil || card.PeerID() != alice.id.ID() {
+		t.Fatalf("stored card: %v, %v", card, err)
+	}
+}

@@ -1,0 +1,314 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/localapi"
+)
+
+func (e *env) contactsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "contacts",
+		Short: "Manage contacts: add, list, show, update, remove, export, endorse, verify",
+		Long: `Contacts are peers whose certificates you hold. Add one from a card file
+('peercollab card -o me.contact' on their side), or endorse a peer's card so
+that your contacts can trust it too.
+
+PEER is a peer ID, a contact's nickname, or a unique prefix of either.`,
+	}
+	cmd.AddCommand(e.contactsAddCmd(), e.contactsListCmd(), e.contactsShowCmd(), e.contactsUpdateCmd(),
+		e.contactsRemoveCmd(), e.contactsExportCmd(), e.contactsEndorseCmd(), e.contactsVerifyCmd())
+	return cmd
+}
+
+func (e *env) contactsAddCmd() *cobra.Command {
+	var nickname string
+	var watch, block, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "add FILE|- [--nickname N] [--watch] [--block]",
+		Short: "Add a contact from a card file (or refresh the card of one)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readInput(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			req := localapi.AddContactRequest{Card: string(data)}
+			if cmd.Flags().Changed("nickname") {
+				req.Nickname = &nickname
+			}
+			if cmd.Flags().Changed("watch") {
+				req.Watch = &watch
+			}
+			if block {
+				p := contacts.Blocked
+				req.WatcherPermission = &p
+			}
+			res, err := e.client().AddContact(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(res)
+			}
+			verb := "Added"
+			if !res.Created {
+				verb = "Updated the card of"
+			}
+			fmt.Fprintf(e.stdout, "%s %s (%s)\n", verb, res.Contact.Nickname, res.Contact.PeerID)
+			printCard(e.stdout, res.Card)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&nickname, "nickname", "", "your name for the contact (default its display name)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "subscribe to the contact's presence and endpoint data")
+	cmd.Flags().BoolVar(&block, "block", false, "do not let the contact watch your presence")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// printCard describes a card and the trust in it.
+func printCard(w io.Writer, c localapi.CardView) {
+	fmt.Fprintf(w, "name:        %s\n", c.DisplayName)
+	if c.Email != "" {
+		fmt.Fprintf(w, "e-mail:      %s\n", c.Email)
+	}
+	fmt.Fprintf(w, "peer ID:     %s\nfingerprint: %s\n", c.PeerID, c.Fingerprint)
+	for i, l := range c.Chain[min(1, len(c.Chain)):] {
+		fmt.Fprintf(w, "endorsed by: %s (%s)%s\n", l.DisplayName, l.PeerID, map[bool]string{true: ", who endorsed the one above"}[i > 0])
+	}
+	for _, a := range c.Addrs {
+		fmt.Fprintf(w, "address:     %s\n", a)
+	}
+	switch {
+	case c.Trust.Trusted && c.Trust.Depth == 0:
+		fmt.Fprintf(w, "trust:       trusted (a contact)\n")
+	case c.Trust.Trusted:
+		fmt.Fprintf(w, "trust:       trusted, endorsed by your contact %s\n", c.Trust.ViaName)
+	default:
+		fmt.Fprintf(w, "trust:       not trusted: %s\n", c.Trust.Reason)
+	}
+}
+
+func (e *env) contactsListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List contacts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			list, err := e.client().Contacts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(e.stdout, "No contacts yet; add one with `peercollab contacts add FILE`.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NICKNAME\tNAME\tPEER ID\tWATCH\tMAY WATCH ME")
+			for _, c := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Nickname, c.DisplayName, c.PeerID, yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func (e *env) contactsShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show PEER [--json]",
+		Short: "Show a contact",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := e.client().Contact(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(d)
+			}
+			c := d.Contact
+			fmt.Fprintf(e.stdout, "nickname:    %s\n", c.Nickname)
+			if d.Card.Chain == nil {
+				fmt.Fprintf(e.stdout, "peer ID:     %s\ncard:        %s\n", c.PeerID, d.Card.Trust.Reason)
+			} else {
+				printCard(e.stdout, d.Card)
+			}
+			fmt.Fprintf(e.stdout, "watch:       %s\nmay watch me: %s\nadded:       %s\n", yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed), c.Added.Local().Format("2006-01-02 15:04"))
+			if !c.LastSeen.IsZero() {
+				fmt.Fprintf(e.stdout, "last seen:   %s\n", c.LastSeen.Local().Format("2006-01-02 15:04:05"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (e *env) contactsUpdateCmd() *cobra.Command {
+	var nickname string
+	var watch, noWatch, allow, block, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "update PEER [--nickname N] [--watch|--no-watch] [--allow|--block]",
+		Short: "Change a contact's nickname, watch flag or permission to watch you",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req localapi.UpdateContactRequest
+			if cmd.Flags().Changed("nickname") {
+				req.Nickname = &nickname
+			}
+			if watch || noWatch {
+				req.Watch = &watch
+			}
+			if allow || block {
+				p := contacts.Allowed
+				if block {
+					p = contacts.Blocked
+				}
+				req.WatcherPermission = &p
+			}
+			if req == (localapi.UpdateContactRequest{}) {
+				return errors.New("nothing to change: give --nickname, --watch, --no-watch, --allow or --block")
+			}
+			c, err := e.client().UpdateContact(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(c)
+			}
+			fmt.Fprintf(e.stdout, "Updated %s (%s): watch %s, may watch me %s\n", c.Nickname, c.PeerID, yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&nickname, "nickname", "", "new nickname")
+	cmd.Flags().BoolVar(&watch, "watch", false, "subscribe to the contact's presence and endpoint data")
+	cmd.Flags().BoolVar(&noWatch, "no-watch", false, "stop watching the contact")
+	cmd.Flags().BoolVar(&allow, "allow", false, "let the contact watch your presence and endpoint data")
+	cmd.Flags().BoolVar(&block, "block", false, "stop the contact from watching you")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.MarkFlagsMutuallyExclusive("watch", "no-watch")
+	cmd.MarkFlagsMutuallyExclusive("allow", "block")
+	return cmd
+}
+
+func (e *env) contactsRemoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove PEER",
+		Short: "Remove a contact",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := e.client()
+			d, err := c.Contact(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveContact(cmd.Context(), d.Contact.PeerID.String()); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Removed %s (%s)\n", d.Contact.Nickname, d.Contact.PeerID)
+			return nil
+		},
+	}
+}
+
+func (e *env) contactsExportCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export PEER [-o FILE]",
+		Short: "Export a contact's card as you hold it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client().ExportContact(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return e.writeOutput(out, []byte(c.Card))
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the card to FILE instead of standard output")
+	return cmd
+}
+
+func (e *env) contactsEndorseCmd() *cobra.Command {
+	var out, validity string
+	cmd := &cobra.Command{
+		Use:   "endorse FILE|- [-o FILE] [--validity DURATION]",
+		Short: "Endorse a peer's card: sign its key with yours",
+		Long: `Issue a certificate for the peer of a card, signed with your key, and write the
+endorsed card. Your contacts will trust the endorsed card because they trust
+you. Give it back to the peer, or to your contacts directly.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readInput(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.client().Endorse(cmd.Context(), localapi.EndorseRequest{Card: string(data), Validity: validity})
+			if err != nil {
+				return err
+			}
+			if err := e.writeOutput(out, []byte(c.Card)); err != nil {
+				return err
+			}
+			if out != "" && out != "-" {
+				fmt.Fprintf(e.stderr, "Wrote the endorsed card of %s to %s\n", c.PeerID, out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the endorsed card to FILE instead of standard output")
+	cmd.Flags().StringVar(&validity, "validity", "", "how long the endorsement is valid, e.g. 8760h (default two years, never beyond your own certificate)")
+	return cmd
+}
+
+func (e *env) contactsVerifyCmd() *cobra.Command {
+	var asJSON, requireTrusted bool
+	cmd := &cobra.Command{
+		Use:   "verify FILE|- [--json] [--require-trusted]",
+		Short: "Check a card and whether your contacts vouch for it, without adding it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readInput(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			v, err := e.client().CheckCard(cmd.Context(), data)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				err = e.printJSON(v)
+			} else {
+				printCard(e.stdout, v)
+			}
+			if err == nil && requireTrusted && !v.Trust.Trusted {
+				return errors.New(v.Trust.Reason)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&requireTrusted, "require-trusted", false, "exit non-zero unless the card is trusted")
+	return cmd
+}

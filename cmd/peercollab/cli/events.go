@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func (e *env) eventsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "events [--json]",
+		Short: "Follow the node's event stream",
+		Long: `Print the node's events as they happen (contacts, people near me, presence,
+invitations, sessions) until interrupted. With --json each event is one line
+of JSON: {"seq":N,"time":...,"type":...,"data":{...}}.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := e.client().Events(ctx)
+			if err != nil {
+				return err
+			}
+			defer context.AfterFunc(ctx, func() { s.Close() })()
+			defer s.Close()
+			for {
+				ev, err := s.Next()
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, io.EOF) {
+						return nil
+					}
+					return err
+				}
+				if asJSON {
+					fmt.Fprintf(e.stdout, `{"seq":%d,"time":%q,"type":%q,"data":%s}`+"\n", ev.Seq, ev.Time.Format("2006-01-02T15:04:05.000000Z07:00"), ev.Type, ev.Data)
+				} else {
+					fmt.Fprintf(e.stdout, "%s  %-20s %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Type, ev.Data)
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	return cmd
+}

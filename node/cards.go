@@ -1,0 +1,167 @@
+package node
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+)
+
+// Info describes the node itself.
+type Info struct {
+	PeerID      peer.ID              `json:"peer_id"`
+	DisplayName string               `json:"display_name"`
+	Email       string               `json:"email,omitempty"`
+	Fingerprint contacts.Fingerprint `json:"fingerprint"`
+	Addrs       []ma.Multiaddr       `json:"addrs"`
+	Version     string               `json:"version"`
+}
+
+// Info returns the node's identity and addresses.
+func (n *Node) Info() (Info, error) {
+	me, err := n.store.Me()
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{
+		PeerID:      me.PeerID,
+		DisplayName: me.DisplayName,
+		Email:       me.Email,
+		Fingerprint: me.Fingerprint,
+		Addrs:       n.host.Addrs(),
+		Version:     Version,
+	}, nil
+}
+
+// MyCard returns the node's card: its certificate chain and a freshly signed
+// record of its current addresses.
+func (n *Node) MyCard() (*contacts.Card, error) {
+	me, err := n.store.Me()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	stored, err := contacts.ParseCard(me.Card, now)
+	if err != nil {
+		return nil, fmt.Errorf("own card: %w", err)
+	}
+	return contacts.NewCard(n.id, stored.Chain(), n.host.Addrs(), now)
+}
+
+// CardCheck is a card with the verdict of the contact list on it.
+type CardCheck struct {
+	Card  *contacts.Card
+	Trust contacts.Trust
+	// TrustErr says why the card is not trusted (contacts.ErrUntrusted,
+	// contacts.ErrChainTooDeep); nil when it is.
+	TrustErr error
+}
+
+// CheckCard parses and verifies a card and evaluates it against the contact
+// list. A card that cannot be verified is an error; an untrusted one is not.
+func (n *Node) CheckCard(data []byte) (CardCheck, error) {
+	card, err := contacts.ParseCard(data, time.Now())
+	if err != nil {
+		return CardCheck{}, err
+	}
+	trust, terr := contacts.Evaluate(card, n.store, n.cfg.MaxTrustDepth)
+	return CardCheck{Card: card, Trust: trust, TrustErr: terr}, nil
+}
+
+// AddOptions are the user's choices when adding a contact; nil fields keep
+// the defaults (or, for a contact that exists, its current values).
+type AddOptions struct {
+	Nickname   *string
+	Watch      *bool
+	Permission *contacts.WatcherPermission
+}
+
+func (o AddOptions) apply(c *contacts.Contact) error {
+	if o.Nickname != nil {
+		if err := checkNickname(*o.Nickname); err != nil {
+			return err
+		}
+		c.Nickname = *o.Nickname
+	}
+	if o.Watch != nil {
+		c.Watch = *o.Watch
+	}
+	if o.Permission != nil {
+		c.WatcherPermission = *o.Permission
+	}
+	return nil
+}
+
+// ErrBadNickname means a nickname is empty or too long.
+var ErrBadNickname = errors.New("node: nickname must be 1 to 255 characters")
+
+func checkNickname(s string) error {
+	if s == "" || len([]rune(s)) > contacts.MaxTextLen {
+		return ErrBadNickname
+	}
+	return nil
+}
+
+// AddCard adds the peer of a card to the contacts, or, when it is a contact
+// already, replaces its card (keeping the user's settings unless opts says
+// otherwise). It returns the stored contact, whether it was new, and the
+// trust evaluation made before the card was stored.
+func (n *Node) AddCard(data []byte, opts AddOptions) (*contacts.Contact, bool, CardCheck, error) {
+	chk, err := n.CheckCard(data)
+	if err != nil {
+		return nil, false, chk, err
+	}
+	if chk.Card.PeerID() == n.id.ID() {
+		return nil, false, chk, contacts.ErrIsMe
+	}
+	c := contacts.ContactFromCard(chk.Card, time.Now())
+	if err := opts.apply(c); err != nil {
+		return nil, false, chk, err
+	}
+	err = n.store.Add(c)
+	if !errors.Is(err, contacts.ErrContactExists) {
+		return c, err == nil, chk, err
+	}
+	c, err = n.store.Update(c.PeerID, func(c *contacts.Contact) error {
+		c.SetCard(chk.Card)
+		return opts.apply(c)
+	})
+	return c, false, chk, err
+}
+
+// UpdateContact changes the user's settings of a contact.
+func (n *Node) UpdateContact(id peer.ID, opts AddOptions) (*contacts.Contact, error) {
+	return n.store.Update(id, opts.apply)
+}
+
+// Endorse issues an endorsement of a card's peer, signed by this node, and
+// returns the endorsed card: the new certificate, then this node's own
+// chain, then the peer's signed record as the card carried it.
+func (n *Node) Endorse(data []byte, validity time.Duration) (*contacts.Card, error) {
+	now := time.Now()
+	card, err := contacts.ParseCard(data, now)
+	if err != nil {
+		return nil, err
+	}
+	me, err := n.store.Me()
+	if err != nil {
+		return nil, err
+	}
+	mine, err := contacts.ParseCard(me.Card, now)
+	if err != nil {
+		return nil, fmt.Errorf("own card: %w", err)
+	}
+	if validity <= 0 {
+		validity = contacts.EndorsementValidity
+	}
+	cert, err := contacts.Endorse(n.id, mine.Certificate(), card.Certificate(), now, validity)
+	if err != nil {
+		return nil, err
+	}
+	return card.WithChain(append([]*x509.Certificate{cert}, mine.Chain()...), now)
+}

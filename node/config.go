@@ -1,0 +1,58 @@
+package node
+
+import (
+	"time"
+
+	"github.com/peercollab/peercollab/contacts"
+)
+
+// DefaultPort is the TCP and UDP (QUIC) port a node listens on unless told
+// otherwise. When it is taken, a node on default settings falls back to a
+// port the system picks.
+const DefaultPort = 4737
+
+// Config is what a node is built from. Get one from DefaultConfig and change
+// what you need; the zero value is not valid.
+type Config struct {
+	// Home is the data directory: identity key, contact store, local API
+	// socket. Required.
+	Home string
+
+	// ListenAddrs are the multiaddrs to listen on. Default: nil, meaning TCP
+	// and QUIC on DefaultPort on every IPv4 and IPv6 interface, or on a
+	// random port when DefaultPort is taken. An explicit address whose port
+	// is taken is an error (go-libp2p binds with SO_REUSEPORT and would
+	// otherwise share the port silently with another process).
+	ListenAddrs []string
+
+	// Profile names the node when New has to create its identity (a home
+	// with no identity). Default: empty, meaning New fails with
+	// contacts.ErrNoIdentity instead.
+	Profile contacts.Profile
+
+	// MaxTrustDepth is how many endorsements may separate a card from a
+	// contact for it to count as trusted. Default: contacts.DefaultMaxDepth.
+	MaxTrustDepth int
+
+	// ConnsLow and ConnsHigh are the connection manager's watermarks:
+	// above ConnsHigh connections it trims down to ConnsLow, sparing
+	// connections younger than ConnGrace. Default: 100, 400, 1 minute.
+	ConnsLow, ConnsHigh int
+	ConnGrace           time.Duration
+
+	// EventBuffer is how many events a slow event-stream subscriber may fall
+	// behind before it is cut off. Default: 1024.
+	EventBuffer int
+}
+
+// DefaultConfig returns the default configuration for the data directory home.
+func DefaultConfig(home string) Config {
+	return Config{
+		Home:          home,
+		MaxTrustDepth: contacts.DefaultMaxDepth,
+		ConnsLow:      100,
+		ConnsHigh:     400,
+		ConnGrace:     time.Minute,
+		EventBuffer:   1024,
+	}
+}

@@ -1,0 +1,226 @@
+package localapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+
+	"github.com/peercollab/peercollab/node/events"
+)
+
+// Client talks to a daemon's local API. It is safe for concurrent use.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the API socket of the data directory home.
+func NewClient(home string) *Client {
+	socket := SocketPath(home)
+	return &Client{
+		socket: socket,
+		hc: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// IsNoDaemon reports whether err means that no daemon answers on the socket.
+func IsNoDaemon(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeNoDaemon
+}
+
+// do sends a request with an optional JSON body and decodes a JSON answer
+// into out (when out is not nil).
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	resp, err := c.send(ctx, method, path, rd)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("localapi: decode answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// send performs a request and turns transport failures and error answers
+// into *Error.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://peercollab"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, &Error{Code: CodeNoDaemon, Message: fmt.Sprintf("No peercollab daemon is running (no answer on %s).", c.socket)}
+		}
+		return nil, fmt.Errorf("localapi: %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var eb errorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&eb); err != nil || eb.Error == nil {
+		return nil, &Error{Status: resp.StatusCode, Code: CodeInternal, Message: fmt.Sprintf("The daemon answered %s to %s %s.", resp.Status, method, path)}
+	}
+	eb.Error.Status = resp.StatusCode
+	return nil, eb.Error
+}
+
+func peerPath(p string) string { return url.PathEscape(p) }
+
+// ID returns the node's identity and addresses.
+func (c *Client) ID(ctx context.Context) (Info, error) {
+	var v Info
+	return v, c.do(ctx, "GET", "/v1/id", nil, &v)
+}
+
+// Card returns the node's own card.
+func (c *Client) Card(ctx context.Context) (CardResponse, error) {
+	var v CardResponse
+	return v, c.do(ctx, "GET", "/v1/card", nil, &v)
+}
+
+// Contacts lists the contacts.
+func (c *Client) Contacts(ctx context.Context) ([]*Contact, error) {
+	var v []*Contact
+	return v, c.do(ctx, "GET", "/v1/contacts", nil, &v)
+}
+
+// AddContact adds (or refreshes) a contact from a card.
+func (c *Client) AddContact(ctx context.Context, req AddContactRequest) (AddContactResponse, error) {
+	var v AddContactResponse
+	return v, c.do(ctx, "POST", "/v1/contacts", req, &v)
+}
+
+// Contact shows the contact named by peer (ID, nickname or unique prefix).
+func (c *Client) Contact(ctx context.Context, peer string) (ContactDetail, error) {
+	var v ContactDetail
+	return v, c.do(ctx, "GET", "/v1/contacts/"+peerPath(peer), nil, &v)
+}
+
+// UpdateContact changes a contact's nickname, watch flag or permission.
+func (c *Client) UpdateContact(ctx context.Context, peer string, req UpdateContactRequest) (*Contact, error) {
+	var v Contact
+	return &v, c.do(ctx, "PATCH", "/v1/contacts/"+peerPath(peer), req, &v)
+}
+
+// RemoveContact deletes a contact.
+func (c *Client) RemoveContact(ctx context.Context, peer string) error {
+	return c.do(ctx, "DELETE", "/v1/contacts/"+peerPath(peer), nil, nil)
+}
+
+// ExportContact returns a contact's card as stored.
+func (c *Client) ExportContact(ctx context.Context, peer string) (CardResponse, error) {
+	var v CardResponse
+	return v, c.do(ctx, "GET", "/v1/contacts/"+peerPath(peer)+"/card", nil, &v)
+}
+
+// CheckCard verifies a card and evaluates its trust without storing it.
+func (c *Client) CheckCard(ctx context.Context, card []byte) (CardView, error) {
+	var v CardView
+	return v, c.do(ctx, "POST", "/v1/cards/check", CardRequest{Card: string(card)}, &v)
+}
+
+// Endorse has the node endorse a card; it returns the endorsed card.
+func (c *Client) Endorse(ctx context.Context, req EndorseRequest) (CardResponse, error) {
+	var v CardResponse
+	return v, c.do(ctx, "POST", "/v1/cards/endorse", req, &v)
+}
+
+// StreamEvent is an event as the client receives it: the payload is left
+// as JSON for the caller to decode by Type.
+type StreamEvent struct {
+	events.Event
+	Data json.RawMessage `json:"data"`
+}
+
+// EventStream is an open event stream. Next and Close may be called from
+// different goroutines.
+type EventStream struct {
+	body io.ReadCloser
+	sc   *bufio.Scanner
+}
+
+// Events opens the node's event stream. Events published before the call
+// are not replayed.
+func (c *Client) Events(ctx context.Context) (*EventStream, error) {
+	resp, err := c.send(ctx, "GET", "/v1/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	return &EventStream{body: resp.Body, sc: sc}, nil
+}
+
+// Next returns the next event. It returns io.EOF when the daemon ends the
+// stream, and the daemon's *Error when it cuts the stream off. Cancel the
+// context given to Events, or call Close, to stop a pending Next.
+func (s *EventStream) Next() (StreamEvent, error) {
+	var typ string
+	var data []byte
+	for s.sc.Scan() {
+		line := s.sc.Text()
+		switch {
+		case line == "":
+			if data == nil {
+				continue
+			}
+			if typ == "error" {
+				var eb errorBody
+				if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
+					return StreamEvent{}, eb.Error
+				}
+				return StreamEvent{}, fmt.Errorf("localapi: event stream error: %s", data)
+			}
+			var ev StreamEvent
+			if err := json.Unmarshal(data, &ev); err != nil {
+				return StreamEvent{}, fmt.Errorf("localapi: bad event: %w", err)
+			}
+			return ev, nil
+		case strings.HasPrefix(line, "event: "):
+			typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, strings.TrimPrefix(line, "data: ")...)
+		}
+	}
+	if err := s.sc.Err(); err != nil {
+		return StreamEvent{}, err
+	}
+	return StreamEvent{}, io.EOF
+}
+
+// Close ends the stream.
+func (s *EventStream) Close() error { return s.body.Close() }

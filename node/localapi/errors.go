@@ -1,0 +1,143 @@
+package localapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/events"
+)
+
+// Error is an error the API returned: a stable machine-readable code, the
+// HTTP status, and a message meant for a person.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is lets errors.Is(err, &Error{Code: "x"}) match by code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error *Error `json:"error"`
+}
+
+// Error codes that are not tied to one sentinel.
+const (
+	CodeBadRequest = "bad_request"
+	CodeInternal   = "internal"
+	CodeNotFound   = "not_found"
+	CodeNoDaemon   = "no_daemon"
+)
+
+// mapping ties a sentinel error to its code, HTTP status and a hint that
+// tells the user what to do.
+type mapping struct {
+	err    error
+	code   string
+	status int
+	hint   string
+}
+
+const (
+	hintBadCard = "ask the peer to export its card again and check that the file arrived whole"
+	hintForged  = "the card may be forged; do not add it, and check the peer's fingerprint with them in person"
+)
+
+var mappings = []mapping{
+	{contacts.ErrContactNotFound, "contact_not_found", http.StatusNotFound, "see `peercollab contacts list`"},
+	{contacts.ErrAmbiguous, "ambiguous_peer", http.StatusConflict, "give more of the peer ID or nickname"},
+	{contacts.ErrContactExists, "contact_exists", http.StatusConflict, "use `peercollab contacts update` to change it"},
+	{contacts.ErrIsMe, "is_me", http.StatusBadRequest, "that card is your own"},
+	{node.ErrBadNickname, "bad_nickname", http.StatusBadRequest, ""},
+	{contacts.ErrSelfEndorsement, "self_endorsement", http.StatusBadRequest, ""},
+	{contacts.ErrCardEmpty, "card_empty", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrCardTooLarge, "card_too_large", http.StatusUnprocessableEntity, "a card is a few kilobytes; check that you picked the right file"},
+	{contacts.ErrNotPEM, "card_not_pem", http.StatusUnprocessableEntity, "check that you picked a .contact file"},
+	{contacts.ErrTruncatedPEM, "card_truncated", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrTrailingData, "card_trailing_data", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrUnknownBlock, "card_unknown_block", http.StatusUnprocessableEntity, "check that you picked a .contact file"},
+	{contacts.ErrBlockOrder, "card_block_order", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrNoCertificate, "card_no_certificate", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrChainTooLong, "card_chain_too_long", http.StatusUnprocessableEntity, ""},
+	{contacts.ErrBadCertificate, "card_bad_certificate", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrKeyType, "card_key_type", http.StatusUnprocessableEntity, "peercollab cards carry Ed25519 keys only"},
+	{contacts.ErrNoPeerID, "card_no_peer_id", http.StatusUnprocessableEntity, "this is not a peercollab card"},
+	{contacts.ErrPeerIDMismatch, "card_peer_id_mismatch", http.StatusUnprocessableEntity, hintForged},
+	{contacts.ErrBadSignature, "card_bad_signature", http.StatusUnprocessableEntity, hintForged},
+	{contacts.ErrBrokenChain, "card_broken_chain", http.StatusUnprocessableEntity, hintForged},
+	{contacts.ErrIssuerNotCA, "card_issuer_not_ca", http.StatusUnprocessableEntity, hintForged},
+	{contacts.ErrIncompleteChain, "card_incomplete_chain", http.StatusUnprocessableEntity, "ask the endorser for the whole endorsed card"},
+	{contacts.ErrExpired, "card_expired", http.StatusUnprocessableEntity, "ask the peer for a fresh card"},
+	{contacts.ErrNotYetValid, "card_not_yet_valid", http.StatusUnprocessableEntity, "check this computer's clock, or the peer's"},
+	{contacts.ErrBadRecord, "card_bad_record", http.StatusUnprocessableEntity, hintForged},
+	{contacts.ErrRecordMismatch, "card_record_mismatch", http.StatusUnprocessableEntity, hintForged},
+	{contacts.ErrDuplicateRecord, "card_duplicate_record", http.StatusUnprocessableEntity, hintBadCard},
+	{contacts.ErrUntrusted, "card_untrusted", http.StatusForbidden, "add the peer, or one who endorsed it, to your contacts first"},
+	{contacts.ErrChainTooDeep, "card_chain_too_deep", http.StatusForbidden, "add one of the endorsers to your contacts, or raise the trust depth"},
+	{contacts.ErrTextTooLong, "text_too_long", http.StatusBadRequest, ""},
+	{contacts.ErrEmptyName, "empty_name", http.StatusBadRequest, ""},
+	{contacts.ErrBadEmail, "bad_email", http.StatusBadRequest, ""},
+	{ErrDaemonRunning, "daemon_running", http.StatusConflict, "stop it first, or give another --home"},
+	{contacts.ErrStoreLocked, "store_locked", http.StatusConflict, "another peercollab process is using this data directory"},
+	{contacts.ErrNoIdentity, "no_identity", http.StatusConflict, "create one with `peercollab init --name NAME`"},
+	{contacts.ErrBadKeyFile, "bad_key_file", http.StatusInternalServerError, "restore identity.key from a backup, or move it away and run `peercollab init`"},
+	{node.ErrAddrInUse, "addr_in_use", http.StatusConflict, "choose another --listen port, or stop the other process"},
+	{events.ErrOverflow, "events_overflow", http.StatusServiceUnavailable, "reconnect to the event stream"},
+}
+
+// toError turns any error a handler returns into an *Error.
+func toError(err error) *Error {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr
+	}
+	for _, m := range mappings {
+		if errors.Is(err, m.err) {
+			return &Error{Status: m.status, Code: m.code, Message: sentence(err.Error(), m.hint)}
+		}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: sentence(err.Error(), "")}
+}
+
+// badRequest is an error in the request itself.
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: sentence(fmt.Sprintf(format, args...), "")}
+}
+
+// Sentence returns err as one sentence for a person: an API error's message
+// as it is, any other error cleaned up the same way the server cleans up its
+// messages.
+func Sentence(err error) string {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Message
+	}
+	return toError(err).Message
+}
+
+// sentence makes one sentence for a person out of an error text: without the
+// Go package prefixes, capitalised, with the hint after a semicolon.
+func sentence(msg, hint string) string {
+	for _, p := range []string{"contacts: ", "node: ", "events: ", "localapi: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	msg = strings.TrimRight(msg, ". ")
+	if hint != "" {
+		msg += "; " + hint
+	}
+	r, size := utf8.DecodeRuneInString(msg)
+	return string(unicode.ToUpper(r)) + msg[size:] + "."
+}

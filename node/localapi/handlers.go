@@ -1,0 +1,133 @@
+package localapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peercollab/peercollab/node"
+)
+
+type empty struct{}
+
+func (s *Server) id(*http.Request) (Info, error) { return s.n.Info() }
+
+func (s *Server) card(*http.Request) (CardResponse, error) {
+	c, err := s.n.MyCard()
+	if err != nil {
+		return CardResponse{}, err
+	}
+	return CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
+}
+
+func (s *Server) listContacts(*http.Request) ([]*Contact, error) {
+	list, err := s.n.Contacts().List()
+	if list == nil {
+		list = []*Contact{}
+	}
+	return list, err
+}
+
+func (s *Server) addContact(r *http.Request) (AddContactResponse, error) {
+	var req AddContactRequest
+	if err := decode(r, &req); err != nil {
+		return AddContactResponse{}, err
+	}
+	if req.Card == "" {
+		return AddContactResponse{}, badRequest("%v", errEmptyCard)
+	}
+	c, created, chk, err := s.n.AddCard([]byte(req.Card), node.AddOptions{Nickname: req.Nickname, Watch: req.Watch, Permission: req.WatcherPermission})
+	if err != nil {
+		return AddContactResponse{}, err
+	}
+	return AddContactResponse{Contact: *c, Created: created, Card: cardView(chk, s.nickname)}, nil
+}
+
+// resolve finds the contact named by the {peer} path value.
+func (s *Server) resolve(r *http.Request) (*Contact, error) {
+	return s.n.Contacts().Resolve(r.PathValue("peer"))
+}
+
+func (s *Server) showContact(r *http.Request) (ContactDetail, error) {
+	c, err := s.resolve(r)
+	if err != nil {
+		return ContactDetail{}, err
+	}
+	chk, err := s.n.CheckCard(c.Card)
+	if err != nil {
+		// A stored card can expire; show the contact and say so.
+		return ContactDetail{Contact: *c, Card: CardView{PeerID: c.PeerID, Trust: TrustView{Reason: toError(err).Message}}}, nil
+	}
+	return ContactDetail{Contact: *c, Card: cardView(chk, s.nickname)}, nil
+}
+
+func (s *Server) updateContact(r *http.Request) (*Contact, error) {
+	var req UpdateContactRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	c, err := s.resolve(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.n.UpdateContact(c.PeerID, node.AddOptions{Nickname: req.Nickname, Watch: req.Watch, Permission: req.WatcherPermission})
+}
+
+func (s *Server) removeContact(r *http.Request) (empty, error) {
+	c, err := s.resolve(r)
+	if err != nil {
+		return empty{}, err
+	}
+	return empty{}, s.n.Contacts().Remove(c.PeerID)
+}
+
+func (s *Server) exportContact(r *http.Request) (CardResponse, error) {
+	c, err := s.resolve(r)
+	if err != nil {
+		return CardResponse{}, err
+	}
+	return CardResponse{PeerID: c.PeerID, Card: string(c.Card)}, nil
+}
+
+func (s *Server) checkCard(r *http.Request) (CardView, error) {
+	var req CardRequest
+	if err := decode(r, &req); err != nil {
+		return CardView{}, err
+	}
+	chk, err := s.n.CheckCard([]byte(req.Card))
+	if err != nil {
+		return CardView{}, err
+	}
+	return cardView(chk, s.nickname), nil
+}
+
+func (s *Server) endorse(r *http.Request) (CardResponse, error) {
+	var req EndorseRequest
+	if err := decode(r, &req); err != nil {
+		return CardResponse{}, err
+	}
+	var validity time.Duration
+	if req.Validity != "" {
+		var err error
+		if validity, err = time.ParseDuration(req.Validity); err != nil || validity <= 0 {
+			return CardResponse{}, badRequest("validity %q is not a positive duration such as 8760h", req.Validity)
+		}
+	}
+	c, err := s.n.Endorse([]byte(req.Card), validity)
+	if err != nil {
+		return CardResponse{}, err
+	}
+	return CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
+}
+
+// nickname names a peer for a person: its contact nickname, else its ID.
+func (s *Server) nickname(id peer.ID) string {
+	if c, err := s.n.Contacts().Get(id); err == nil {
+		return c.Nickname
+	}
+	if id == s.n.Identity().ID() {
+		return "me"
+	}
+	return id.String()
+}

@@ -1,0 +1,168 @@
+// Package localapi is the node's local API: JSON over HTTP on a unix socket
+// in the data directory (mode 0600), plus a server-sent event stream, and
+// the typed Go client that the CLI and applications use.
+//
+// Every error is a JSON body {"error": {"code": ..., "message": ...}} with a
+// stable code and one sentence for a person; see Error.
+package localapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/peercollab/peercollab/node"
+)
+
+var log = logging.Logger("peercollab/localapi")
+
+// SocketFile is the name of the API socket in a data directory.
+const SocketFile = "api.sock"
+
+// maxBody caps request bodies: a card is at most 64 KiB, JSON-escaped.
+const maxBody = 256 << 10
+
+// maxSocketPath is the longest path a unix socket may have on Linux.
+const maxSocketPath = 107
+
+// ErrDaemonRunning means another daemon serves the data directory's socket.
+var ErrDaemonRunning = errors.New("localapi: a daemon is already running for this data directory")
+
+// SocketPath returns the API socket of the data directory home.
+func SocketPath(home string) string { return filepath.Join(home, SocketFile) }
+
+// Listen opens the API socket of home with mode 0600. A socket left behind by
+// a daemon that died is removed; one that answers is ErrDaemonRunning.
+func Listen(home string) (net.Listener, error) {
+	path := SocketPath(home)
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("localapi: socket path %s is longer than %d bytes; use a shorter --home", path, maxSocketPath)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, ErrDaemonRunning
+	} else if errors.Is(err, syscall.ECONNREFUSED) {
+		os.Remove(path) // stale
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("localapi: check socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("localapi: listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("localapi: listen: %w", err)
+	}
+	return l, nil
+}
+
+// Server serves the API of one node.
+type Server struct {
+	n   *node.Node
+	srv *http.Server
+	wg  sync.WaitGroup
+
+	closeOnce sync.Once
+}
+
+// Serve starts serving the API of n on l in the background. Close stops it.
+func Serve(n *node.Node, l net.Listener) *Server {
+	s := &Server{n: n}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Go(func() {
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Errorw("local API stopped", "error", err)
+		}
+	})
+	return s
+}
+
+// Close stops the server, ends open event streams, and waits. Idempotent.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err = s.srv.Shutdown(ctx); err != nil {
+			err = s.srv.Close()
+		}
+		s.wg.Wait()
+	})
+	return err
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	handle(mux, "GET /v1/id", s.id)
+	handle(mux, "GET /v1/card", s.card)
+	handle(mux, "GET /v1/contacts", s.listContacts)
+	handle(mux, "POST /v1/contacts", s.addContact)
+	handle(mux, "GET /v1/contacts/{peer}", s.showContact)
+	handle(mux, "PATCH /v1/contacts/{peer}", s.updateContact)
+	handle(mux, "DELETE /v1/contacts/{peer}", s.removeContact)
+	handle(mux, "GET /v1/contacts/{peer}/card", s.exportContact)
+	handle(mux, "POST /v1/cards/check", s.checkCard)
+	handle(mux, "POST /v1/cards/endorse", s.endorse)
+	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("No API endpoint %s %s.", r.Method, r.URL.Path)})
+	})
+}
+
+// handle registers a JSON endpoint: fn's result is encoded as the body, its
+// error as an error body.
+func handle[T any](mux *http.ServeMux, pattern string, fn func(r *http.Request) (T, error)) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		v, err := fn(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(v); err != nil {
+			log.Debugw("write response", "error", err)
+		}
+	})
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	e := toError(err)
+	if e.Status >= 500 {
+		log.Errorw("request failed", "error", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	json.NewEncoder(w).Encode(errorBody{e})
+}
+
+// decode reads a JSON body into v, refusing unknown fields.
+func decode(r *http.Request, v any) error {
+	d := json.NewDecoder(r.Body)
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return badRequest("request body is larger than %d bytes", maxBody)
+		}
+		if errors.Is(err, io.EOF) {
+			return badRequest("request body is empty")
+		}
+		return badRequest("request body is not valid JSON: %v", err)
+	}
+	return nil
+}

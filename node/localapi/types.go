@@ -1,0 +1,120 @@
+package localapi
+
+import (
+	"errors"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node"
+)
+
+// Info is the answer to GET /v1/id.
+type Info = node.Info
+
+// Contact is a contact as the API shows it (no card bytes; see CardResponse).
+type Contact = contacts.Contact
+
+// ChainLink is one certificate of a card's chain.
+type ChainLink struct {
+	PeerID      peer.ID              `json:"peer_id"`
+	DisplayName string               `json:"display_name"`
+	Fingerprint contacts.Fingerprint `json:"fingerprint"`
+	NotAfter    time.Time            `json:"not_after"`
+}
+
+// TrustView is a verdict of the contact list on a card.
+type TrustView struct {
+	Trusted bool `json:"trusted"`
+	// Via is the contact whose certificate the chain reaches, ViaName its
+	// nickname; the card's own peer at Depth 0.
+	Via     peer.ID `json:"via,omitempty"`
+	ViaName string  `json:"via_name,omitempty"`
+	Depth   int     `json:"depth"`
+	// Reason says why the card is not trusted.
+	Reason string `json:"reason,omitempty"`
+}
+
+// CardView describes a verified card.
+type CardView struct {
+	PeerID      peer.ID              `json:"peer_id"`
+	DisplayName string               `json:"display_name"`
+	Email       string               `json:"email,omitempty"`
+	Fingerprint contacts.Fingerprint `json:"fingerprint"`
+	// Chain is the card's certificates, its own first; more than one means
+	// the card is endorsed.
+	Chain []ChainLink    `json:"chain"`
+	Addrs []ma.Multiaddr `json:"addrs,omitempty"`
+	Trust TrustView      `json:"trust"`
+}
+
+// CardRequest carries a card (PEM text).
+type CardRequest struct {
+	Card string `json:"card"`
+}
+
+// CardResponse carries a card (PEM text) and the peer it describes.
+type CardResponse struct {
+	PeerID peer.ID `json:"peer_id"`
+	Card   string  `json:"card"`
+}
+
+// AddContactRequest is the body of POST /v1/contacts. Nil fields keep the
+// defaults (nickname = display name, not watched, allowed to watch us).
+type AddContactRequest struct {
+	Card              string                      `json:"card"`
+	Nickname          *string                     `json:"nickname,omitempty"`
+	Watch             *bool                       `json:"watch,omitempty"`
+	WatcherPermission *contacts.WatcherPermission `json:"watcher_permission,omitempty"`
+}
+
+// AddContactResponse is the answer to POST /v1/contacts.
+type AddContactResponse struct {
+	Contact Contact `json:"contact"`
+	// Created is false when the contact existed and its card was replaced.
+	Created bool     `json:"created"`
+	Card    CardView `json:"card"`
+}
+
+// UpdateContactRequest is the body of PATCH /v1/contacts/{peer}.
+type UpdateContactRequest struct {
+	Nickname          *string                     `json:"nickname,omitempty"`
+	Watch             *bool                       `json:"watch,omitempty"`
+	WatcherPermission *contacts.WatcherPermission `json:"watcher_permission,omitempty"`
+}
+
+// ContactDetail is the answer to GET /v1/contacts/{peer}.
+type ContactDetail struct {
+	Contact Contact  `json:"contact"`
+	Card    CardView `json:"card"`
+}
+
+// EndorseRequest is the body of POST /v1/cards/endorse.
+type EndorseRequest struct {
+	Card string `json:"card"`
+	// Validity is a Go duration ("8760h"); empty means the default.
+	Validity string `json:"validity,omitempty"`
+}
+
+// cardView describes a checked card.
+func cardView(chk node.CardCheck, nickname func(peer.ID) string) CardView {
+	c := chk.Card
+	p := c.Profile()
+	v := CardView{PeerID: c.PeerID(), DisplayName: p.DisplayName, Email: p.Email, Fingerprint: c.Fingerprint(), Addrs: c.Addrs()}
+	for _, cert := range c.Chain() {
+		id, _ := contacts.KeyPeerID(cert)
+		v.Chain = append(v.Chain, ChainLink{PeerID: id, DisplayName: cert.Subject.CommonName, Fingerprint: contacts.CertFingerprint(cert), NotAfter: cert.NotAfter})
+	}
+	v.Trust = TrustView{Trusted: chk.Trust.Trusted, Via: chk.Trust.Via, Depth: chk.Trust.Depth}
+	if chk.Trust.Via != "" {
+		v.Trust.ViaName = nickname(chk.Trust.Via)
+	}
+	if chk.TrustErr != nil {
+		v.Trust.Reason = toError(chk.TrustErr).Message
+	}
+	return v
+}
+
+var errEmptyCard = errors.New("localapi: the request carries no card")

@@ -1,0 +1,171 @@
+// Package node wires a peercollab node together: the identity and contact
+// store, the libp2p host, and the event stream. It holds no protocol logic;
+// each service lives in a package of its own and New hands it what it needs.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/events"
+)
+
+var log = logging.Logger("peercollab/node")
+
+// Version is the peercollab version, sent in the libp2p user agent.
+const Version = "0.1.0-dev"
+
+// Node is a running peercollab node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg   Config
+	id    *contacts.Identity
+	bus   event.Bus
+	hub   *events.Hub
+	store *contacts.Store
+	host  host.Host
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node for cfg. When the data directory has no identity and
+// cfg.Profile names one, New creates it. On error nothing is left running.
+func New(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if cfg.Home == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	n := &Node{cfg: cfg, bus: eventbus.NewBus(), hub: events.NewHub()}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	n.id, err = contacts.LoadIdentity(cfg.Home)
+	if errors.Is(err, contacts.ErrNoIdentity) && cfg.Profile.DisplayName != "" {
+		n.id, _, err = contacts.CreateIdentity(cfg.Home)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The store first: its lock is what keeps a second daemon off this home.
+	n.store, err = contacts.OpenStore(filepath.Join(cfg.Home, contacts.StoreFile), n.bus)
+	if err != nil {
+		return nil, err
+	}
+	if err := events.Forward(n.hub, n.bus, contactEvent); err != nil {
+		return nil, err
+	}
+	if _, _, err := contacts.EnsureMe(n.store, n.id, cfg.Profile, time.Now()); err != nil {
+		return nil, err
+	}
+	n.host, err = n.newHost()
+	if err != nil {
+		return nil, err
+	}
+	log.Infow("node started", "peer", n.id.ID(), "addrs", n.host.Addrs())
+	return n, nil
+}
+
+func (n *Node) newHost() (host.Host, error) {
+	unlock := listenLock()
+	defer unlock()
+	addrs, err := listenAddrs(n.cfg.ListenAddrs)
+	if err != nil {
+		return nil, err
+	}
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(n.cfg.ConnsLow, n.cfg.ConnsHigh, connmgr.WithGracePeriod(n.cfg.ConnGrace))
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(n.id.PrivKey()),
+		libp2p.ListenAddrs(addrs...),
+		libp2p.NoTransports,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.UserAgent("peercollab/"+Version),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		rm.Close()
+		cm.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	bound := h.Network().ListenAddresses()
+	for _, a := range addrs {
+		if !slices.ContainsFunc(bound, func(b ma.Multiaddr) bool { return sameTransport(a, b) }) {
+			log.Warnw("cannot listen on an address", "addr", a)
+		}
+	}
+	return h, nil
+}
+
+// Close stops the node and waits for everything it started. It is
+// idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		errs = append(errs, n.hub.Close())
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Identity is the node's identity.
+func (n *Node) Identity() *contacts.Identity { return n.id }
+
+// Contacts is the node's contact store.
+func (n *Node) Contacts() *contacts.Store { return n.store }
+
+// Events subscribes to the node's event stream with the configured buffer.
+func (n *Node) Events() *events.Sub { return n.hub.Subscribe(n.cfg.EventBuffer) }
+
+// ContactEvent is the payload of "contact.changed" and "me.changed" events.
+type ContactEvent struct {
+	Change  contacts.ChangeType `json:"change"`
+	Contact contacts.Contact    `json:"contact"`
+}
+
+func contactEvent(e contacts.EvtContactChanged) (string, any) {
+	typ := "contact.changed"
+	if e.Me {
+		typ = "me.changed"
+	}
+	return typ, ContactEvent{Change: e.Change, Contact: e.Contact}
+}
