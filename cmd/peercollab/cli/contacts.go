@@ -62,6 +62,11 @@ func (e *env) contactsAddCmd() *cobra.Command {
 				verb = "Updated the card of"
 			}
 			fmt.Fprintf(e.stdout, "%s %s (%s)\n", verb, res.Contact.Nickname, res.Contact.PeerID)
+			if !res.Card.Trust.Trusted {
+				// Adding it is what makes it trusted; say what the card
+				// itself proved, and what the user should check.
+				res.Card.Trust.Reason = "no contact of yours endorsed this card; compare its fingerprint with " + res.Contact.DisplayName + " before you rely on it"
+			}
 			printCard(e.stdout, res.Card)
 			return nil
 		},
