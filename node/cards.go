@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -33,9 +34,21 @@ func (n *Node) Info() (Info, error) {
 		DisplayName: me.DisplayName,
 		Email:       me.Email,
 		Fingerprint: me.Fingerprint,
-		Addrs:       n.host.Addrs(),
+		Addrs:       n.Addrs(),
 		Version:     Version,
 	}, nil
+}
+
+// Addrs are the addresses others can reach the node on: the host's own and
+// those through its static relays.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs := n.host.Addrs()
+	for _, c := range n.circuitAddrs() {
+		if !slices.ContainsFunc(addrs, c.Equal) {
+			addrs = append(addrs, c)
+		}
+	}
+	return addrs
 }
 
 // MyCard returns the node's card: its certificate chain and a freshly signed
@@ -50,7 +63,7 @@ func (n *Node) MyCard() (*contacts.Card, error) {
 	if err != nil {
 		return nil, fmt.Errorf("own card: %w", err)
 	}
-	return contacts.NewCard(n.id, stored.Chain(), n.host.Addrs(), now)
+	return contacts.NewCard(n.id, stored.Chain(), n.Addrs(), now)
 }
 
 // CardCheck is a card with the verdict of the contact list on it.

@@ -40,6 +40,28 @@ type Config struct {
 	ConnsLow, ConnsHigh int
 	ConnGrace           time.Duration
 
+	// RelayService makes the node a public relay: it runs a circuit relay v2
+	// service and declares itself publicly reachable (without that, AutoNAT
+	// never decides in a small network and relays refuse reservations).
+	// Default: false.
+	RelayService bool
+
+	// StaticRelays are multiaddrs (with /p2p/ID) of relays the node keeps a
+	// reservation with, so that others reach it through them, and whose
+	// circuit addresses it puts in its card. Default: none.
+	StaticRelays []string
+
+	// Reachability overrides AutoNAT's verdict: "public", "private", or ""
+	// to let AutoNAT decide. Default: "", but a node with StaticRelays and no
+	// RelayService is private unless told otherwise, because AutoRelay only
+	// reserves once the node believes it is unreachable.
+	Reachability string
+
+	// ConnsPerIP caps concurrent connections from one IPv4 address (or IPv6
+	// /56). Default: 8, go-libp2p's; a relay that serves several peers
+	// behind one NAT needs more (DefaultRelayConfig: 256).
+	ConnsPerIP int
+
 	// EventBuffer is how many events a slow event-stream subscriber may fall
 	// behind before it is cut off. Default: 1024.
 	EventBuffer int
@@ -54,5 +76,14 @@ func DefaultConfig(home string) Config {
 		ConnsHigh:     400,
 		ConnGrace:     time.Minute,
 		EventBuffer:   1024,
+		ConnsPerIP:    8,
 	}
+}
+
+// DefaultRelayConfig is DefaultConfig for a public relay node.
+func DefaultRelayConfig(home string) Config {
+	cfg := DefaultConfig(home)
+	cfg.RelayService = true
+	cfg.ConnsPerIP = 256
+	return cfg
 }

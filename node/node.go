@@ -93,7 +93,11 @@ func (n *Node) newHost() (host.Host, error) {
 	}
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	reach, err := n.reachOptions()
+	if err != nil {
+		return nil, err
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), n.connLimits()...)
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
@@ -102,7 +106,7 @@ func (n *Node) newHost() (host.Host, error) {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	h, err := libp2p.New(
+	h, err := libp2p.New(append(reach,
 		libp2p.Identity(n.id.PrivKey()),
 		libp2p.ListenAddrs(addrs...),
 		libp2p.NoTransports,
@@ -112,7 +116,7 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.UserAgent("peercollab/"+Version),
 		libp2p.DisableMetrics(),
-	)
+	)...)
 	if err != nil {
 		rm.Close()
 		cm.Close()

@@ -382,3 +382,74 @@ func BenchmarkDaemonStart(b *testing.B) {
 		}
 	})
 }
+
+// startRelay runs a relay until the test ends and returns its address.
+func startRelay(t *testing.T, home string) string {
+	t.Helper()
+	cmd := command(context.Background(), "--home", home, "relay", "--listen", "/ip4/127.0.0.1/tcp/0")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-done; err != nil {
+			t.Errorf("relay exited: %v\n%s", err, logs.String())
+		}
+	})
+	waitAPI(t, home, done)
+	info, err := localapi.NewClient(home).ID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Addrs[0].String() + "/p2p/" + info.PeerID.String()
+}
+
+func TestPingDirectAndThroughRelay(t *testing.T) {
+	dir := t.TempDir()
+	relay := startRelay(t, filepath.Join(dir, "r"))
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	startDaemon(t, a, "--name", "A", "--relay", relay)
+	startDaemon(t, b, "--name", "B")
+	var aID struct {
+		PeerID string   `json:"peer_id"`
+		Addrs  []string `json:"addrs"`
+	}
+	json.Unmarshal([]byte(must(t, "--home", a, "id", "--json")), &aID)
+	circuit := relay + "/p2p-circuit"
+	found := false
+	for _, ad := range aID.Addrs {
+		found = found || ad == circuit
+	}
+	if !found {
+		t.Fatalf("A's addresses %v lack its relay address %s", aID.Addrs, circuit)
+	}
+	// The reservation is made in the background; retry until it holds.
+	var out string
+	var err error
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err = pc(t, "--home", b, "ping", "--json", "-c", "2", circuit+"/p2p/"+aID.PeerID)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("ping through the relay: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct {
+			Relayed bool    `json:"relayed"`
+			RTT     float64 `json:"rtt_ms"`
+		}
+		if json.Unmarshal([]byte(line), &r) != nil || !r.Relayed || r.RTT <= 0 {
+			t.Fatalf("relayed ping result: %s", line)
+		}
+	}
+	if _, err := pc(t, "--home", b, "ping", "nobody"); err == nil || !strings.Contains(err.Error(), "Not a peer ID") {
+		t.Fatalf("ping nobody: %v", err)
+	}
+}

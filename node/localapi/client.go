@@ -159,6 +159,12 @@ func (c *Client) Endorse(ctx context.Context, req EndorseRequest) (CardResponse,
 	return v, c.do(ctx, "POST", "/v1/cards/endorse", req, &v)
 }
 
+// Ping connects to a peer and measures round trips.
+func (c *Client) Ping(ctx context.Context, req PingRequest) (PingResponse, error) {
+	var v PingResponse
+	return v, c.do(ctx, "POST", "/v1/ping", req, &v)
+}
+
 // StreamEvent is an event as the client receives it: the payload is left
 // as JSON for the caller to decode by Type.
 type StreamEvent struct {

@@ -95,6 +95,8 @@ var mappings = []mapping{
 	{contacts.ErrNoIdentity, "no_identity", http.StatusConflict, "create one with `peercollab init --name NAME`"},
 	{contacts.ErrBadKeyFile, "bad_key_file", http.StatusInternalServerError, "restore identity.key from a backup, or move it away and run `peercollab init`"},
 	{node.ErrAddrInUse, "addr_in_use", http.StatusConflict, "choose another --listen port, or stop the other process"},
+	{node.ErrUnreachable, "unreachable", http.StatusBadGateway, "check that the peer runs and that an address of its card is reachable from here"},
+	{node.ErrBadTarget, "bad_target", http.StatusBadRequest, "name a contact, a peer ID, or a multiaddr ending in /p2p/PEERID"},
 	{events.ErrOverflow, "events_overflow", http.StatusServiceUnavailable, "reconnect to the event stream"},
 }
 

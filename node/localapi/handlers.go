@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -131,3 +132,33 @@ func (s *Server) nickname(id peer.ID) string {
 	}
 	return id.String()
 }
+
+func (s *Server) ping(r *http.Request) (PingResponse, error) {
+	var req PingRequest
+	if err := decode(r, &req); err != nil {
+		return PingResponse{}, err
+	}
+	if req.Count == 0 {
+		req.Count = 3
+	}
+	if req.Count < 1 || req.Count > 100 {
+		return PingResponse{}, badRequest("count must be between 1 and 100")
+	}
+	interval := 200 * time.Millisecond
+	if req.Interval != "" {
+		var err error
+		if interval, err = time.ParseDuration(req.Interval); err != nil || interval < 0 {
+			return PingResponse{}, badRequest("interval %q is not a duration such as 200ms", req.Interval)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), pingTimeout)
+	defer cancel()
+	p, res, err := s.n.Ping(ctx, req.Target, req.Count, interval)
+	if err != nil {
+		return PingResponse{}, err
+	}
+	return PingResponse{Peer: p, Results: res}, nil
+}
+
+// pingTimeout bounds a whole ping request.
+const pingTimeout = 60 * time.Second

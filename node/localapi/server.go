@@ -117,6 +117,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle(mux, "GET /v1/contacts/{peer}/card", s.exportContact)
 	handle(mux, "POST /v1/cards/check", s.checkCard)
 	handle(mux, "POST /v1/cards/endorse", s.endorse)
+	handle(mux, "POST /v1/ping", s.ping)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("No API endpoint %s %s.", r.Method, r.URL.Path)})

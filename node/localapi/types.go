@@ -118,3 +118,19 @@ func cardView(chk node.CardCheck, nickname func(peer.ID) string) CardView {
 }
 
 var errEmptyCard = errors.New("localapi: the request carries no card")
+
+// PingRequest is the body of POST /v1/ping.
+type PingRequest struct {
+	// Target is a contact, a peer ID, or a multiaddr ending in /p2p/ID.
+	Target string `json:"target"`
+	// Count is the number of round trips, 1 to 100 (default 3).
+	Count int `json:"count,omitempty"`
+	// Interval is a Go duration between round trips (default 200ms).
+	Interval string `json:"interval,omitempty"`
+}
+
+// PingResponse is the answer to POST /v1/ping.
+type PingResponse struct {
+	Peer    peer.ID           `json:"peer"`
+	Results []node.PingResult `json:"results"`
+}

@@ -55,10 +55,12 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 	root.AddCommand(
 		e.initCmd(),
 		e.daemonCmd(),
+		e.relayCmd(),
 		e.idCmd(),
 		e.cardCmd(),
 		e.contactsCmd(),
 		e.eventsCmd(),
+		e.pingCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if localapi.IsNoDaemon(err) {
@@ -102,6 +104,9 @@ func (e *env) printJSON(v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// printJSONLine writes v as one line of JSON.
+func (e *env) printJSONLine(v any) error { return json.NewEncoder(e.stdout).Encode(v) }
 
 // Sentence turns an error into one sentence for a person.
 func Sentence(err error) string { return localapi.Sentence(err) }

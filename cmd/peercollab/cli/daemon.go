@@ -12,58 +12,113 @@ import (
 	"github.com/peercollab/peercollab/node/localapi"
 )
 
+// nodeFlags are the flags that daemon and relay share.
+type nodeFlags struct {
+	listen       []string
+	profile      contacts.Profile
+	reachability string
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.listen, "listen", nil, fmt.Sprintf("multiaddr to listen on, repeatable (default TCP and QUIC on port %d of every interface)", node.DefaultPort))
+	cmd.Flags().StringVar(&f.profile.DisplayName, "name", "", "display name if the identity has to be created (default user@host)")
+	cmd.Flags().StringVar(&f.profile.Email, "email", "", "e-mail address if the identity has to be created")
+	cmd.Flags().StringVar(&f.reachability, "reachability", "", "override AutoNAT: public or private (default: decide, but private with --relay)")
+}
+
+// apply copies the flags into cfg.
+func (f *nodeFlags) apply(cmd *cobra.Command, cfg *node.Config) error {
+	if cmd.Flags().Changed("listen") {
+		cfg.ListenAddrs = f.listen
+	}
+	if f.profile.DisplayName == "" {
+		f.profile.DisplayName = defaultName()
+	}
+	if err := f.profile.Check(); err != nil {
+		return err
+	}
+	cfg.Profile = f.profile
+	if f.reachability != "" {
+		cfg.Reachability = f.reachability
+	}
+	return nil
+}
+
 func (e *env) daemonCmd() *cobra.Command {
-	var listen []string
-	var p contacts.Profile
+	var f nodeFlags
+	var relays []string
 	cmd := &cobra.Command{
-		Use:   "daemon [--listen MULTIADDR]...",
+		Use:   "daemon [--listen MULTIADDR]... [--relay MULTIADDR]...",
 		Short: "Run the node in the foreground (creates the identity on first run)",
 		Long: `Run the node until interrupted (SIGINT or SIGTERM). On a data directory with no
 identity it creates one first, named by --name (default user@host). The node
-serves its local API on a unix socket in the data directory.`,
+serves its local API on a unix socket in the data directory.
+
+With --relay it keeps a reservation on each given relay
+(/ip4/ADDR/tcp/PORT/p2p/RELAYID), so that peers reach it through them, and puts
+the relay addresses in its card.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
 			cfg := node.DefaultConfig(e.home)
-			if cmd.Flags().Changed("listen") {
-				cfg.ListenAddrs = listen
-			}
-			if p.DisplayName == "" {
-				p.DisplayName = defaultName()
-			}
-			if err := p.Check(); err != nil {
+			if err := f.apply(cmd, &cfg); err != nil {
 				return err
 			}
-			cfg.Profile = p
-			// The socket first: it tells us whether a daemon runs here
-			// before we take ports.
-			if err := os.MkdirAll(e.home, 0o700); err != nil {
-				return err
-			}
-			l, err := localapi.Listen(e.home)
-			if err != nil {
-				return err
-			}
-			n, err := node.New(ctx, cfg)
-			if err != nil {
-				l.Close()
-				return err
-			}
-			srv := localapi.Serve(n, l)
-			info, err := n.Info()
-			if err == nil {
-				fmt.Fprintf(e.stdout, "peercollab daemon running as %s (%s)\nAPI: %s\n", info.DisplayName, info.PeerID, localapi.SocketPath(e.home))
-				for _, a := range info.Addrs {
-					fmt.Fprintf(e.stdout, "listening on %s\n", a)
-				}
-			}
-			<-ctx.Done()
-			fmt.Fprintln(e.stdout, "shutting down")
-			return errors.Join(srv.Close(), n.Close())
+			cfg.StaticRelays = relays
+			return e.runNode(cmd, cfg, "daemon")
 		},
 	}
-	cmd.Flags().StringArrayVar(&listen, "listen", nil, fmt.Sprintf("multiaddr to listen on, repeatable (default TCP and QUIC on port %d of every interface)", node.DefaultPort))
-	cmd.Flags().StringVar(&p.DisplayName, "name", "", "display name if the identity has to be created (default user@host)")
-	cmd.Flags().StringVar(&p.Email, "email", "", "e-mail address if the identity has to be created")
+	f.register(cmd)
+	cmd.Flags().StringArrayVar(&relays, "relay", nil, "relay to keep a reservation with, repeatable")
 	return cmd
+}
+
+func (e *env) relayCmd() *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:   "relay [--listen MULTIADDR]...",
+		Short: "Run a public relay node (circuit relay v2) in the foreground",
+		Long: `Run a node that relays connections for peers behind NAT (circuit relay v2)
+and declares itself publicly reachable. Run it on a host with a public
+address; give its address to peers with 'peercollab daemon --relay ADDR'. It
+is a full node otherwise: it has an identity and answers the local API.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := node.DefaultRelayConfig(e.home)
+			if err := f.apply(cmd, &cfg); err != nil {
+				return err
+			}
+			return e.runNode(cmd, cfg, "relay")
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// runNode runs a node with its local API until the command's context ends.
+func (e *env) runNode(cmd *cobra.Command, cfg node.Config, what string) error {
+	ctx := cmd.Context()
+	if err := os.MkdirAll(e.home, 0o700); err != nil {
+		return err
+	}
+	// The socket first: it tells us whether a daemon runs here before we
+	// take ports.
+	l, err := localapi.Listen(e.home)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(ctx, cfg)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	srv := localapi.Serve(n, l)
+	if info, err := n.Info(); err == nil {
+		fmt.Fprintf(e.stdout, "peercollab %s running as %s (%s)\nAPI: %s\n", what, info.DisplayName, info.PeerID, localapi.SocketPath(e.home))
+		for _, a := range info.Addrs {
+			fmt.Fprintf(e.stdout, "listening on %s\n", a)
+		}
+	}
+	<-ctx.Done()
+	fmt.Fprintln(e.stdout, "shutting down")
+	return errors.Join(srv.Close(), n.Close())
 }

@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+)
+
+// ErrUnreachable means no connection to a peer could be made.
+var ErrUnreachable = errors.New("node: peer is unreachable")
+
+// ErrBadTarget means a peer was named in a way that is neither a multiaddr,
+// a peer ID nor a contact.
+var ErrBadTarget = errors.New("node: not a peer ID, contact or /p2p/ multiaddr")
+
+// Resolve turns what a user typed into a peer and the addresses known for
+// it: a multiaddr ending in /p2p/ID, a peer ID, or a contact's nickname or
+// unique prefix.
+func (n *Node) Resolve(target string) (peer.AddrInfo, error) {
+	if strings.HasPrefix(target, "/") {
+		a, err := ma.NewMultiaddr(target)
+		if err != nil {
+			return peer.AddrInfo{}, fmt.Errorf("%w: %v", ErrBadTarget, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return peer.AddrInfo{}, fmt.Errorf("%w: %q has no /p2p/ part", ErrBadTarget, target)
+		}
+		return *ai, nil
+	}
+	c, err := n.store.Resolve(target)
+	if err == nil {
+		return peer.AddrInfo{ID: c.PeerID, Addrs: c.Addrs}, nil
+	}
+	if id, derr := peer.Decode(target); derr == nil {
+		return peer.AddrInfo{ID: id}, nil
+	}
+	if errors.Is(err, contacts.ErrContactNotFound) {
+		return peer.AddrInfo{}, fmt.Errorf("%w: %q", ErrBadTarget, target)
+	}
+	return peer.AddrInfo{}, err
+}
+
+// Connect makes sure the node has a connection to ai, relayed connections
+// included.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if ai.ID == n.host.ID() {
+		return fmt.Errorf("%w: that is this node", ErrUnreachable)
+	}
+	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	if err := n.host.Connect(network.WithAllowLimitedConn(ctx, "peercollab"), ai); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return nil
+}
+
+// ConnInfo describes the connection in use to a peer.
+type ConnInfo struct {
+	Addr    ma.Multiaddr `json:"addr"`
+	Relayed bool         `json:"relayed"`
+}
+
+// ConnTo describes the best open connection to p (a direct one if any).
+func (n *Node) ConnTo(p peer.ID) (ConnInfo, bool) {
+	var best *ConnInfo
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		ci := ConnInfo{Addr: c.RemoteMultiaddr(), Relayed: c.Stat().Limited || isCircuit(c.RemoteMultiaddr())}
+		if best == nil || (best.Relayed && !ci.Relayed) {
+			best = &ci
+		}
+	}
+	if best == nil {
+		return ConnInfo{}, false
+	}
+	return *best, true
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// PingResult is one round trip of a ping.
+type PingResult struct {
+	Seq  int           `json:"seq"`
+	RTT  time.Duration `json:"rtt_ns"`
+	Conn ConnInfo      `json:"conn"`
+	// Error is set when this round trip failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Ping connects to target and measures count round trips of libp2p's ping
+// protocol, one per interval. It stops early when ctx ends.
+func (n *Node) Ping(ctx context.Context, target string, count int, interval time.Duration) (peer.ID, []PingResult, error) {
+	ai, err := n.Resolve(target)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := n.Connect(ctx, ai); err != nil {
+		return ai.ID, nil, err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := ping.Ping(pctx, n.host, ai.ID)
+	var out []PingResult
+	for i := 1; i <= count; i++ {
+		if i > 1 {
+			select {
+			case <-time.After(interval):
+			case <-ctx.Done():
+				return ai.ID, out, nil
+			}
+		}
+		r, ok := <-results
+		if !ok {
+			break
+		}
+		conn, _ := n.ConnTo(ai.ID)
+		pr := PingResult{Seq: i, RTT: r.RTT, Conn: conn}
+		if r.Error != nil {
+			pr.Error = r.Error.Error()
+		}
+		out = append(out, pr)
+		if r.Error != nil {
+			break
+		}
+	}
+	return ai.ID, out, nil
+}

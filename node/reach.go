@@ -1,0 +1,119 @@
+package node
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/x/rate"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// relayBackoff is how long AutoRelay waits before retrying a relay that
+// refused or failed a reservation (go-libp2p's default is an hour, far too
+// long for a relay that restarts).
+const relayBackoff = 15 * time.Second
+
+// reachOptions are the libp2p options for relaying and reachability.
+func (n *Node) reachOptions() ([]libp2p.Option, error) {
+	var opts []libp2p.Option
+	relays, err := parseRelays(n.cfg.StaticRelays)
+	if err != nil {
+		return nil, err
+	}
+	reach := n.cfg.Reachability
+	if n.cfg.RelayService {
+		opts = append(opts, libp2p.EnableRelayService())
+		if reach == "" {
+			reach = "public"
+		}
+	}
+	if len(relays) > 0 {
+		opts = append(opts,
+			libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithBackoff(relayBackoff), autorelay.WithBootDelay(0)),
+			libp2p.EnableHolePunching(),
+		)
+		if reach == "" {
+			reach = "private"
+		}
+	}
+	switch reach {
+	case "":
+	case "public":
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case "private":
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	default:
+		return nil, fmt.Errorf("node: reachability %q is not public, private or empty", reach)
+	}
+	return opts, nil
+}
+
+func parseRelays(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: bad relay address %q: %w", s, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("node: relay address %q must end in /p2p/<peer ID>", s)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+// connLimits sets the per-address connection cap and the matching rate of
+// new connections (go-libp2p's default rate is 0.2/s with a burst of 16 per
+// IPv4 address).
+func (n *Node) connLimits() []rcmgr.Option {
+	if n.cfg.ConnsPerIP <= 0 || n.cfg.ConnsPerIP == 8 {
+		return nil
+	}
+	per := n.cfg.ConnsPerIP
+	burst := 2 * per
+	perIP := rate.Limit{RPS: float64(per) / 8 * 0.2, Burst: burst}
+	return []rcmgr.Option{
+		rcmgr.WithConnRateLimiters(&rate.Limiter{
+			NetworkPrefixLimits: []rate.PrefixLimit{
+				{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Limit: rate.Limit{}},
+				{Prefix: netip.MustParsePrefix("::1/128"), Limit: rate.Limit{}},
+			},
+			SubnetRateLimiter: rate.SubnetLimiter{
+				IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: perIP}},
+				IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: perIP}},
+				GracePeriod:      time.Minute,
+			},
+		}),
+		rcmgr.WithLimitPerSubnet(
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: per}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: per}, {PrefixLength: 48, ConnCount: 8 * per}},
+		),
+		rcmgr.WithNetworkPrefixLimit(
+			[]rcmgr.NetworkPrefixLimit{{Network: netip.MustParsePrefix("127.0.0.0/8"), ConnCount: 1 << 30}},
+			[]rcmgr.NetworkPrefixLimit{{Network: netip.MustParsePrefix("::1/128"), ConnCount: 1 << 30}},
+		),
+	}
+}
+
+// circuitAddrs are this node's addresses through its static relays, which
+// it can always build itself: AutoRelay does not reliably put them into the
+// host's addresses when the relay's address looks private.
+func (n *Node) circuitAddrs() []ma.Multiaddr {
+	relays, _ := parseRelays(n.cfg.StaticRelays)
+	var out []ma.Multiaddr
+	circuit := ma.StringCast("/p2p-circuit")
+	for _, r := range relays {
+		p2p := ma.StringCast("/p2p/" + r.ID.String())
+		for _, a := range r.Addrs {
+			out = append(out, a.Encapsulate(p2p).Encapsulate(circuit))
+		}
+	}
+	return out
+}
