@@ -62,6 +62,26 @@ type Config struct {
 	// behind one NAT needs more (DefaultRelayConfig: 256).
 	ConnsPerIP int
 
+	// Scope is where the node signs in at start: "none", "nearme",
+	// "internet" or "all". Default: "", meaning where it was signed in when
+	// it last ran, or "all" the first time.
+	Scope string
+
+	// EndpointName names this endpoint until the user sets one. Default:
+	// the host name.
+	EndpointName string
+
+	// Heartbeat is how often the node tells its endpoint topic its version
+	// (and how long watchers wait before they think a silent host gone:
+	// three heartbeats). Default: 10 s.
+	Heartbeat time.Duration
+
+	// NearProbeInterval and NearLostAfter bound how long a vanished node
+	// stays in People Near Me: probed every NearProbeInterval, dropped when
+	// not heard of for NearLostAfter. Default: 2 s and 10 s.
+	NearProbeInterval time.Duration
+	NearLostAfter     time.Duration
+
 	// EventBuffer is how many events a slow event-stream subscriber may fall
 	// behind before it is cut off. Default: 1024.
 	EventBuffer int
@@ -77,6 +97,10 @@ func DefaultConfig(home string) Config {
 		ConnGrace:     time.Minute,
 		EventBuffer:   1024,
 		ConnsPerIP:    8,
+		Heartbeat:     10 * time.Second,
+
+		NearProbeInterval: 2 * time.Second,
+		NearLostAfter:     10 * time.Second,
 	}
 }
 

@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -25,6 +27,10 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/state"
+	"github.com/peercollab/peercollab/node/watch"
 )
 
 var log = logging.Logger("peercollab/node")
@@ -34,12 +40,26 @@ const Version = "0.1.0-dev"
 
 // Node is a running peercollab node. Its methods are safe for concurrent use.
 type Node struct {
-	cfg   Config
-	id    *contacts.Identity
-	bus   event.Bus
-	hub   *events.Hub
-	store *contacts.Store
-	host  host.Host
+	cfg     Config
+	id      *contacts.Identity
+	bus     event.Bus
+	hub     *events.Hub
+	store   *contacts.Store
+	state   *state.DB
+	host    host.Host
+	ps      *pubsub.PubSub
+	publish *publish.Service
+	near    *near.Service
+	watch   *watch.Service
+
+	contactSub event.Subscription
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	scopeMu sync.Mutex // held while the scope changes
+	scope   Scope
 
 	closeOnce sync.Once
 	closeErr  error
@@ -52,6 +72,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, errors.New("node: no data directory")
 	}
 	n := &Node{cfg: cfg, bus: eventbus.NewBus(), hub: events.NewHub()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -76,12 +97,77 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if _, _, err := contacts.EnsureMe(n.store, n.id, cfg.Profile, time.Now()); err != nil {
 		return nil, err
 	}
+	if n.state, err = state.Open(filepath.Join(cfg.Home, state.File)); err != nil {
+		return nil, err
+	}
 	n.host, err = n.newHost()
 	if err != nil {
 		return nil, err
 	}
-	log.Infow("node started", "peer", n.id.ID(), "addrs", n.host.Addrs())
+	if err := n.startServices(); err != nil {
+		return nil, err
+	}
+	if err := n.startScope(ctx); err != nil {
+		return nil, err
+	}
+	log.Infow("node started", "peer", n.id.ID(), "addrs", n.host.Addrs(), "scope", n.Scope())
 	return n, nil
+}
+
+// startServices starts gossipsub and the node's services.
+func (n *Node) startServices() (err error) {
+	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host); err != nil {
+		return fmt.Errorf("start gossipsub: %w", err)
+	}
+	endpointName := n.cfg.EndpointName
+	if endpointName == "" {
+		endpointName, _ = os.Hostname()
+	}
+	n.publish, err = publish.New(publish.Config{Host: n.host, PubSub: n.ps, State: n.state, Hub: n.hub,
+		Access: n.access, DefaultName: endpointName, Heartbeat: n.cfg.Heartbeat})
+	if err != nil {
+		return err
+	}
+	n.near, err = near.New(near.Config{Host: n.host, Hub: n.hub, Mine: n.hello,
+		ProbeInterval: n.cfg.NearProbeInterval, LostAfter: n.cfg.NearLostAfter})
+	if err != nil {
+		return err
+	}
+	n.watch = watch.New(watch.Config{Host: n.host, PubSub: n.ps, Hub: n.hub, Connect: n.connectPeer, Heartbeat: n.cfg.Heartbeat})
+	n.contactSub, err = n.bus.Subscribe(new(contacts.EvtContactChanged), eventbus.BufSize(64), eventbus.Name("peercollab/node"))
+	if err != nil {
+		return err
+	}
+	n.wg.Go(n.followContacts)
+	list, err := n.store.List()
+	if err != nil {
+		return err
+	}
+	for _, c := range list {
+		if c.Watch {
+			n.watch.Watch(c.PeerID)
+		}
+	}
+	return nil
+}
+
+// startScope signs in where the configuration or the last run says.
+func (n *Node) startScope(ctx context.Context) error {
+	scope := ScopeAll
+	if _, err := n.state.Get(bucketSettings, keyScope, &scope); err != nil {
+		return err
+	}
+	persist := false
+	if n.cfg.Scope != "" {
+		s, err := ParseScope(n.cfg.Scope)
+		if err != nil {
+			return err
+		}
+		scope, persist = s, true
+	}
+	n.scopeMu.Lock()
+	defer n.scopeMu.Unlock()
+	return n.setScopeLocked(ctx, scope, persist)
 }
 
 func (n *Node) newHost() (host.Host, error) {
@@ -136,8 +222,32 @@ func (n *Node) newHost() (host.Host, error) {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		// Leave gracefully: bye to the people near, Offline to watchers.
+		if n.near != nil && n.publish != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			n.near.Stop(ctx)
+			n.publish.SetSignedIn(false)
+			cancel()
+		}
+		if n.watch != nil {
+			errs = append(errs, n.watch.Close())
+		}
+		if n.near != nil {
+			errs = append(errs, n.near.Close())
+		}
+		if n.publish != nil {
+			errs = append(errs, n.publish.Close())
+		}
+		if n.contactSub != nil {
+			n.contactSub.Close()
+		}
+		n.cancel()
+		n.wg.Wait()
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
+		}
+		if n.state != nil {
+			errs = append(errs, n.state.Close())
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())

@@ -15,7 +15,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
 // Client talks to a daemon's local API. It is safe for concurrent use.
@@ -163,6 +166,99 @@ func (c *Client) Endorse(ctx context.Context, req EndorseRequest) (CardResponse,
 func (c *Client) Ping(ctx context.Context, req PingRequest) (PingResponse, error) {
 	var v PingResponse
 	return v, c.do(ctx, "POST", "/v1/ping", req, &v)
+}
+
+// Scope tells where the node is signed in.
+func (c *Client) Scope(ctx context.Context) (node.Scope, error) {
+	var v ScopeResponse
+	return v.Scope, c.do(ctx, "GET", "/v1/scope", nil, &v)
+}
+
+// SignIn adds scope to where the node is signed in and returns the result.
+func (c *Client) SignIn(ctx context.Context, scope node.Scope) (node.Scope, error) {
+	var v ScopeResponse
+	return v.Scope, c.do(ctx, "POST", "/v1/signin", ScopeRequest{scope}, &v)
+}
+
+// SignOut removes scope from where the node is signed in.
+func (c *Client) SignOut(ctx context.Context, scope node.Scope) (node.Scope, error) {
+	var v ScopeResponse
+	return v.Scope, c.do(ctx, "POST", "/v1/signout", ScopeRequest{scope}, &v)
+}
+
+// Near lists the people near.
+func (c *Client) Near(ctx context.Context) ([]Person, error) {
+	var v []Person
+	return v, c.do(ctx, "GET", "/v1/near", nil, &v)
+}
+
+// AddNear adds a person near as a contact, with the card they introduced
+// themselves with.
+func (c *Client) AddNear(ctx context.Context, peer string, req AddNearRequest) (AddContactResponse, error) {
+	var v AddContactResponse
+	return v, c.do(ctx, "POST", "/v1/near/"+peerPath(peer)+"/contact", req, &v)
+}
+
+// MyEndpoint returns the node's own endpoint data.
+func (c *Client) MyEndpoint(ctx context.Context) (MyEndpoint, error) {
+	var v MyEndpoint
+	return v, c.do(ctx, "GET", "/v1/me/endpoint", nil, &v)
+}
+
+// SetPresence sets the node's presence.
+func (c *Client) SetPresence(ctx context.Context, p endpoint.Presence) (MyEndpoint, error) {
+	var v MyEndpoint
+	return v, c.do(ctx, "PUT", "/v1/me/presence", p, &v)
+}
+
+// SetName sets the node's endpoint name.
+func (c *Client) SetName(ctx context.Context, name string) (MyEndpoint, error) {
+	var v MyEndpoint
+	return v, c.do(ctx, "PUT", "/v1/me/name", NameRequest{name}, &v)
+}
+
+// RegisterApp registers an application.
+func (c *Client) RegisterApp(ctx context.Context, a publish.RegisteredApp) error {
+	return c.do(ctx, "POST", "/v1/me/apps", a, nil)
+}
+
+// RemoveApp unregisters an application.
+func (c *Client) RemoveApp(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/v1/me/apps/"+url.PathEscape(id), nil, nil)
+}
+
+// SetObject publishes an object.
+func (c *Client) SetObject(ctx context.Context, id string, data []byte) error {
+	return c.do(ctx, "PUT", "/v1/me/objects/"+url.PathEscape(id), ObjectRequest{data}, nil)
+}
+
+// RemoveObject unpublishes an object.
+func (c *Client) RemoveObject(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/v1/me/objects/"+url.PathEscape(id), nil, nil)
+}
+
+// PeerEndpoint returns a peer's endpoint data: from its watch, or fetched
+// now.
+func (c *Client) PeerEndpoint(ctx context.Context, peer string) (PeerEndpoint, error) {
+	var v PeerEndpoint
+	return v, c.do(ctx, "GET", "/v1/peers/"+peerPath(peer)+"/endpoint", nil, &v)
+}
+
+// Watch starts following a peer's endpoint data.
+func (c *Client) Watch(ctx context.Context, peer string) (PeerEndpoint, error) {
+	var v PeerEndpoint
+	return v, c.do(ctx, "POST", "/v1/peers/"+peerPath(peer)+"/watch", nil, &v)
+}
+
+// Unwatch stops following a peer.
+func (c *Client) Unwatch(ctx context.Context, peer string) error {
+	return c.do(ctx, "DELETE", "/v1/peers/"+peerPath(peer)+"/watch", nil, nil)
+}
+
+// Watching lists the peers the node follows.
+func (c *Client) Watching(ctx context.Context) ([]PeerEndpoint, error) {
+	var v []PeerEndpoint
+	return v, c.do(ctx, "GET", "/v1/watching", nil, &v)
 }
 
 // StreamEvent is an event as the client receives it: the payload is left

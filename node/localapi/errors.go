@@ -11,6 +11,9 @@ import (
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
 // Error is an error the API returned: a stable machine-readable code, the
@@ -97,6 +100,26 @@ var mappings = []mapping{
 	{node.ErrAddrInUse, "addr_in_use", http.StatusConflict, "choose another --listen port, or stop the other process"},
 	{node.ErrUnreachable, "unreachable", http.StatusBadGateway, "check that the peer runs and that an address of its card is reachable from here"},
 	{node.ErrBadTarget, "bad_target", http.StatusBadRequest, "name a contact, a peer ID, or a multiaddr ending in /p2p/PEERID"},
+	{near.ErrNotSignedIn, "not_signed_in_nearme", http.StatusConflict, ""},
+	{near.ErrNotFound, "near_not_found", http.StatusNotFound, "see `peercollab near`"},
+	{near.ErrAmbiguous, "ambiguous_peer", http.StatusConflict, "give more of the peer ID or name"},
+	{publish.ErrNotSignedIn, "not_signed_in", http.StatusConflict, ""},
+	{publish.ErrAppExists, "app_exists", http.StatusConflict, ""},
+	{publish.ErrAppNotFound, "app_not_found", http.StatusNotFound, "see `peercollab apps list`"},
+	{publish.ErrObjNotFound, "object_not_found", http.StatusNotFound, "see `peercollab objects list`"},
+	{publish.ErrSameName, "same_name", http.StatusConflict, ""},
+	{publish.ErrLaunchTooBig, "launch_too_long", http.StatusBadRequest, ""},
+	{endpoint.ErrTextTooLong, "text_too_long", http.StatusBadRequest, ""},
+	{endpoint.ErrDataTooLarge, "data_too_large", http.StatusBadRequest, "data may be at most 16384 bytes"},
+	{endpoint.ErrEmptyData, "data_empty", http.StatusBadRequest, ""},
+	{endpoint.ErrBadID, "bad_id", http.StatusBadRequest, ""},
+	{endpoint.ErrTooManyApps, "too_many_apps", http.StatusConflict, "remove one first"},
+	{endpoint.ErrTooManyObjects, "too_many_objects", http.StatusConflict, "remove one first"},
+	{endpoint.ErrBadStatus, "bad_status", http.StatusBadRequest, ""},
+	{endpoint.ErrOfflineSignedIn, "offline_signed_in", http.StatusConflict, "sign out instead with `peercollab signout`"},
+	{endpoint.ErrNotSignedIn, "peer_not_signed_in", http.StatusConflict, "the peer must sign in before you can see its data"},
+	{endpoint.ErrBlocked, "peer_blocked_you", http.StatusForbidden, ""},
+	{endpoint.ErrNotAllowed, "peer_not_allowed", http.StatusForbidden, "exchange cards with the peer, or join its subnet"},
 	{events.ErrOverflow, "events_overflow", http.StatusServiceUnavailable, "reconnect to the event stream"},
 }
 
@@ -133,7 +156,7 @@ func Sentence(err error) string {
 // sentence makes one sentence for a person out of an error text: without the
 // Go package prefixes, capitalised, with the hint after a semicolon.
 func sentence(msg, hint string) string {
-	for _, p := range []string{"contacts: ", "node: ", "events: ", "localapi: "} {
+	for _, p := range []string{"contacts: ", "node: ", "events: ", "localapi: ", "near: ", "publish: ", "endpoint: ", "watch: ", "card: "} {
 		msg = strings.ReplaceAll(msg, p, "")
 	}
 	msg = strings.TrimRight(msg, ". ")

@@ -9,6 +9,10 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/watch"
+	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
 // Info is the answer to GET /v1/id.
@@ -133,4 +137,51 @@ type PingRequest struct {
 type PingResponse struct {
 	Peer    peer.ID           `json:"peer"`
 	Results []node.PingResult `json:"results"`
+}
+
+// ScopeRequest is the body of POST /v1/signin and /v1/signout.
+type ScopeRequest struct {
+	Scope node.Scope `json:"scope"`
+}
+
+// ScopeResponse tells where the node is signed in.
+type ScopeResponse struct {
+	Scope node.Scope `json:"scope"`
+}
+
+// Person is someone near.
+type Person struct {
+	near.Person
+	// Contact is true when the person is in the contact list.
+	Contact bool `json:"contact"`
+}
+
+// MyEndpoint is the node's own endpoint data, with the launch commands of
+// its applications.
+type MyEndpoint struct {
+	Name         string                  `json:"endpoint_name"`
+	Presence     endpoint.Presence       `json:"presence"`
+	Scope        node.Scope              `json:"scope"`
+	Applications []publish.RegisteredApp `json:"applications"`
+	Objects      []endpoint.Object       `json:"objects"`
+}
+
+// NameRequest is the body of PUT /v1/me/name.
+type NameRequest struct {
+	Name string `json:"endpoint_name"`
+}
+
+// ObjectRequest is the body of PUT /v1/me/objects/{id}.
+type ObjectRequest struct {
+	Data []byte `json:"data"`
+}
+
+// PeerEndpoint is a peer's endpoint data as this node knows it.
+type PeerEndpoint = watch.Entry
+
+// AddNearRequest is the body of POST /v1/near/{peer}/contact.
+type AddNearRequest struct {
+	Nickname          *string                     `json:"nickname,omitempty"`
+	Watch             *bool                       `json:"watch,omitempty"`
+	WatcherPermission *contacts.WatcherPermission `json:"watcher_permission,omitempty"`
 }

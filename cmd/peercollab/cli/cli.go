@@ -61,6 +61,16 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.contactsCmd(),
 		e.eventsCmd(),
 		e.pingCmd(),
+		e.signinCmd(),
+		e.signoutCmd(),
+		e.nearCmd(),
+		e.presenceCmd(),
+		e.nameCmd(),
+		e.appsCmd(),
+		e.objectsCmd(),
+		e.watchCmd(),
+		e.unwatchCmd(),
+		e.testnetCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if localapi.IsNoDaemon(err) {

@@ -30,27 +30,44 @@ PEER is a peer ID, a contact's nickname, or a unique prefix of either.`,
 func (e *env) contactsAddCmd() *cobra.Command {
 	var nickname string
 	var watch, block, asJSON bool
+	var nearPeer string
 	cmd := &cobra.Command{
-		Use:   "add FILE|- [--nickname N] [--watch] [--block]",
-		Short: "Add a contact from a card file (or refresh the card of one)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readInput(cmd, args[0])
-			if err != nil {
-				return err
+		Use:   "add FILE|-|--near PEER [--nickname N] [--watch] [--block]",
+		Short: "Add a contact from a card file or from the people near (or refresh the card of one)",
+		Long: `Add a contact from a card file ('-' for standard input), or, with --near, from
+the card a person near introduced themselves with (see 'peercollab near').
+Adding a peer that is a contact already refreshes its card.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if nearPeer != "" {
+				return cobra.NoArgs(cmd, args)
 			}
-			req := localapi.AddContactRequest{Card: string(data)}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var nick *string
+			var w *bool
+			var perm *contacts.WatcherPermission
 			if cmd.Flags().Changed("nickname") {
-				req.Nickname = &nickname
+				nick = &nickname
 			}
 			if cmd.Flags().Changed("watch") {
-				req.Watch = &watch
+				w = &watch
 			}
 			if block {
 				p := contacts.Blocked
-				req.WatcherPermission = &p
+				perm = &p
 			}
-			res, err := e.client().AddContact(cmd.Context(), req)
+			var res localapi.AddContactResponse
+			var err error
+			if nearPeer != "" {
+				res, err = e.client().AddNear(cmd.Context(), nearPeer, localapi.AddNearRequest{Nickname: nick, Watch: w, WatcherPermission: perm})
+			} else {
+				var data []byte
+				if data, err = readInput(cmd, args[0]); err != nil {
+					return err
+				}
+				res, err = e.client().AddContact(cmd.Context(), localapi.AddContactRequest{Card: string(data), Nickname: nick, Watch: w, WatcherPermission: perm})
+			}
 			if err != nil {
 				return err
 			}
@@ -75,6 +92,7 @@ func (e *env) contactsAddCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&watch, "watch", false, "subscribe to the contact's presence and endpoint data")
 	cmd.Flags().BoolVar(&block, "block", false, "do not let the contact watch your presence")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&nearPeer, "near", "", "add the person near named PEER (name, peer ID or unique prefix)")
 	return cmd
 }
 

@@ -17,12 +17,14 @@ type nodeFlags struct {
 	listen       []string
 	profile      contacts.Profile
 	reachability string
+	scope        string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.listen, "listen", nil, fmt.Sprintf("multiaddr to listen on, repeatable (default TCP and QUIC on port %d of every interface)", node.DefaultPort))
 	cmd.Flags().StringVar(&f.profile.DisplayName, "name", "", "display name if the identity has to be created (default user@host)")
 	cmd.Flags().StringVar(&f.profile.Email, "email", "", "e-mail address if the identity has to be created")
+	cmd.Flags().StringVar(&f.scope, "scope", "", "sign in to none, nearme, internet or all at start (default: as when last run, else all)")
 	cmd.Flags().StringVar(&f.reachability, "reachability", "", "override AutoNAT: public or private (default: decide, but private with --relay)")
 }
 
@@ -40,6 +42,12 @@ func (f *nodeFlags) apply(cmd *cobra.Command, cfg *node.Config) error {
 	cfg.Profile = f.profile
 	if f.reachability != "" {
 		cfg.Reachability = f.reachability
+	}
+	if f.scope != "" {
+		if _, err := node.ParseScope(f.scope); err != nil {
+			return err
+		}
+		cfg.Scope = f.scope
 	}
 	return nil
 }

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func (e *env) nearCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "near [--json]",
+		Short: "List the people near (peercollab nodes on your subnet)",
+		Long: `List the people near: peercollab nodes signed in to nearme on your subnet, with
+their names and presence. Add one as a contact with 'peercollab contacts add
+--near NAME'. A node that signs out leaves the list at once; one that vanishes
+leaves it within 10 seconds.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			people, err := e.client().Near(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(people)
+			}
+			if len(people) == 0 {
+				fmt.Fprintln(e.stdout, "Nobody near yet.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tENDPOINT\tPRESENCE\tCONTACT\tPEER ID")
+			for _, p := range people {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.DisplayName, p.EndpointName, presenceString(p.Presence.Status.String(), p.Presence.Text), yesNo(p.Contact), p.Peer)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func presenceString(status, text string) string {
+	if text == "" {
+		return status
+	}
+	return status + " (" + text + ")"
+}

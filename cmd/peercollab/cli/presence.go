@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/peercollab/peercollab/protocols/endpoint"
+)
+
+func (e *env) presenceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "presence",
+		Short: "Set your presence, or show yours or a peer's",
+	}
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "show [PEER] [--json]",
+		Short: "Show your presence, or a peer's (from its watch, or fetched now)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := e.client()
+			if len(args) == 0 {
+				me, err := c.MyEndpoint(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return e.printJSON(me.Presence)
+				}
+				fmt.Fprintln(e.stdout, presenceString(me.Presence.Status.String(), me.Presence.Text))
+				return nil
+			}
+			pe, err := c.PeerEndpoint(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(pe.Data.Presence)
+			}
+			fmt.Fprintf(e.stdout, "%s: %s\n", pe.Data.Name, presenceString(pe.Data.Presence.Status.String(), pe.Data.Presence.Text))
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	set := &cobra.Command{
+		Use:   "set STATUS [TEXT]",
+		Short: "Set your presence: online, away, busy, be-right-back, idle, on-the-phone, out-to-lunch",
+		Long: `Set your presence and an optional text of at most 255 characters. The status is
+one of online, away, busy, be-right-back, idle, on-the-phone, out-to-lunch;
+to appear offline, sign out.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := endpoint.ParseStatus(args[0])
+			if err != nil {
+				return err
+			}
+			p := endpoint.Presence{Status: st}
+			if len(args) == 2 {
+				p.Text = args[1]
+			}
+			me, err := e.client().SetPresence(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Presence: %s\n", presenceString(me.Presence.Status.String(), me.Presence.Text))
+			return nil
+		},
+	}
+	cmd.AddCommand(show, set)
+	return cmd
+}
+
+func (e *env) nameCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "name [ENDPOINT-NAME]",
+		Short: "Show or set this endpoint's name (default: the host name)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := e.client()
+			if len(args) == 0 {
+				me, err := c.MyEndpoint(cmd.Context())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, me.Name)
+				return nil
+			}
+			me, err := c.SetName(cmd.Context(), strings.TrimSpace(args[0]))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Endpoint name: %s\n", me.Name)
+			return nil
+		},
+	}
+}

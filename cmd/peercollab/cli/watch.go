@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func (e *env) watchCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "watch [PEER] [--json]",
+		Short: "Subscribe to a peer's presence, applications and objects; without PEER, list watches",
+		Long: `Subscribe to a peer's endpoint data: its name and presence (people near may
+see those), applications and objects (its trusted contacts may). Changes
+arrive as events ('peercollab events'). Watching a contact is remembered
+(its watch flag); watching someone near lasts until the daemon stops.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := e.client()
+			if len(args) == 0 {
+				list, err := c.Watching(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return e.printJSON(list)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PEER ID\tENDPOINT\tPRESENCE\tSTATE")
+				for _, w := range list {
+					state := string(w.State)
+					if w.Error != "" {
+						state += ": " + w.Error
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Peer, w.Data.Name, presenceString(w.Data.Presence.Status.String(), w.Data.Presence.Text), state)
+				}
+				return tw.Flush()
+			}
+			w, err := c.Watch(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(w)
+			}
+			fmt.Fprintf(e.stdout, "Watching %s\n", w.Peer)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (e *env) unwatchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unwatch PEER",
+		Short: "Stop watching a peer",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := e.client().Unwatch(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "No longer watching %s\n", args[0])
+			return nil
+		},
+	}
+}

@@ -1,0 +1,547 @@
+// Package near is People Near Me: the peercollab nodes on this node's
+// subnets, found with mDNS under our own service name and introduced to each
+// other over the card protocol (protocols/card).
+//
+// An entry appears when mDNS finds a node and the card exchange succeeds, or
+// when a node on one of our subnets introduces itself as near. It is updated
+// when the node announces a new name or presence, and it disappears:
+//   - at once when the node signs out of People Near Me (it says bye);
+//   - within about a second when its process ends, because its connections
+//     close and it cannot be redialled;
+//   - within LostAfter (10 s by default) when it vanishes silently (cable
+//     cut, machine off), because liveness probes every ProbeInterval fail.
+//
+// A node lost without a bye is probed a while longer (ForgetAfter), so that
+// it comes back by itself when it reappears, even though mDNS reports each
+// node only once an hour.
+package near
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/protocols/card"
+	"github.com/peercollab/peercollab/protocols/endpoint"
+)
+
+var log = logging.Logger("peercollab/near")
+
+// ServiceName is the mDNS service peercollab nodes announce, so that only
+// they answer each other.
+const ServiceName = "_peercollab._udp"
+
+// Default timings.
+const (
+	DefaultProbeInterval = 2 * time.Second
+	DefaultLostAfter     = 10 * time.Second
+	DefaultForgetAfter   = 2 * time.Minute
+	probeTimeout         = 2 * time.Second
+)
+
+// EvtChanged is the event type of a change of the list.
+const EvtChanged = "near.changed"
+
+// Errors of the service.
+var (
+	ErrNotSignedIn = errors.New("near: not signed in to People Near Me; run `peercollab signin nearme`")
+	ErrNotFound    = errors.New("near: nobody near matches")
+	ErrAmbiguous   = errors.New("near: more than one person near matches")
+)
+
+// Person is someone near (Windows' PEER_PEOPLE_NEAR_ME, with presence).
+type Person struct {
+	Peer         peer.ID              `json:"peer_id"`
+	DisplayName  string               `json:"display_name"`
+	Email        string               `json:"email,omitempty"`
+	EndpointName string               `json:"endpoint_name"`
+	Presence     endpoint.Presence    `json:"presence"`
+	Fingerprint  contacts.Fingerprint `json:"fingerprint"`
+	Addrs        []ma.Multiaddr       `json:"addrs,omitempty"`
+	// Card is the person's contact card (PEM), for adding them as a contact.
+	Card     []byte    `json:"-"`
+	Since    time.Time `json:"since"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// ChangeEvent is the payload of EvtChanged (Windows'
+// PEOPLE_NEAR_ME_CHANGED).
+type ChangeEvent struct {
+	Change contacts.ChangeType `json:"change"`
+	Person Person              `json:"person"`
+}
+
+// Config is what the service needs from its node.
+type Config struct {
+	Host host.Host
+	Hub  *events.Hub
+	// Mine returns this node's introduction to peer to (card, endpoint
+	// name, and presence if to may see it). It is called from several
+	// goroutines.
+	Mine func(to peer.ID) (card.Hello, error)
+	// ServiceName, ProbeInterval, LostAfter, ForgetAfter: 0 means the
+	// defaults above.
+	ServiceName   string
+	ProbeInterval time.Duration
+	LostAfter     time.Duration
+	ForgetAfter   time.Duration
+}
+
+// Service keeps the list of people near. Its methods are safe for
+// concurrent use.
+type Service struct {
+	cfg     Config
+	cards   *card.Service
+	subnets subnets
+	connSub event.Subscription
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	active   bool
+	mdns     interface{ Close() error }
+	people   map[peer.ID]*Person
+	lost     map[peer.ID]time.Time // lost without a bye: when
+	inflight map[peer.ID]bool
+	closed   bool
+}
+
+// New starts the service, signed out: it answers card exchanges only after
+// Start.
+func New(cfg Config) (*Service, error) {
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = ServiceName
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if cfg.LostAfter <= 0 {
+		cfg.LostAfter = DefaultLostAfter
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = DefaultForgetAfter
+	}
+	sub, err := cfg.Host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, connSub: sub, ctx: ctx, cancel: cancel,
+		people: map[peer.ID]*Person{}, lost: map[peer.ID]time.Time{}, inflight: map[peer.ID]bool{}}
+	s.cards = card.New(cfg.Host, card.Callbacks{Mine: s.answer, Received: s.received})
+	s.wg.Go(s.probeLoop)
+	s.wg.Go(s.watchConns)
+	return s, nil
+}
+
+// Close stops mDNS and every goroutine. It does not say bye; call Stop
+// first for that. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	m := s.mdns
+	s.mdns, s.active = nil, false
+	s.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+	s.cards.Close()
+	s.cancel()
+	s.connSub.Close()
+	s.wg.Wait()
+	return nil
+}
+
+// Start signs in to People Near Me: announce and browse with mDNS.
+func (s *Service) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active || s.closed {
+		return nil
+	}
+	m := mdns.NewMdnsService(s.cfg.Host, s.cfg.ServiceName, notifee{s})
+	if err := m.Start(); err != nil {
+		m.Close()
+		return fmt.Errorf("near: start mDNS: %w", err)
+	}
+	s.mdns, s.active = m, true
+	return nil
+}
+
+// Stop signs out of People Near Me: it stops mDNS, says bye to everyone
+// near (so they drop this node at once) and empties the list.
+func (s *Service) Stop(ctx context.Context) {
+	s.mu.Lock()
+	if !s.active {
+		s.mu.Unlock()
+		return
+	}
+	m := s.mdns
+	s.mdns, s.active = nil, false
+	people := s.sortedLocked()
+	for _, p := range people {
+		delete(s.people, p.Peer)
+	}
+	clear(s.lost)
+	s.mu.Unlock()
+	m.Close()
+	var wg sync.WaitGroup
+	for _, p := range people {
+		wg.Go(func() {
+			if _, err := card.Exchange(ctx, s.cfg.Host, p.Peer, card.Hello{Bye: true}); err != nil {
+				log.Debugw("bye", "peer", p.Peer, "error", err)
+			}
+		})
+		s.cfg.Hub.Publish(EvtChanged, ChangeEvent{contacts.Deleted, p})
+	}
+	wg.Wait()
+}
+
+// Active reports whether the node is signed in to People Near Me.
+func (s *Service) Active() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// List returns the people near, by display name.
+func (s *Service) List() ([]Person, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.active {
+		return nil, ErrNotSignedIn
+	}
+	return s.sortedLocked(), nil
+}
+
+func (s *Service) sortedLocked() []Person {
+	out := make([]Person, 0, len(s.people))
+	for _, p := range s.people {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b Person) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)), cmp.Compare(a.Peer, b.Peer))
+	})
+	return out
+}
+
+// Get returns the person p, if near.
+func (s *Service) Get(p peer.ID) (Person, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if person, ok := s.people[p]; ok {
+		return *person, true
+	}
+	return Person{}, false
+}
+
+// Resolve finds the person near a user means: a peer ID, a display name
+// (case-insensitive), or a prefix of either that only one person has.
+func (s *Service) Resolve(query string) (Person, error) {
+	people, err := s.List()
+	if err != nil {
+		return Person{}, err
+	}
+	q := strings.ToLower(query)
+	var exact, prefix []Person
+	for _, p := range people {
+		id, name := p.Peer.String(), strings.ToLower(p.DisplayName)
+		switch {
+		case id == query || name == q:
+			exact = append(exact, p)
+		case query != "" && (strings.HasPrefix(id, query) || strings.HasPrefix(name, q)):
+			prefix = append(prefix, p)
+		}
+	}
+	for _, set := range [][]Person{exact, prefix} {
+		if len(set) == 1 {
+			return set[0], nil
+		}
+		if len(set) > 1 {
+			return Person{}, fmt.Errorf("%w: %q", ErrAmbiguous, query)
+		}
+	}
+	return Person{}, fmt.Errorf("%w: %q", ErrNotFound, query)
+}
+
+// OnSubnet reports whether p is connected directly from one of this
+// machine's subnets.
+func (s *Service) OnSubnet(p peer.ID) bool { return s.subnets.onSubnet(s.cfg.Host.Network(), p) }
+
+// Announce tells everyone near that this node's profile changed (name or
+// presence), so that their lists update.
+func (s *Service) Announce() {
+	s.mu.Lock()
+	if !s.active || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	people := s.sortedLocked()
+	s.mu.Unlock()
+	for _, p := range people {
+		s.goExchange(p.Peer, nil)
+	}
+}
+
+// answer is the card protocol's Mine callback.
+func (s *Service) answer(to peer.ID) (card.Hello, bool) {
+	if !s.Active() {
+		return card.Hello{}, false
+	}
+	h, err := s.cfg.Mine(to)
+	if err != nil {
+		log.Warnw("own introduction", "error", err)
+		return card.Hello{}, false
+	}
+	h.Near = s.OnSubnet(to)
+	return h, true
+}
+
+// received is the card protocol's Received callback.
+func (s *Service) received(from peer.ID, h card.Hello) {
+	if h.Bye {
+		s.remove(from, false)
+		return
+	}
+	if !s.Active() {
+		return
+	}
+	if !h.Near || !s.OnSubnet(from) {
+		s.mu.Lock()
+		_, known := s.people[from]
+		s.mu.Unlock()
+		if !known {
+			return // an introduction from afar does not make a neighbour
+		}
+	}
+	s.upsert(from, h)
+}
+
+// upsert adds or updates a person from their hello and says so.
+func (s *Service) upsert(from peer.ID, h card.Hello) {
+	prof := h.Card.Profile()
+	now := time.Now()
+	s.mu.Lock()
+	if !s.active {
+		s.mu.Unlock()
+		return
+	}
+	old, known := s.people[from]
+	p := &Person{Peer: from, DisplayName: prof.DisplayName, Email: prof.Email, EndpointName: h.EndpointName,
+		Presence: h.Presence, Fingerprint: h.Card.Fingerprint(), Addrs: h.Card.Addrs(), Card: h.Card.Marshal(),
+		Since: now, LastSeen: now}
+	change := contacts.Added
+	if known {
+		p.Since = old.Since
+		change = contacts.Updated
+		if samePerson(old, p) {
+			old.LastSeen = now
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.people[from] = p
+	delete(s.lost, from)
+	s.mu.Unlock()
+	if len(p.Addrs) > 0 {
+		s.cfg.Host.Peerstore().AddAddrs(from, p.Addrs, peerstore.RecentlyConnectedAddrTTL)
+	}
+	log.Debugw("person near", "peer", from, "change", change)
+	s.cfg.Hub.Publish(EvtChanged, ChangeEvent{change, *p})
+}
+
+func samePerson(a, b *Person) bool {
+	return a.DisplayName == b.DisplayName && a.Email == b.Email && a.EndpointName == b.EndpointName &&
+		a.Presence == b.Presence && a.Fingerprint == b.Fingerprint
+}
+
+// remove drops a person; lost (as opposed to said bye) keeps probing them.
+func (s *Service) remove(p peer.ID, lost bool) {
+	s.mu.Lock()
+	person, ok := s.people[p]
+	delete(s.people, p)
+	if lost && ok {
+		s.lost[p] = time.Now()
+	} else {
+		delete(s.lost, p)
+	}
+	s.mu.Unlock()
+	if ok {
+		log.Debugw("person gone", "peer", p, "lost", lost)
+		s.cfg.Hub.Publish(EvtChanged, ChangeEvent{contacts.Deleted, *person})
+	}
+}
+
+// goExchange introduces this node to p in the background (once at a time
+// per peer), dialling addrs if given, and records p's answer.
+func (s *Service) goExchange(p peer.ID, addrs []ma.Multiaddr) {
+	s.mu.Lock()
+	if s.closed || !s.active || s.inflight[p] {
+		s.mu.Unlock()
+		return
+	}
+	s.inflight[p] = true
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, p)
+			s.mu.Unlock()
+		}()
+		if err := s.exchange(p, addrs); err != nil {
+			log.Debugw("introduction failed", "peer", p, "error", err)
+		}
+	})
+}
+
+func (s *Service) exchange(p peer.ID, addrs []ma.Multiaddr) error {
+	ctx, cancel := context.WithTimeout(s.ctx, card.Timeout)
+	defer cancel()
+	if len(addrs) > 0 {
+		s.cfg.Host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
+	}
+	mine, err := s.cfg.Mine(p)
+	if err != nil {
+		return err
+	}
+	mine.Near = true
+	theirs, err := card.Exchange(ctx, s.cfg.Host, p, mine)
+	if err != nil {
+		return err
+	}
+	if theirs.Bye || theirs.Card == nil {
+		return errors.New("near: peer answered without a profile")
+	}
+	s.upsert(p, theirs)
+	return nil
+}
+
+// notifee receives mDNS discoveries, each on a goroutine of mDNS's own.
+type notifee struct{ s *Service }
+
+func (n notifee) HandlePeerFound(ai peer.AddrInfo) {
+	if ai.ID == n.s.cfg.Host.ID() {
+		return
+	}
+	if _, known := n.s.Get(ai.ID); known {
+		return // mDNS repeats itself; the prober keeps known people fresh
+	}
+	n.s.goExchange(ai.ID, ai.Addrs)
+}
+
+// watchConns probes a person at once when the last connection to them
+// closes, so that a node whose process ended disappears within moments.
+func (s *Service) watchConns() {
+	for e := range s.connSub.Out() {
+		ev := e.(event.EvtPeerConnectednessChanged)
+		if ev.Connectedness == network.Connected {
+			continue
+		}
+		if _, near := s.Get(ev.Peer); near {
+			s.goProbe(ev.Peer)
+		}
+	}
+}
+
+func (s *Service) probeLoop() {
+	t := time.NewTicker(s.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		var probe []peer.ID
+		for p := range s.people {
+			probe = append(probe, p)
+		}
+		for p, since := range s.lost {
+			if time.Since(since) > s.cfg.ForgetAfter {
+				delete(s.lost, p)
+				continue
+			}
+			probe = append(probe, p)
+		}
+		s.mu.Unlock()
+		for _, p := range probe {
+			s.goProbe(p)
+		}
+	}
+}
+
+// goProbe checks in the background that p is still there: a ping over an
+// open connection, or else a new introduction. A person not heard of for
+// LostAfter, or not reachable again after a closed connection, is removed;
+// a lost one that answers again comes back.
+func (s *Service) goProbe(p peer.ID) {
+	s.mu.Lock()
+	if s.closed || !s.active || s.inflight[p] {
+		s.mu.Unlock()
+		return
+	}
+	s.inflight[p] = true
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, p)
+			s.mu.Unlock()
+		}()
+		ok := s.alive(p)
+		s.mu.Lock()
+		person, near := s.people[p]
+		if ok && near {
+			person.LastSeen = time.Now()
+		}
+		s.mu.Unlock()
+		switch {
+		case ok && !near:
+			if err := s.exchange(p, nil); err != nil {
+				log.Debugw("lost person still silent", "peer", p, "error", err)
+			}
+		case !ok && near && (time.Since(person.LastSeen) > s.cfg.LostAfter || s.cfg.Host.Network().Connectedness(p) != network.Connected):
+			s.remove(p, true)
+		}
+	})
+}
+
+// alive pings p over an existing connection, or dials it.
+func (s *Service) alive(p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(s.ctx, probeTimeout)
+	defer cancel()
+	if s.cfg.Host.Network().Connectedness(p) != network.Connected {
+		if err := s.cfg.Host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+			return false
+		}
+	}
+	select {
+	case r := <-ping.Ping(ctx, s.cfg.Host, p):
+		return r.Error == nil
+	case <-ctx.Done():
+		return false
+	}
+}

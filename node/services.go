@@ -1,0 +1,192 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/watch"
+	"github.com/peercollab/peercollab/protocols/card"
+	"github.com/peercollab/peercollab/protocols/endpoint"
+)
+
+// Near is the People Near Me service.
+func (n *Node) Near() *near.Service { return n.near }
+
+// Publish is the service of the node's own endpoint data.
+func (n *Node) Publish() *publish.Service { return n.publish }
+
+// Watch is the service that follows other nodes' endpoint data.
+func (n *Node) Watch() *watch.Service { return n.watch }
+
+// hello is this node's introduction to peer to for the card protocol. Its
+// presence is shown only to those who may watch it; a blocked contact sees
+// this node offline.
+func (n *Node) hello(to peer.ID) (card.Hello, error) {
+	c, err := n.MyCard()
+	if err != nil {
+		return card.Hello{}, err
+	}
+	name, pres := n.publish.Profile()
+	if _, err := n.access(to); err != nil {
+		pres = endpoint.Presence{Status: endpoint.Offline}
+	}
+	return card.Hello{Card: c, EndpointName: name, Presence: pres}, nil
+}
+
+// access decides what of this node's endpoint data a peer may see: trusted
+// contacts allowed to watch get everything, people near who are not
+// contacts the public profile, blocked contacts and strangers nothing.
+func (n *Node) access(from peer.ID) (endpoint.Tier, error) {
+	scope := n.Scope()
+	if scope == ScopeNone {
+		return 0, endpoint.ErrNotSignedIn
+	}
+	isNear := scope.Has(ScopeNearMe) && n.near.OnSubnet(from)
+	c, err := n.store.Get(from)
+	switch {
+	case err == nil && c.WatcherPermission == contacts.Blocked:
+		return 0, endpoint.ErrBlocked
+	case err == nil && (scope.Has(ScopeInternet) || isNear):
+		return endpoint.Full, nil
+	case err == nil:
+		return 0, endpoint.ErrNotSignedIn
+	case !errors.Is(err, contacts.ErrContactNotFound):
+		return 0, err
+	case isNear:
+		return endpoint.Public, nil
+	}
+	return 0, endpoint.ErrNotAllowed
+}
+
+// connectPeer connects to p with every address the node knows for it: its
+// contact card's, its People Near Me entry's, the peerstore's.
+func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
+	ai := peer.AddrInfo{ID: p}
+	if c, err := n.store.Get(p); err == nil {
+		ai.Addrs = append(ai.Addrs, c.Addrs...)
+	}
+	if person, ok := n.near.Get(p); ok {
+		ai.Addrs = append(ai.Addrs, person.Addrs...)
+	}
+	return n.Connect(ctx, ai)
+}
+
+// followContacts keeps watches and topic keys in line with the contact list:
+// a contact marked watch is watched; one blocked or removed makes the node
+// change its topic keys, so that it reads nothing more.
+func (n *Node) followContacts() {
+	for e := range n.contactSub.Out() {
+		ev := e.(contacts.EvtContactChanged)
+		if ev.Me {
+			continue
+		}
+		c := ev.Contact
+		if ev.Change == contacts.Deleted || c.WatcherPermission == contacts.Blocked {
+			n.publish.Rekey()
+		}
+		switch {
+		case ev.Change != contacts.Deleted && c.Watch:
+			n.watch.Watch(c.PeerID)
+		case ev.Change == contacts.Deleted || !c.Watch:
+			if e, ok := n.watch.Get(c.PeerID); ok && e.Watching {
+				n.watch.Unwatch(c.PeerID)
+			}
+		}
+	}
+}
+
+// SetPresence sets the node's presence and tells the people near.
+func (n *Node) SetPresence(p endpoint.Presence) error {
+	if err := n.publish.SetPresence(p); err != nil {
+		return err
+	}
+	n.near.Announce()
+	return nil
+}
+
+// SetEndpointName sets the node's endpoint name and tells the people near.
+func (n *Node) SetEndpointName(name string) error {
+	if err := n.publish.SetName(name); err != nil {
+		return err
+	}
+	n.near.Announce()
+	return nil
+}
+
+// WatchPeer starts following p's endpoint data: durably, by setting the
+// watch flag, when p is a contact; for this run only otherwise.
+func (n *Node) WatchPeer(p peer.ID) error {
+	if _, err := n.store.Get(p); err == nil {
+		t := true
+		_, err := n.UpdateContact(p, AddOptions{Watch: &t})
+		return err
+	}
+	return n.watch.Watch(p)
+}
+
+// UnwatchPeer stops following p.
+func (n *Node) UnwatchPeer(p peer.ID) error {
+	if _, err := n.store.Get(p); err == nil {
+		f := false
+		_, err := n.UpdateContact(p, AddOptions{Watch: &f})
+		return err
+	}
+	n.watch.Unwatch(p)
+	return nil
+}
+
+// EndpointData returns p's endpoint data: from its watch when watched,
+// otherwise fetched now (Windows' refresh).
+func (n *Node) EndpointData(ctx context.Context, p peer.ID) (watch.Entry, error) {
+	if e, ok := n.watch.Get(p); ok && e.Watching && e.State == watch.Following {
+		return e, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, endpoint.Timeout)
+	defer cancel()
+	return n.watch.Refresh(ctx, p)
+}
+
+// ResolvePeer finds the peer a user means: a contact (nickname, ID or
+// prefix), someone near (display name, ID or prefix), or a peer ID.
+func (n *Node) ResolvePeer(query string) (peer.ID, error) {
+	c, cerr := n.store.Resolve(query)
+	if cerr == nil {
+		return c.PeerID, nil
+	}
+	if errors.Is(cerr, contacts.ErrAmbiguous) {
+		return "", cerr
+	}
+	if n.near.Active() {
+		p, err := n.near.Resolve(query)
+		if err == nil {
+			return p.Peer, nil
+		}
+		if errors.Is(err, near.ErrAmbiguous) {
+			return "", err
+		}
+	}
+	if id, err := peer.Decode(query); err == nil {
+		return id, nil
+	}
+	return "", cerr
+}
+
+// AddNear adds a person near as a contact, with the card the card protocol
+// fetched (Windows' AddToContactManager).
+func (n *Node) AddNear(query string, opts AddOptions) (*contacts.Contact, bool, CardCheck, error) {
+	p, err := n.near.Resolve(query)
+	if err != nil {
+		return nil, false, CardCheck{}, err
+	}
+	c, created, chk, err := n.AddCard(p.Card, opts)
+	if err == nil {
+		n.store.Update(c.PeerID, func(c *contacts.Contact) error { c.LastSeen = time.Now().UTC(); return nil })
+	}
+	return c, created, chk, err
+}

@@ -1,0 +1,433 @@
+// Package watch follows other nodes' endpoint data: for each watched peer a
+// goroutine connects, joins the peer's endpoint topic, fetches a snapshot and
+// applies the sealed updates in order, fetching a new snapshot whenever an
+// update cannot be applied in order (see protocols/endpoint). Every change
+// becomes an event ("endpoint.presence.changed", ...). A peer that falls
+// silent for three heartbeats is shown Offline until it is heard again.
+//
+// Refresh is the one-shot variant (Windows' PeerCollabRefreshEndpointData):
+// it fetches a snapshot without subscribing.
+package watch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/protocols/endpoint"
+	"github.com/peercollab/peercollab/protocols/pb"
+)
+
+var log = logging.Logger("peercollab/watch")
+
+var errEmptyChange = errors.New("watch: update carries no change")
+
+// refusedRetry is how long a watcher waits after the host refused it before
+// asking again (the host may allow it later).
+const refusedRetry = 15 * time.Second
+
+// Config is what the service needs from its node.
+type Config struct {
+	Host   host.Host
+	PubSub *pubsub.PubSub
+	Hub    *events.Hub
+	// Connect makes sure there is a connection to p, dialling the addresses
+	// the node knows for it. It is called on the watcher's goroutine.
+	Connect func(ctx context.Context, p peer.ID) error
+	// Heartbeat is the hosts' heartbeat period; silence for three of them
+	// marks a host Offline. 0 means 10 s.
+	Heartbeat time.Duration
+}
+
+// State says how a watch stands.
+type State string
+
+// Watch states.
+const (
+	Connecting State = "connecting"
+	Following  State = "following"
+	Failing    State = "failing"
+	Refreshed  State = "refreshed" // fetched once, not followed
+)
+
+// Entry is what the node knows of a peer's endpoint data.
+type Entry struct {
+	Peer     peer.ID           `json:"peer"`
+	Watching bool              `json:"watching"`
+	State    State             `json:"state"`
+	Error    string            `json:"error,omitempty"`
+	Updated  time.Time         `json:"updated,omitzero"`
+	Data     endpoint.Snapshot `json:"data"`
+}
+
+// Service runs the watches of one node. Its methods are safe for concurrent
+// use.
+type Service struct {
+	cfg Config
+
+	mu       sync.Mutex
+	watchers map[peer.ID]*watcher
+	entries  map[peer.ID]*Entry
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// New returns a service with no watches.
+func New(cfg Config) *Service {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	return &Service{cfg: cfg, watchers: map[peer.ID]*watcher{}, entries: map[peer.ID]*Entry{}}
+}
+
+// Close ends every watch and waits for them. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	ws := s.watchers
+	s.watchers = map[peer.ID]*watcher{}
+	s.mu.Unlock()
+	for _, w := range ws {
+		w.cancel()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Watch starts following p, unless it is followed already.
+func (s *Service) Watch(p peer.ID) error {
+	if p == s.cfg.Host.ID() {
+		return errors.New("watch: a node cannot watch itself")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("watch: closed")
+	}
+	if _, ok := s.watchers[p]; ok {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{s: s, p: p, cancel: cancel, ended: make(chan struct{})}
+	s.watchers[p] = w
+	e := s.entryLocked(p)
+	e.Watching, e.State, e.Error = true, Connecting, ""
+	s.wg.Go(func() { w.run(ctx) })
+	return nil
+}
+
+// Unwatch stops following p and waits until its watcher has ended. The
+// last known data stays available to Get.
+func (s *Service) Unwatch(p peer.ID) {
+	s.mu.Lock()
+	w := s.watchers[p]
+	delete(s.watchers, p)
+	if e, ok := s.entries[p]; ok {
+		e.Watching, e.State = false, Refreshed
+	}
+	s.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		<-w.ended
+	}
+}
+
+// Get returns what is known of p's endpoint data.
+func (s *Service) Get(p peer.ID) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[p]
+	if !ok {
+		return Entry{}, false
+	}
+	return e.copy(), true
+}
+
+// List returns every entry, watched or refreshed, by peer ID.
+func (s *Service) List() []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		out = append(out, e.copy())
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Peer, b.Peer) })
+	return out
+}
+
+// Refresh fetches p's snapshot once and keeps it (a watched peer's data
+// comes from its watch and is returned as it is).
+func (s *Service) Refresh(ctx context.Context, p peer.ID) (Entry, error) {
+	s.mu.Lock()
+	if _, watching := s.watchers[p]; watching {
+		e := s.entries[p].copy()
+		s.mu.Unlock()
+		return e, nil
+	}
+	s.mu.Unlock()
+	if err := s.cfg.Connect(ctx, p); err != nil {
+		return Entry{}, err
+	}
+	snap, err := endpoint.Fetch(ctx, s.cfg.Host, p)
+	if err != nil {
+		return Entry{}, err
+	}
+	normalize(snap)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entryLocked(p)
+	old := e.Data
+	e.Data, e.State, e.Error, e.Updated = *snap, Refreshed, "", time.Now()
+	e.Data.Keys = nil
+	s.publish(diff(p, &old, &e.Data))
+	return e.copy(), nil
+}
+
+func (s *Service) entryLocked(p peer.ID) *Entry {
+	e, ok := s.entries[p]
+	if !ok {
+		e = &Entry{Peer: p}
+		s.entries[p] = e
+	}
+	return e
+}
+
+func (s *Service) publish(evs []Event) {
+	for _, ev := range evs {
+		s.cfg.Hub.Publish(ev.Type, ev.Data)
+	}
+}
+
+func (e *Entry) copy() Entry {
+	c := *e
+	c.Data.Applications = slices.Clone(e.Data.Applications)
+	c.Data.Objects = slices.Clone(e.Data.Objects)
+	c.Data.Keys = nil
+	return c
+}
+
+func normalize(s *endpoint.Snapshot) {
+	slices.SortFunc(s.Applications, func(a, b endpoint.Application) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.Objects, func(a, b endpoint.Object) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// watcher follows one peer.
+type watcher struct {
+	s      *Service
+	p      peer.ID
+	cancel context.CancelFunc
+	ended  chan struct{} // closed when run returns
+
+	// Owned by the watcher's goroutine.
+	epoch, version uint64
+	keys           map[endpoint.Tier]endpoint.Key
+}
+
+// errSilent means the host sent nothing for three heartbeats.
+var errSilent = errors.New("watch: host fell silent")
+
+func (w *watcher) run(ctx context.Context) {
+	defer close(w.ended)
+	topic, sub, err := w.join()
+	if err != nil {
+		w.setState(Failing, err)
+		log.Errorw("join endpoint topic", "peer", w.p, "error", err)
+		return
+	}
+	defer func() {
+		sub.Cancel()
+		topic.Close()
+		w.s.cfg.PubSub.UnregisterTopicValidator(endpoint.Topic(w.p))
+	}()
+	backoff := time.Second
+	for {
+		err := w.follow(ctx, topic, sub)
+		if ctx.Err() != nil {
+			return
+		}
+		w.setState(Failing, err)
+		log.Debugw("watch interrupted", "peer", w.p, "error", err)
+		wait := backoff
+		switch {
+		case errors.Is(err, errSilent):
+			wait = 0
+		case errors.Is(err, endpoint.ErrBlocked), errors.Is(err, endpoint.ErrNotAllowed), errors.Is(err, endpoint.ErrNotSignedIn):
+			wait = refusedRetry
+		default:
+			backoff = min(2*backoff, time.Minute)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (w *watcher) join() (*pubsub.Topic, *pubsub.Subscription, error) {
+	ps, name := w.s.cfg.PubSub, endpoint.Topic(w.p)
+	if err := ps.RegisterTopicValidator(name, endpoint.Validator(w.p)); err != nil {
+		return nil, nil, err
+	}
+	topic, err := ps.Join(name)
+	if err != nil {
+		ps.UnregisterTopicValidator(name)
+		return nil, nil, err
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		topic.Close()
+		ps.UnregisterTopicValidator(name)
+		return nil, nil, err
+	}
+	return topic, sub, nil
+}
+
+// follow connects, takes a snapshot and applies updates until something
+// goes wrong.
+func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic, sub *pubsub.Subscription) error {
+	w.setState(Connecting, nil)
+	cctx, cancel := context.WithTimeout(ctx, endpoint.Timeout)
+	err := w.s.cfg.Connect(cctx, w.p)
+	cancel()
+	if err != nil {
+		return err
+	}
+	w.awaitMesh(ctx, topic)
+	if err := w.resync(ctx); err != nil {
+		return err
+	}
+	silence := 3*w.s.cfg.Heartbeat + time.Second
+	for {
+		mctx, cancel := context.WithTimeout(ctx, silence)
+		msg, err := sub.Next(mctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			w.markOffline()
+			return errSilent
+		}
+		u, ok := msg.ValidatorData.(*pb.Update)
+		if !ok {
+			continue
+		}
+		if err := w.handle(ctx, u); err != nil {
+			return err
+		}
+	}
+}
+
+// awaitMesh waits, briefly, until the host is among the topic's peers, so
+// that updates published right after the snapshot are not lost while the
+// subscription propagates.
+func (w *watcher) awaitMesh(ctx context.Context, topic *pubsub.Topic) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if slices.Contains(topic.ListPeers(), w.p) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// handle applies one update, resyncing when it cannot be applied in order.
+func (w *watcher) handle(ctx context.Context, u *pb.Update) error {
+	switch endpoint.Next(w.epoch, w.version, u) {
+	case endpoint.Ignore:
+		if k, ok := w.keys[u.GetTier()]; ok && len(u.GetSealed()) == 0 && k.ID != u.GetKeyId() {
+			return w.resync(ctx) // the host changed its keys
+		}
+		return nil
+	case endpoint.Resync:
+		return w.resync(ctx)
+	}
+	key, ok := w.keys[u.GetTier()]
+	if !ok { // a tier we may not read: only the version moves
+		w.version = u.GetVersion()
+		return nil
+	}
+	if key.ID != u.GetKeyId() {
+		return w.resync(ctx)
+	}
+	change, err := endpoint.Open(key, w.p, u)
+	if err != nil {
+		return w.resync(ctx)
+	}
+	w.s.mu.Lock()
+	e := w.s.entryLocked(w.p)
+	ev, err := applyChange(w.p, &e.Data, change)
+	if err == nil {
+		w.version = u.GetVersion()
+		e.Updated = time.Now()
+	}
+	w.s.mu.Unlock()
+	if err != nil {
+		log.Debugw("bad change", "peer", w.p, "error", err)
+		return w.resync(ctx)
+	}
+	w.s.publish([]Event{ev})
+	return nil
+}
+
+// resync fetches a snapshot and makes it the state.
+func (w *watcher) resync(ctx context.Context) error {
+	snap, err := endpoint.Fetch(ctx, w.s.cfg.Host, w.p)
+	if err != nil {
+		return err
+	}
+	normalize(snap)
+	w.epoch, w.version = snap.Epoch, snap.Version
+	w.keys = map[endpoint.Tier]endpoint.Key{}
+	for _, k := range snap.Keys {
+		w.keys[k.Tier] = k
+	}
+	snap.Keys = nil
+	w.s.mu.Lock()
+	e := w.s.entryLocked(w.p)
+	old := e.Data
+	e.Data, e.State, e.Error, e.Updated = *snap, Following, "", time.Now()
+	evs := diff(w.p, &old, &e.Data)
+	w.s.mu.Unlock()
+	w.s.publish(evs)
+	return nil
+}
+
+// markOffline shows a host that fell silent as Offline.
+func (w *watcher) markOffline() {
+	w.s.mu.Lock()
+	e := w.s.entryLocked(w.p)
+	changed := e.Data.Presence.Status != endpoint.Offline
+	e.Data.Presence = endpoint.Presence{Status: endpoint.Offline}
+	w.s.mu.Unlock()
+	if changed {
+		w.s.publish([]Event{{EvtPresence, PresenceEvent{w.p, endpoint.Presence{Status: endpoint.Offline}}}})
+	}
+}
+
+func (w *watcher) setState(st State, err error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	e := w.s.entryLocked(w.p)
+	if !e.Watching {
+		return
+	}
+	e.State, e.Error = st, ""
+	if err != nil {
+		e.Error = fmt.Sprint(err)
+	}
+}
