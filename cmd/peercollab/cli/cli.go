@@ -70,7 +70,6 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.objectsCmd(),
 		e.watchCmd(),
 		e.unwatchCmd(),
-		e.testnetCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if localapi.IsNoDaemon(err) {
