@@ -27,6 +27,7 @@ func testConfig(t *testing.T, name string) node.Config {
 	cfg := node.DefaultConfig(filepath.Join(t.TempDir(), name))
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	cfg.Profile = contacts.Profile{DisplayName: name}
+	cfg.Scope = "internet" // no mDNS: its multicast would leave this machine
 	return cfg
 }
 

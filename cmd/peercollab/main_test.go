@@ -78,7 +78,8 @@ func must(t testing.TB, args ...string) string {
 // API answers. The cleanup stops it with SIGTERM and checks a clean exit.
 func startDaemon(t testing.TB, home string, args ...string) {
 	t.Helper()
-	cmd := command(context.Background(), append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0"}, args...)...)
+	// --scope internet: no mDNS, whose multicast would leave this machine.
+	cmd := command(context.Background(), append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--scope", "internet"}, args...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -232,7 +233,7 @@ func TestErrorsAreOneSentence(t *testing.T) {
 		t.Fatalf("without a daemon: %v", err)
 	}
 	startDaemon(t, home, "--name", "H")
-	cmd := command(context.Background(), "--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0")
+	cmd := command(context.Background(), "--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--scope", "internet")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "already running") {
 		t.Fatalf("second daemon: %v %s", err, out)
 	}
@@ -360,7 +361,7 @@ func BenchmarkDaemonStart(b *testing.B) {
 	b.Run("peercollab", func(b *testing.B) {
 		c := localapi.NewClient(home)
 		for b.Loop() {
-			cmd := command(context.Background(), "--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
+			cmd := command(context.Background(), "--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--scope", "internet")
 			start := time.Now()
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
@@ -386,7 +387,7 @@ func BenchmarkDaemonStart(b *testing.B) {
 // startRelay runs a relay until the test ends and returns its address.
 func startRelay(t *testing.T, home string) string {
 	t.Helper()
-	cmd := command(context.Background(), "--home", home, "relay", "--listen", "/ip4/127.0.0.1/tcp/0")
+	cmd := command(context.Background(), "--home", home, "relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--scope", "internet")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

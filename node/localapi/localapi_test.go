@@ -35,6 +35,7 @@ func serve(t *testing.T, name string) (*node.Node, *localapi.Client, string) {
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Profile = contacts.Profile{DisplayName: name}
 	cfg.EventBuffer = 4
+	cfg.Scope = "internet" // no mDNS: its multicast would leave this machine
 	n, err := node.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
