@@ -116,7 +116,12 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 // startServices starts gossipsub and the node's services.
 func (n *Node) startServices() (err error) {
-	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host); err != nil {
+	// Flood publishing sends a node's own messages to every subscriber it
+	// knows at once. go-libp2p-pubsub v0.17 leaves it off, and then a
+	// publisher sends only to its mesh, which is empty until the next
+	// heartbeat grafts the new subscribers: updates published in the first
+	// second of a subscription were lost.
+	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host, pubsub.WithFloodPublish(true)); err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	endpointName := n.cfg.EndpointName

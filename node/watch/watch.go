@@ -347,6 +347,7 @@ func (w *watcher) awaitMesh(ctx context.Context, topic *pubsub.Topic) {
 
 // handle applies one update, resyncing when it cannot be applied in order.
 func (w *watcher) handle(ctx context.Context, u *pb.Update) error {
+	log.Debugw("update", "peer", w.p, "epoch", u.GetEpoch(), "version", u.GetVersion(), "mine", w.version, "verdict", endpoint.Next(w.epoch, w.version, u))
 	switch endpoint.Next(w.epoch, w.version, u) {
 	case endpoint.Ignore:
 		if k, ok := w.keys[u.GetTier()]; ok && len(u.GetSealed()) == 0 && k.ID != u.GetKeyId() {
