@@ -130,7 +130,9 @@ func diff(p peer.ID, old, new *endpoint.Snapshot) []Event {
 		out = append(out, Event{EvtPresence, PresenceEvent{p, new.Presence}})
 	}
 	for _, c := range diffLists(old.Applications, new.Applications, func(a endpoint.Application) string { return a.ID },
-		func(a, b endpoint.Application) bool { return a.Description == b.Description && bytes.Equal(a.Data, b.Data) }) {
+		func(a, b endpoint.Application) bool {
+			return a.Description == b.Description && bytes.Equal(a.Data, b.Data)
+		}) {
 		out = append(out, Event{EvtApplication, ApplicationEvent{p, c.change, c.v}})
 	}
 	for _, c := range diffLists(old.Objects, new.Objects, func(o endpoint.Object) string { return o.ID },

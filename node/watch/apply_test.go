@@ -25,11 +25,15 @@ func TestApplyChange(t *testing.T) {
 		{"name", &pb.Change{Change: &pb.Change_EndpointName{EndpointName: "lap"}}, EvtName + " ",
 			func(s *endpoint.Snapshot) bool { return s.Name == "lap" }, false},
 		{"presence", &pb.Change{Change: &pb.Change_Presence{Presence: &pb.Presence{Status: pb.Presence_BUSY, Text: "x"}}}, EvtPresence + " ",
-			func(s *endpoint.Snapshot) bool { return s.Presence == endpoint.Presence{Status: endpoint.Busy, Text: "x"} }, false},
+			func(s *endpoint.Snapshot) bool {
+				return s.Presence == endpoint.Presence{Status: endpoint.Busy, Text: "x"}
+			}, false},
 		{"app added before", &pb.Change{Change: &pb.Change_ApplicationSet{ApplicationSet: &pb.Application{Id: "a"}}}, EvtApplication + " added",
 			func(s *endpoint.Snapshot) bool { return len(s.Applications) == 2 && s.Applications[0].ID == "a" }, false},
 		{"app updated", &pb.Change{Change: &pb.Change_ApplicationSet{ApplicationSet: &pb.Application{Id: "b", Description: "new"}}}, EvtApplication + " updated",
-			func(s *endpoint.Snapshot) bool { return len(s.Applications) == 1 && s.Applications[0].Description == "new" }, false},
+			func(s *endpoint.Snapshot) bool {
+				return len(s.Applications) == 1 && s.Applications[0].Description == "new"
+			}, false},
 		{"app removed", &pb.Change{Change: &pb.Change_ApplicationRemoved{ApplicationRemoved: "b"}}, EvtApplication + " deleted",
 			func(s *endpoint.Snapshot) bool { return len(s.Applications) == 0 }, false},
 		{"object added after", &pb.Change{Change: &pb.Change_ObjectSet{ObjectSet: &pb.Object{Id: "z", Data: []byte{2}}}}, EvtObject + " added",
