@@ -6,10 +6,11 @@
 // when a node on one of our subnets introduces itself as near. It is updated
 // when the node announces a new name or presence, and it disappears:
 //   - at once when the node signs out of People Near Me (it says bye);
-//   - within about a second when its process ends, because its connections
-//     close and it cannot be redialled;
-//   - within LostAfter (10 s by default) when it vanishes silently (cable
-//     cut, machine off), because liveness probes every ProbeInterval fail.
+//   - within about two seconds when its process ends: its connections close
+//     and a redial fails (at once over TCP, after the probe timeout of 2 s
+//     over QUIC, which does not hear that a UDP port closed);
+//   - within LostAfter plus a probe (12 s by default) when it vanishes
+//     silently (cable cut, machine off), because liveness pings fail.
 //
 // A node lost without a bye is probed a while longer (ForgetAfter), so that
 // it comes back by itself when it reappears, even though mDNS reports each
@@ -421,6 +422,11 @@ func (s *Service) exchange(p peer.ID, addrs []ma.Multiaddr) error {
 	defer cancel()
 	if len(addrs) > 0 {
 		s.cfg.Host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
+	}
+	// Connect first: what this node tells p (its presence) depends on
+	// whether p is connected from this subnet.
+	if err := s.cfg.Host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+		return err
 	}
 	mine, err := s.cfg.Mine(p)
 	if err != nil {
