@@ -70,6 +70,7 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.objectsCmd(),
 		e.watchCmd(),
 		e.unwatchCmd(),
+		e.testnetCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if localapi.IsNoDaemon(err) {

@@ -1,0 +1,942 @@
+package testnet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// ParseError is a mistake in a scenario file, with the line it is on.
+type ParseError struct {
+	File string
+	Line int // 0 when the mistake is not on one line
+	Msg  string
+}
+
+func (e *ParseError) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	case e.File != "":
+		return e.File + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+// ParseFile reads and parses the scenario file at path.
+func ParseFile(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot read scenario %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a scenario; file names it in error messages. Every mistake
+// is a *ParseError with its line: unknown keys, wrong types, unknown node
+// or network names, templates that name nothing.
+func Parse(file string, data []byte) (*Scenario, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		var ye interface {
+			GetMessage() string
+			GetToken() *token.Token
+		}
+		if errors.As(err, &ye) && ye.GetToken() != nil {
+			return nil, &ParseError{File: file, Line: ye.GetToken().Position.Line, Msg: "YAML: " + ye.GetMessage()}
+		}
+		return nil, &ParseError{File: file, Msg: "YAML: " + err.Error()}
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, &ParseError{File: file, Msg: "the file must hold one YAML document, a mapping with networks, nodes and steps"}
+	}
+	p := &scenarioParser{sc: &Scenario{File: file, Timeout: DefaultTimeout}}
+	if err := p.top(f.Docs[0].Body); err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			pe.File = file
+		}
+		return nil, err
+	}
+	return p.sc, nil
+}
+
+// scenarioParser turns the YAML tree into a Scenario.
+type scenarioParser struct {
+	sc *Scenario
+}
+
+func errAt(n ast.Node, format string, args ...any) error {
+	line := 0
+	if n != nil && n.GetToken() != nil {
+		line = n.GetToken().Position.Line
+	}
+	return &ParseError{Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func lineOf(n ast.Node) int {
+	if n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
+}
+
+// fields calls fn for each key of the mapping n, in order. A key not in
+// known is an error that lists the known ones.
+func fields(n ast.Node, what string, known []string, fn func(key string, v ast.Node) error) error {
+	var pairs []*ast.MappingValueNode
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		pairs = m.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{m}
+	default:
+		return errAt(n, "%s must be a mapping (key: value lines)", what)
+	}
+	for _, kv := range pairs {
+		k, ok := kv.Key.(*ast.StringNode)
+		if !ok {
+			return errAt(kv.Key, "%s: keys must be plain words", what)
+		}
+		if !slices.Contains(known, k.Value) {
+			return errAt(kv.Key, "unknown key %q in %s; known keys: %s", k.Value, what, strings.Join(known, ", "))
+		}
+		if err := fn(k.Value, kv.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPlain(n ast.Node) error {
+	switch n.(type) {
+	case *ast.AnchorNode, *ast.AliasNode, *ast.TagNode:
+		return errAt(n, "YAML anchors, aliases and tags are not supported")
+	}
+	return nil
+}
+
+// str reads a scalar as text.
+func str(n ast.Node, what string) (string, error) {
+	if err := checkPlain(n); err != nil {
+		return "", err
+	}
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return v.Value, nil
+	case *ast.LiteralNode:
+		return v.Value.Value, nil
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
+		return n.GetToken().Value, nil
+	}
+	return "", errAt(n, "%s must be a string", what)
+}
+
+// strs reads a sequence of scalars, or one scalar, as a list of text.
+func strs(n ast.Node, what string) ([]string, error) {
+	seq, ok := n.(*ast.SequenceNode)
+	if !ok {
+		s, err := str(n, what)
+		if err != nil {
+			return nil, errAt(n, "%s must be a string or a list of strings", what)
+		}
+		return []string{s}, nil
+	}
+	out := make([]string, 0, len(seq.Values))
+	for _, v := range seq.Values {
+		s, err := str(v, what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func seqOf(n ast.Node, what string) ([]ast.Node, error) {
+	if err := checkPlain(n); err != nil {
+		return nil, err
+	}
+	switch v := n.(type) {
+	case *ast.SequenceNode:
+		return v.Values, nil
+	case *ast.NullNode:
+		return nil, nil
+	}
+	return nil, errAt(n, "%s must be a list (lines starting with -)", what)
+}
+
+func duration(n ast.Node, what string) (time.Duration, error) {
+	s, err := str(n, what)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errAt(n, "%s must be a positive duration such as 500ms, 5s or 2m, not %q", what, s)
+	}
+	return d, nil
+}
+
+func boolean(n ast.Node, what string) (bool, error) {
+	b, ok := n.(*ast.BoolNode)
+	if !ok {
+		return false, errAt(n, "%s must be true or false", what)
+	}
+	return b.Value, nil
+}
+
+func integer(n ast.Node, what string) (int, error) {
+	s, err := str(n, what)
+	if err != nil {
+		return 0, err
+	}
+	i, err := strconv.Atoi(s)
+	if _, ok := n.(*ast.IntegerNode); !ok || err != nil {
+		return 0, errAt(n, "%s must be a whole number, not %q", what, s)
+	}
+	return i, nil
+}
+
+// jsonValue decodes a YAML value into what encoding/json would decode the
+// same JSON into (float64 numbers, map[string]any objects).
+func jsonValue(n ast.Node, what string) (any, error) {
+	if err := checkPlain(n); err != nil {
+		return nil, err
+	}
+	var v any
+	if err := yaml.NodeToValue(n, &v); err != nil {
+		return nil, errAt(n, "%s: %v", what, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, errAt(n, "%s cannot be written as JSON: %v", what, err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, errAt(n, "%s cannot be read as JSON: %v", what, err)
+	}
+	return out, nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+func (p *scenarioParser) checkName(n ast.Node, name, what string) error {
+	if !nameRE.MatchString(name) {
+		return errAt(n, "%s name %q must start with a lowercase letter and hold at most 32 lowercase letters, digits, - and _", what, name)
+	}
+	switch name {
+	case "run", "self":
+		return errAt(n, "%q is reserved for templates; name the %s otherwise", name, what)
+	}
+	for _, nw := range p.sc.Networks {
+		if nw.Name == name {
+			return errAt(n, "the name %q is taken by the network on line %d", name, nw.Line)
+		}
+	}
+	for _, nd := range p.sc.Nodes {
+		if nd.Name == name {
+			return errAt(n, "the name %q is taken by the node on line %d", name, nd.Line)
+		}
+	}
+	return nil
+}
+
+func (p *scenarioParser) top(body ast.Node) error {
+	var networks, nodes, steps ast.Node
+	err := fields(body, "the scenario", []string{"name", "description", "timeout", "networks", "nodes", "steps"}, func(k string, v ast.Node) (err error) {
+		switch k {
+		case "name":
+			p.sc.Name, err = str(v, "name")
+		case "description":
+			p.sc.Description, err = str(v, "description")
+		case "timeout":
+			p.sc.Timeout, err = duration(v, "timeout")
+		case "networks":
+			networks = v
+		case "nodes":
+			nodes = v
+		case "steps":
+			steps = v
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if networks == nil {
+		return errAt(body, "the scenario declares no networks")
+	}
+	if err := p.networks(networks); err != nil {
+		return err
+	}
+	if nodes == nil {
+		return errAt(body, "the scenario declares no nodes")
+	}
+	if err := p.nodes(nodes); err != nil {
+		return err
+	}
+	if err := p.addInternet(); err != nil {
+		return err
+	}
+	if steps != nil {
+		list, err := seqOf(steps, "steps")
+		if err != nil {
+			return err
+		}
+		for _, s := range list {
+			st, err := p.step(s, false)
+			if err != nil {
+				return err
+			}
+			p.sc.Steps = append(p.sc.Steps, st)
+		}
+	}
+	// Templates of node flags may name any node, so check them last.
+	for _, nd := range p.sc.Nodes {
+		for _, f := range append(slices.Clone(nd.Flags), nd.Env...) {
+			if err := p.checkTemplates(f, nd.Line, nd.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *scenarioParser) networks(n ast.Node) error {
+	list, err := seqOf(n, "networks")
+	if err != nil {
+		return err
+	}
+	for _, item := range list {
+		nw := &Network{Line: lineOf(item)}
+		var nameNode ast.Node
+		err := fields(item, "a network", []string{"name", "subnet", "router"}, func(k string, v ast.Node) (err error) {
+			switch k {
+			case "name":
+				nameNode = v
+				nw.Name, err = str(v, "name")
+			case "subnet":
+				var s string
+				if s, err = str(v, "subnet"); err != nil {
+					return err
+				}
+				pfx, perr := netip.ParsePrefix(s)
+				if perr != nil || !pfx.Addr().Is4() || pfx.Bits() > 29 || pfx.Bits() < 8 {
+					return errAt(v, "subnet must be an IPv4 prefix from /8 to /29 such as 10.1.0.0/24, not %q", s)
+				}
+				if pfx.Masked() != pfx {
+					return errAt(v, "subnet %s has host bits set; write %s", s, pfx.Masked())
+				}
+				nw.Subnet = pfx
+			case "router":
+				nw.Router = &Router{}
+				err = fields(v, "a router", []string{"nat"}, func(k string, v ast.Node) error {
+					s, err := str(v, "nat")
+					if err != nil {
+						return err
+					}
+					switch NAT(s) {
+					case NATNone, NATCone, NATSymmetric:
+						nw.Router.NAT = NAT(s)
+						return nil
+					}
+					return errAt(v, "nat must be none, cone or symmetric, not %q", s)
+				})
+				if err == nil && nw.Router.NAT == "" {
+					err = errAt(v, "a router needs nat: none, cone or symmetric")
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if nameNode == nil {
+			return errAt(item, "a network needs a name")
+		}
+		if nw.Name != Internet {
+			if err := p.checkName(nameNode, nw.Name, "network"); err != nil {
+				return err
+			}
+		} else if slices.ContainsFunc(p.sc.Networks, func(o *Network) bool { return o.Name == Internet }) {
+			return errAt(nameNode, "the internet segment is declared twice")
+		}
+		if !nw.Subnet.IsValid() {
+			return errAt(item, "network %s needs a subnet such as 10.1.0.0/24", nw.Name)
+		}
+		if nw.Name == Internet && nw.Router != nil {
+			return errAt(item, "the internet segment has no router; routers join other networks to it")
+		}
+		p.sc.Networks = append(p.sc.Networks, nw)
+	}
+	return nil
+}
+
+func (p *scenarioParser) network(name string) *Network {
+	for _, nw := range p.sc.Networks {
+		if nw.Name == name {
+			return nw
+		}
+	}
+	return nil
+}
+
+// addInternet adds the internet segment when something needs it and the
+// scenario did not declare it, and checks that subnets that meet do not
+// overlap.
+func (p *scenarioParser) addInternet() error {
+	needed := slices.ContainsFunc(p.sc.Networks, func(nw *Network) bool { return nw.Router != nil }) ||
+		slices.ContainsFunc(p.sc.Nodes, func(nd *Node) bool { return nd.Network == Internet })
+	inet := p.network(Internet)
+	if inet == nil && needed {
+		inet = &Network{Name: Internet, Subnet: DefaultInternet}
+		p.sc.Networks = append(p.sc.Networks, inet)
+	}
+	if inet == nil {
+		return nil
+	}
+	// Everything reachable from the internet must not overlap: the internet
+	// itself and the subnets routed without NAT. A NATed subnet must not
+	// overlap those either (its router could not tell them apart).
+	var routed []*Network
+	for _, nw := range p.sc.Networks {
+		if nw.Router != nil && nw.Router.NAT == NATNone {
+			routed = append(routed, nw)
+		}
+	}
+	for _, nw := range p.sc.Networks {
+		if nw == inet || nw.Router == nil {
+			continue
+		}
+		if nw.Subnet.Overlaps(inet.Subnet) {
+			return &ParseError{Line: nw.Line, Msg: fmt.Sprintf("network %s: subnet %s overlaps the internet segment's %s", nw.Name, nw.Subnet, inet.Subnet)}
+		}
+		for _, r := range routed {
+			if r != nw && nw.Subnet.Overlaps(r.Subnet) {
+				return &ParseError{Line: nw.Line, Msg: fmt.Sprintf("network %s: subnet %s overlaps %s of network %s, which is routed without NAT", nw.Name, nw.Subnet, r.Subnet, r.Name)}
+			}
+		}
+	}
+	return nil
+}
+
+func (p *scenarioParser) nodes(n ast.Node) error {
+	list, err := seqOf(n, "nodes")
+	if err != nil {
+		return err
+	}
+	for _, item := range list {
+		nd := &Node{Line: lineOf(item), Role: RolePeer, Autostart: true}
+		var nameNode, netNode ast.Node
+		err := fields(item, "a node", []string{"name", "network", "role", "display_name", "flags", "env", "autostart"}, func(k string, v ast.Node) (err error) {
+			switch k {
+			case "name":
+				nameNode = v
+				nd.Name, err = str(v, "name")
+			case "network":
+				netNode = v
+				nd.Network, err = str(v, "network")
+			case "role":
+				var s string
+				if s, err = str(v, "role"); err != nil {
+					return err
+				}
+				switch Role(s) {
+				case RolePeer, RoleRelay:
+					nd.Role = Role(s)
+				default:
+					return errAt(v, "role must be peer or relay, not %q", s)
+				}
+			case "display_name":
+				nd.DisplayName, err = str(v, "display_name")
+			case "flags":
+				nd.Flags, err = strs(v, "flags")
+			case "env":
+				nd.Env, err = envList(v)
+			case "autostart":
+				nd.Autostart, err = boolean(v, "autostart")
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if nameNode == nil {
+			return errAt(item, "a node needs a name")
+		}
+		if err := p.checkName(nameNode, nd.Name, "node"); err != nil {
+			return err
+		}
+		if netNode == nil {
+			return errAt(item, "node %s needs a network", nd.Name)
+		}
+		if nd.Network != Internet && p.network(nd.Network) == nil {
+			return errAt(netNode, "node %s: no network is named %q", nd.Name, nd.Network)
+		}
+		if nd.DisplayName == "" {
+			nd.DisplayName = nd.Name
+		}
+		p.sc.Nodes = append(p.sc.Nodes, nd)
+	}
+	return nil
+}
+
+var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func envList(n ast.Node) ([]string, error) {
+	var out []string
+	var pairs []*ast.MappingValueNode
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		pairs = m.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{m}
+	default:
+		return nil, errAt(n, "env must be a mapping of variable names to values")
+	}
+	for _, kv := range pairs {
+		k, err := str(kv.Key, "an env name")
+		if err != nil {
+			return nil, err
+		}
+		if !envKeyRE.MatchString(k) {
+			return nil, errAt(kv.Key, "%q is not an environment variable name", k)
+		}
+		v, err := str(kv.Value, "env "+k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k+"="+v)
+	}
+	return out, nil
+}
+
+// stepKinds are the keys that say what a step is, and keysOf the other keys
+// each kind takes.
+var stepKinds = []StepKind{StepRun, StepShell, StepEvent, StepStart, StepStop, StepKill, StepRestart, StepCut, StepHeal, StepNetem, StepParallel}
+
+func keysOf(k StepKind) []string {
+	switch k {
+	case StepRun, StepShell:
+		return []string{"name", "node", "status", "stdout", "stderr", "json", "within"}
+	case StepEvent:
+		return []string{"name", "node", "json", "count", "since", "within"}
+	}
+	return []string{"name"}
+}
+
+func (p *scenarioParser) step(n ast.Node, inParallel bool) (*Step, error) {
+	if err := checkPlain(n); err != nil {
+		return nil, err
+	}
+	st := &Step{Line: lineOf(n), Count: 1}
+	all := []string{"name", "node", "status", "stdout", "stderr", "json", "count", "since", "within"}
+	for _, k := range stepKinds {
+		all = append(all, string(k))
+	}
+	// First pass: which kind of step is it?
+	var kindNode ast.Node
+	err := fields(n, "a step", all, func(k string, v ast.Node) error {
+		if slices.Contains(stepKinds, StepKind(k)) {
+			if st.Kind != "" {
+				return errAt(v, "a step does one thing, but this one has both %s and %s; split it in two", st.Kind, k)
+			}
+			st.Kind, kindNode = StepKind(k), v
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if st.Kind == "" {
+		return nil, errAt(n, "a step needs one of: %s", strings.Join(func() []string {
+			var s []string
+			for _, k := range stepKinds {
+				s = append(s, string(k))
+			}
+			return s
+		}(), ", "))
+	}
+	allowed := append(keysOf(st.Kind), string(st.Kind))
+	var nodeNode ast.Node
+	err = fields(n, "a "+string(st.Kind)+" step", allowed, func(k string, v ast.Node) (err error) {
+		switch k {
+		case "name":
+			st.Name, err = str(v, "name")
+		case "node":
+			nodeNode = v
+			st.Nodes, err = p.nodeNames(v, "node")
+		case "status":
+			if s, _ := str(v, "status"); s == "nonzero" {
+				st.Status = AnyNonzero
+				return nil
+			}
+			var i int
+			i, err = integer(v, "status")
+			if err == nil && (i < 0 || i > 255) {
+				err = errAt(v, "status must be an exit status from 0 to 255, or nonzero")
+			}
+			st.Status = Status(i)
+		case "stdout":
+			st.Stdout, err = str(v, "stdout")
+		case "stderr":
+			st.Stderr, err = str(v, "stderr")
+		case "json":
+			st.JSON, err = p.conditions(v)
+		case "count":
+			st.Count, err = integer(v, "count")
+			if err == nil && st.Count < 1 {
+				err = errAt(v, "count must be at least 1")
+			}
+		case "since":
+			var s string
+			s, err = str(v, "since")
+			switch {
+			case err != nil:
+			case s == "start":
+				st.SinceStart = true
+			case s == "step":
+			default:
+				err = errAt(v, "since must be step (events since the step began) or start (since the node last started), not %q", s)
+			}
+		case "within":
+			st.Within, err = duration(v, "within")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch st.Kind {
+	case StepRun:
+		st.Args, err = p.command(kindNode)
+	case StepShell:
+		st.Shell, err = str(kindNode, "sh")
+	case StepEvent:
+		st.Event, err = str(kindNode, "event")
+	case StepStart, StepStop, StepKill, StepRestart:
+		st.Nodes, err = p.nodeNames(kindNode, string(st.Kind))
+	case StepCut, StepHeal:
+		st.Link, err = p.link(kindNode)
+	case StepNetem:
+		err = p.netem(kindNode, st)
+	case StepParallel:
+		var list []ast.Node
+		if list, err = seqOf(kindNode, "parallel"); err != nil {
+			return nil, err
+		}
+		if len(list) == 0 {
+			return nil, errAt(kindNode, "a parallel group needs steps")
+		}
+		for _, s := range list {
+			sub, err := p.step(s, true)
+			if err != nil {
+				return nil, err
+			}
+			st.Steps = append(st.Steps, sub)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch st.Kind {
+	case StepRun, StepShell, StepEvent:
+		if nodeNode == nil {
+			return nil, errAt(n, "a %s step needs node: the node it runs on", st.Kind)
+		}
+	}
+	return st, p.stepTemplates(st)
+}
+
+// stepTemplates checks the templates of every text of a step.
+func (p *scenarioParser) stepTemplates(st *Step) error {
+	self := ""
+	if len(st.Nodes) > 0 && (st.Kind == StepRun || st.Kind == StepShell || st.Kind == StepEvent) {
+		self = st.Nodes[0]
+	}
+	texts := append([]string{st.Shell, st.Stdout, st.Stderr}, st.Args...)
+	for _, t := range texts {
+		if err := p.checkTemplates(t, st.Line, self); err != nil {
+			return err
+		}
+	}
+	for _, c := range st.JSON {
+		if err := p.checkTemplates(c.Path, c.Line, self); err != nil {
+			return err
+		}
+		if s, ok := c.Value.(string); ok {
+			if err := p.checkTemplates(s, c.Line, self); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *scenarioParser) checkTemplates(s string, line int, self string) error {
+	_, err := expand(s, func(name, field string) (string, error) {
+		if name == "self" {
+			if self == "" {
+				return "", fmt.Errorf("{{self.%s}} is only for steps and nodes that name a node", field)
+			}
+			name = self
+		}
+		if !slices.Contains(p.templateFields(name), field) {
+			if p.templateFields(name) == nil {
+				return "", fmt.Errorf("{{%s.%s}} names no node or network", name, field)
+			}
+			return "", fmt.Errorf("{{%s.%s}}: %s has no %s; it has %s", name, field, name, field, strings.Join(p.templateFields(name), ", "))
+		}
+		return "", nil
+	})
+	if err != nil {
+		return &ParseError{Line: line, Msg: err.Error()}
+	}
+	return nil
+}
+
+// templateFields lists the template fields of a name: a node, a network or
+// "run". Nil means the name is unknown.
+func (p *scenarioParser) templateFields(name string) []string {
+	if name == "run" {
+		return []string{"dir", "id"}
+	}
+	for _, nd := range p.sc.Nodes {
+		if nd.Name == name {
+			return []string{"id", "ip", "addr", "home", "name"}
+		}
+	}
+	for _, nw := range p.sc.Networks {
+		if nw.Name == name {
+			if nw.Router != nil {
+				return []string{"subnet", "gateway", "public"}
+			}
+			return []string{"subnet"}
+		}
+	}
+	if name == Internet {
+		return []string{"subnet"}
+	}
+	return nil
+}
+
+func (p *scenarioParser) nodeNames(n ast.Node, what string) ([]string, error) {
+	names, err := strs(n, what)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, errAt(n, "%s names no node", what)
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(p.sc.Nodes, func(nd *Node) bool { return nd.Name == name }) {
+			return nil, errAt(n, "%s: no node is named %q", what, name)
+		}
+	}
+	return names, nil
+}
+
+// link checks the target of cut, heal and netem: a node, or a network
+// with a router.
+func (p *scenarioParser) link(n ast.Node) (string, error) {
+	name, err := str(n, "link")
+	if err != nil {
+		return "", err
+	}
+	if slices.ContainsFunc(p.sc.Nodes, func(nd *Node) bool { return nd.Name == name }) {
+		return name, nil
+	}
+	if nw := p.network(name); nw != nil && nw.Router != nil {
+		return name, nil
+	}
+	return "", errAt(n, "%q is neither a node nor a network with a router, so it has no link to act on", name)
+}
+
+func (p *scenarioParser) netem(n ast.Node, st *Step) error {
+	var linkNode ast.Node
+	err := fields(n, "netem", []string{"link", "delay", "jitter", "loss"}, func(k string, v ast.Node) (err error) {
+		switch k {
+		case "link":
+			linkNode = v
+			st.Link, err = p.link(v)
+		case "delay":
+			st.Netem.Delay, err = duration(v, "delay")
+		case "jitter":
+			st.Netem.Jitter, err = duration(v, "jitter")
+		case "loss":
+			var s string
+			if s, err = str(v, "loss"); err != nil {
+				return err
+			}
+			f, perr := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+			if perr != nil || f < 0 || f > 100 {
+				return errAt(v, "loss must be a percentage from 0 to 100 such as 5%%, not %q", s)
+			}
+			st.Netem.Loss = f
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if linkNode == nil {
+		return errAt(n, "netem needs link: the node or routed network whose link to impair")
+	}
+	if st.Netem.Jitter > 0 && st.Netem.Delay == 0 {
+		return errAt(n, "netem jitter needs a delay")
+	}
+	return nil
+}
+
+// command reads a run step's command: a list of words, or one string split
+// like a shell would (quotes, backslashes; no variables or globs). A
+// leading "peercollab" is dropped.
+func (p *scenarioParser) command(n ast.Node) ([]string, error) {
+	var words []string
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		for _, v := range seq.Values {
+			s, err := str(v, "a command word")
+			if err != nil {
+				return nil, err
+			}
+			words = append(words, s)
+		}
+	} else {
+		s, err := str(n, "run")
+		if err != nil {
+			return nil, err
+		}
+		if words, err = splitWords(s); err != nil {
+			return nil, errAt(n, "run: %v", err)
+		}
+	}
+	if len(words) > 0 && words[0] == "peercollab" {
+		words = words[1:]
+	}
+	if len(words) == 0 {
+		return nil, errAt(n, "run needs a peercollab command such as `id --json`")
+	}
+	for _, w := range words {
+		if w == "--home" || strings.HasPrefix(w, "--home=") {
+			return nil, errAt(n, "run: the harness sets --home itself; drop it")
+		}
+	}
+	return words, nil
+}
+
+// splitWords splits a command line into words as a POSIX shell would for
+// quotes and backslashes.
+func splitWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\\':
+			if i+1 >= len(s) {
+				return nil, errors.New("the command ends in a backslash")
+			}
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, errors.New("a single quote is not closed")
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte(`"\$`+"`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, errors.New("a double quote is not closed")
+			}
+			inWord = true
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+func (p *scenarioParser) conditions(n ast.Node) ([]Condition, error) {
+	list, err := seqOf(n, "json")
+	if err != nil {
+		return nil, err
+	}
+	var out []Condition
+	for _, item := range list {
+		c := Condition{Line: lineOf(item)}
+		var pathSet bool
+		err := fields(item, "a json condition", []string{"path", string(OpEquals), string(OpContains), string(OpCount), string(OpExists)}, func(k string, v ast.Node) (err error) {
+			if k == "path" {
+				pathSet = true
+				c.Path, err = str(v, "path")
+				return err
+			}
+			if c.Op != "" {
+				return errAt(v, "a json condition has one comparison, but this one has %s and %s", c.Op, k)
+			}
+			c.Op = Op(k)
+			switch c.Op {
+			case OpCount:
+				var i int
+				i, err = integer(v, "count")
+				c.Value = float64(i)
+			case OpExists:
+				c.Value, err = boolean(v, "exists")
+			default:
+				c.Value, err = jsonValue(v, k)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !pathSet {
+			return nil, errAt(item, "a json condition needs path: a gjson path such as 0.peer_id or #")
+		}
+		if c.Op == "" {
+			return nil, errAt(item, "a json condition needs one of equals, contains, count, exists")
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
