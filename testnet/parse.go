@@ -553,32 +553,39 @@ func (p *scenarioParser) step(n ast.Node, inParallel bool) (*Step, error) {
 	for _, k := range stepKinds {
 		all = append(all, string(k))
 	}
-	// First pass: which kind of step is it?
+	// First pass: which kind of step is it? The second pass checks the
+	// other keys against that kind.
 	var kindNode ast.Node
-	err := fields(n, "a step", all, func(k string, v ast.Node) error {
-		if slices.Contains(stepKinds, StepKind(k)) {
-			if st.Kind != "" {
-				return errAt(v, "a step does one thing, but this one has both %s and %s; split it in two", st.Kind, k)
-			}
-			st.Kind, kindNode = StepKind(k), v
+	var pairs []*ast.MappingValueNode
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		pairs = m.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{m}
+	}
+	for _, kv := range pairs {
+		k, ok := kv.Key.(*ast.StringNode)
+		if !ok || !slices.Contains(stepKinds, StepKind(k.Value)) {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if st.Kind != "" {
+			return nil, errAt(kv.Key, "a step does one thing, but this one has both %s and %s; split it in two", st.Kind, k.Value)
+		}
+		st.Kind, kindNode = StepKind(k.Value), kv.Value
 	}
 	if st.Kind == "" {
-		return nil, errAt(n, "a step needs one of: %s", strings.Join(func() []string {
-			var s []string
-			for _, k := range stepKinds {
-				s = append(s, string(k))
-			}
-			return s
-		}(), ", "))
+		if err := fields(n, "a step", all, func(string, ast.Node) error { return nil }); err != nil {
+			return nil, err
+		}
+		var kinds []string
+		for _, k := range stepKinds {
+			kinds = append(kinds, string(k))
+		}
+		return nil, errAt(n, "a step needs one of: %s", strings.Join(kinds, ", "))
 	}
 	allowed := append(keysOf(st.Kind), string(st.Kind))
 	var nodeNode ast.Node
-	err = fields(n, "a "+string(st.Kind)+" step", allowed, func(k string, v ast.Node) (err error) {
+	err := fields(n, "a "+string(st.Kind)+" step", allowed, func(k string, v ast.Node) (err error) {
 		switch k {
 		case "name":
 			st.Name, err = str(v, "name")
