@@ -133,7 +133,7 @@ func (r *runner) step(ctx context.Context, st *Step, idx string) StepResult {
 			res.Outcome = OutcomeCanceled
 		}
 	}
-	if res.Outcome == OutcomeFailed && ctx.Err() != nil && res.Error == "" && res.Expected == "" && len(res.Steps) == 0 {
+	if ctx.Err() != nil && res.Outcome != OutcomeOK && res.Error == "" && res.Expected == "" {
 		res.Outcome = OutcomeCanceled
 		res.Error = r.interrupted(ctx, ctx.Err()).Error()
 	}
