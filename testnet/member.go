@@ -301,13 +301,18 @@ func tailFile(path string, n int) []string {
 	return lines
 }
 
-// rss returns the resident set size of a process in bytes, or 0.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "status"))
-	if err != nil {
-		return 0
+// memory returns the resident set size of a process and its proportional
+// set size (shared pages divided among the processes that share them, so
+// that PSS adds up across processes), in bytes; 0 when unknown.
+func memory(pid int) (rss, pss int64) {
+	dir := filepath.Join("/proc", fmt.Sprint(pid))
+	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
+		rss = statusKB(b, "VmRSS:") * 1024
 	}
-	return statusKB(b, "VmRSS:") * 1024
+	if b, err := os.ReadFile(filepath.Join(dir, "smaps_rollup")); err == nil {
+		pss = statusKB(b, "Pss:") * 1024
+	}
+	return rss, pss
 }
 
 // statusKB reads a "Key:   N kB" line of /proc/PID/status.

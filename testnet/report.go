@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -83,6 +85,9 @@ type Resources struct {
 	// PeakNodesRSS is the largest sum of the node processes' resident
 	// memory seen at one sample, in bytes.
 	PeakNodesRSS int64 `json:"peak_nodes_rss_bytes"`
+	// PeakNodesPSS is the same for the proportional set size, which
+	// counts the pages the processes share (the binary) once.
+	PeakNodesPSS int64 `json:"peak_nodes_pss_bytes"`
 	// RunnerPeakRSS is the harness process's peak resident memory (VmHWM).
 	RunnerPeakRSS int64 `json:"runner_peak_rss_bytes"`
 	// PeakNodes is how many node processes ran at that peak.
@@ -128,7 +133,8 @@ func (r *Report) PrintSummary(w io.Writer) {
 	if !r.OK {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "%s in %s: %d nodes, peak memory %s (nodes) + %s (runner)\n", verdict, fmtMS(r.DurationMS), len(r.Nodes), mib(r.Resources.PeakNodesRSS), mib(r.Resources.RunnerPeakRSS))
+	fmt.Fprintf(w, "%s in %s: %d nodes; peak memory of the nodes %s RSS (%s PSS), of the runner %s\n", verdict, fmtMS(r.DurationMS), len(r.Nodes),
+		mib(r.Resources.PeakNodesRSS), mib(r.Resources.PeakNodesPSS), mib(r.Resources.RunnerPeakRSS))
 	if r.LogDir != "" {
 		fmt.Fprintf(w, "node logs and events: %s\n", r.LogDir)
 	}
@@ -173,9 +179,9 @@ func printStep(w io.Writer, s StepResult, indent string) {
 			fmt.Fprintf(w, "%s  | %s\n", in, l)
 		}
 	}
-	for node, lines := range s.Logs {
+	for _, node := range slices.Sorted(maps.Keys(s.Logs)) {
 		fmt.Fprintf(w, "%slast lines of %s's log:\n", in, node)
-		for _, l := range lines {
+		for _, l := range s.Logs[node] {
 			fmt.Fprintf(w, "%s  | %s\n", in, l)
 		}
 	}

@@ -398,19 +398,22 @@ func (r *runner) sample(stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		var sum int64
+		var rssSum, pssSum int64
 		n := 0
 		for _, m := range r.members {
 			if p := m.current(); p != nil {
-				sum += rss(p.cmd.Process.Pid)
+				rss, pss := memory(p.cmd.Process.Pid)
+				rssSum += rss
+				pssSum += pss
 				n++
 			}
 		}
 		r.mu.Lock()
 		r.peak.Samples++
-		if sum > r.peak.PeakNodesRSS {
-			r.peak.PeakNodesRSS, r.peak.PeakNodes = sum, n
+		if rssSum > r.peak.PeakNodesRSS {
+			r.peak.PeakNodesRSS, r.peak.PeakNodes = rssSum, n
 		}
+		r.peak.PeakNodesPSS = max(r.peak.PeakNodesPSS, pssSum)
 		r.mu.Unlock()
 		select {
 		case <-stop:
