@@ -18,7 +18,7 @@ import (
 )
 
 // befriend makes b a contact of a, with permission perm.
-func befriend(t *testing.T, a, b *node.Node, perm contacts.WatcherPermission) {
+func befriend(t testing.TB, a, b *node.Node, perm contacts.WatcherPermission) {
 	t.Helper()
 	c, err := b.MyCard()
 	if err != nil {
@@ -30,7 +30,7 @@ func befriend(t *testing.T, a, b *node.Node, perm contacts.WatcherPermission) {
 }
 
 // waitEvent waits for an event of typ whose JSON contains every want.
-func waitEvent(t *testing.T, s *events.Sub, typ string, want ...string) events.Event {
+func waitEvent(t testing.TB, s *events.Sub, typ string, want ...string) events.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -70,14 +70,12 @@ func noEvent(t *testing.T, s *events.Sub, d time.Duration, text string) {
 	}
 }
 
-func waitState(t *testing.T, n *node.Node, p peer.ID, st watch.State) watch.Entry {
+func waitState(t testing.TB, n *node.Node, p peer.ID, st watch.State) watch.Entry {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		e, _ := n.Watch().Get(p)
 		if e.State == st {
-			t.Logf("watch %s after %v", st, time.Since(start))
 			return e
 		}
 		if time.Now().After(deadline) {

@@ -15,7 +15,7 @@ import (
 
 // nearConfig is a node on loopback, signed in to People Near Me, with
 // quick liveness probes.
-func nearConfig(t *testing.T, name string) node.Config {
+func nearConfig(t testing.TB, name string) node.Config {
 	cfg := testConfig(t, name)
 	cfg.Scope = "all"
 	cfg.NearProbeInterval = 300 * time.Millisecond

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -58,8 +59,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	scopeMu sync.Mutex // held while the scope changes
-	scope   Scope
+	scopeMu sync.Mutex   // held while the scope changes
+	scope   atomic.Int32 // a Scope
 
 	closeOnce sync.Once
 	closeErr  error

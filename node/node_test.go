@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 // testConfig is a node on loopback with a random port.
-func testConfig(t *testing.T, name string) node.Config {
+func testConfig(t testing.TB, name string) node.Config {
 	cfg := node.DefaultConfig(filepath.Join(t.TempDir(), name))
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	cfg.Profile = contacts.Profile{DisplayName: name}
@@ -31,7 +31,7 @@ func testConfig(t *testing.T, name string) node.Config {
 	return cfg
 }
 
-func newNode(t *testing.T, cfg node.Config) *node.Node {
+func newNode(t testing.TB, cfg node.Config) *node.Node {
 	t.Helper()
 	n, err := node.New(context.Background(), cfg)
 	if err != nil {

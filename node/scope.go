@@ -65,18 +65,15 @@ type ScopeEvent struct {
 	Scope Scope `json:"scope"`
 }
 
-// Scope returns where the node is signed in.
-func (n *Node) Scope() Scope {
-	n.scopeMu.Lock()
-	defer n.scopeMu.Unlock()
-	return n.scope
-}
+// Scope returns where the node is signed in. It does not wait for a
+// change of scope under way (services ask it while one is).
+func (n *Node) Scope() Scope { return Scope(n.scope.Load()) }
 
 // SignIn adds s to the node's scopes.
 func (n *Node) SignIn(ctx context.Context, s Scope) error {
 	n.scopeMu.Lock()
 	defer n.scopeMu.Unlock()
-	return n.setScopeLocked(ctx, n.scope|s, true)
+	return n.setScopeLocked(ctx, n.Scope()|s, true)
 }
 
 // SignOut removes s from the node's scopes. Signing out of NearMe says bye
@@ -84,13 +81,13 @@ func (n *Node) SignIn(ctx context.Context, s Scope) error {
 func (n *Node) SignOut(ctx context.Context, s Scope) error {
 	n.scopeMu.Lock()
 	defer n.scopeMu.Unlock()
-	return n.setScopeLocked(ctx, n.scope&^s, true)
+	return n.setScopeLocked(ctx, n.Scope()&^s, true)
 }
 
 // setScopeLocked moves the node to scope s, starting and stopping what
 // changes, and stores it when persist is set.
 func (n *Node) setScopeLocked(ctx context.Context, s Scope, persist bool) error {
-	old := n.scope
+	old := n.Scope()
 	if persist {
 		if err := n.state.Put(bucketSettings, keyScope, s); err != nil {
 			return err
@@ -99,7 +96,7 @@ func (n *Node) setScopeLocked(ctx context.Context, s Scope, persist bool) error 
 	if old == s {
 		return nil
 	}
-	n.scope = s
+	n.scope.Store(int32(s))
 	if s != ScopeNone {
 		n.publish.SetSignedIn(true)
 	}

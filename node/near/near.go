@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +35,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
@@ -123,6 +124,10 @@ type Service struct {
 	lost     map[peer.ID]time.Time // lost without a bye: when
 	inflight map[peer.ID]bool
 	closed   bool
+
+	// introducing counts introductions under way, which Stop waits for so
+	// that no hello follows its byes.
+	introducing sync.WaitGroup
 }
 
 // New starts the service, signed out: it answers card exchanges only after
@@ -191,8 +196,10 @@ func (s *Service) Start() error {
 	return nil
 }
 
-// Stop signs out of People Near Me: it stops mDNS, says bye to everyone
-// near (so they drop this node at once) and empties the list.
+// Stop signs out of People Near Me: it stops mDNS, waits for introductions
+// under way, says bye to everyone near and to every node on the subnet it is
+// connected to (one may have listed this node a moment ago), and empties the
+// list.
 func (s *Service) Stop(ctx context.Context) {
 	s.mu.Lock()
 	if !s.active {
@@ -208,14 +215,24 @@ func (s *Service) Stop(ctx context.Context) {
 	clear(s.lost)
 	s.mu.Unlock()
 	m.Close()
-	var wg sync.WaitGroup
+	s.introducing.Wait()
+	bye := map[peer.ID]bool{}
 	for _, p := range people {
+		bye[p.Peer] = true
+		s.cfg.Hub.Publish(EvtChanged, ChangeEvent{contacts.Deleted, p})
+	}
+	for _, p := range s.cfg.Host.Network().Peers() {
+		if ok, _ := s.cfg.Host.Peerstore().SupportsProtocols(p, card.ID); len(ok) > 0 && s.OnSubnet(p) {
+			bye[p] = true
+		}
+	}
+	var wg sync.WaitGroup
+	for p := range bye {
 		wg.Go(func() {
-			if _, err := card.Exchange(ctx, s.cfg.Host, p.Peer, card.Hello{Bye: true}); err != nil {
-				log.Debugw("bye", "peer", p.Peer, "error", err)
+			if _, err := card.Exchange(ctx, s.cfg.Host, p, card.Hello{Bye: true}); err != nil {
+				log.Debugw("bye", "peer", p, "error", err)
 			}
 		})
-		s.cfg.Hub.Publish(EvtChanged, ChangeEvent{contacts.Deleted, p})
 	}
 	wg.Wait()
 }
@@ -397,28 +414,76 @@ func (s *Service) remove(p peer.ID, lost bool) {
 
 // goExchange introduces this node to p in the background (once at a time
 // per peer), dialling addrs if given, and records p's answer.
+//
+// Two nodes usually find each other through mDNS at the same moment. Were
+// both to dial at once, go-libp2p's SO_REUSEPORT dials from the listening
+// port would meet as one TCP simultaneous open, which the security
+// handshake cannot handle, and both introductions would fail. So after an
+// mDNS discovery the node with the greater peer ID lets the other go first
+// (dialAfter), and a failed introduction is tried once more after a random
+// pause, with the dial backoff cleared.
 func (s *Service) goExchange(p peer.ID, addrs []ma.Multiaddr) {
-	s.mu.Lock()
-	if s.closed || !s.active || s.inflight[p] {
-		s.mu.Unlock()
-		return
-	}
-	s.inflight[p] = true
-	s.mu.Unlock()
-	s.wg.Go(func() {
-		defer func() {
-			s.mu.Lock()
-			delete(s.inflight, p)
-			s.mu.Unlock()
-		}()
-		if err := s.exchange(p, addrs); err != nil {
+	s.goIntroduce(p, func() {
+		if s.cfg.Host.ID() > p && !s.sleep(dialAfter) {
+			return
+		}
+		err := s.exchange(s.ctx, p, addrs)
+		if err != nil && !errors.Is(err, errSignedOut) && s.sleep(dialAfter+time.Duration(mrand.Int64N(int64(dialAfter)))) {
+			if sw, ok := s.cfg.Host.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(p)
+			}
+			err = s.exchange(s.ctx, p, addrs)
+		}
+		if err != nil {
 			log.Debugw("introduction failed", "peer", p, "error", err)
 		}
 	})
 }
 
-func (s *Service) exchange(p peer.ID, addrs []ma.Multiaddr) error {
-	ctx, cancel := context.WithTimeout(s.ctx, card.Timeout)
+// goIntroduce runs fn in the background unless the service is signed out
+// or an introduction to p is under way already.
+func (s *Service) goIntroduce(p peer.ID, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.active || s.inflight[p] {
+		return
+	}
+	s.inflight[p] = true
+	s.introducing.Add(1)
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, p)
+			s.mu.Unlock()
+			s.introducing.Done()
+		}()
+		fn()
+	})
+}
+
+// dialAfter is how long the node with the greater peer ID waits before it
+// introduces itself to a node both found at once.
+const dialAfter = 50 * time.Millisecond
+
+// sleep waits d, or less if the service closes; it reports whether the
+// service is still open.
+func (s *Service) sleep(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// errSignedOut means the other node answered with a bye: it is not in
+// People Near Me (any more).
+var errSignedOut = errors.New("near: peer is not signed in to People Near Me")
+
+// exchange introduces this node to p and records p's answer: p is added or
+// updated, or removed when it answers with a bye.
+func (s *Service) exchange(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
+	ctx, cancel := context.WithTimeout(ctx, card.Timeout)
 	defer cancel()
 	if len(addrs) > 0 {
 		s.cfg.Host.Peerstore().AddAddrs(p, addrs, peerstore.TempAddrTTL)
@@ -438,7 +503,8 @@ func (s *Service) exchange(p peer.ID, addrs []ma.Multiaddr) error {
 		return err
 	}
 	if theirs.Bye || theirs.Card == nil {
-		return errors.New("near: peer answered without a profile")
+		s.remove(p, false)
+		return errSignedOut
 	}
 	s.upsert(p, theirs)
 	return nil
@@ -499,55 +565,29 @@ func (s *Service) probeLoop() {
 	}
 }
 
-// goProbe checks in the background that p is still there: a ping over an
-// open connection, or else a new introduction. A person not heard of for
-// LostAfter, or not reachable again after a closed connection, is removed;
-// a lost one that answers again comes back.
+// goProbe checks in the background that p is still there and still in
+// People Near Me, by introducing this node again (which also refreshes p's
+// entry). A person that answers with a bye is removed at once; one that
+// cannot be reached when its connections have closed, or that has not
+// answered for LostAfter, is removed as lost; a lost one that answers again
+// comes back.
 func (s *Service) goProbe(p peer.ID) {
-	s.mu.Lock()
-	if s.closed || !s.active || s.inflight[p] {
-		s.mu.Unlock()
-		return
-	}
-	s.inflight[p] = true
-	s.mu.Unlock()
-	s.wg.Go(func() {
-		defer func() {
-			s.mu.Lock()
-			delete(s.inflight, p)
-			s.mu.Unlock()
-		}()
-		ok := s.alive(p)
+	s.goIntroduce(p, func() {
+		ctx, cancel := context.WithTimeout(s.ctx, probeTimeout)
+		err := s.exchange(ctx, p, nil)
+		cancel()
+		if err == nil || errors.Is(err, errSignedOut) {
+			return
+		}
 		s.mu.Lock()
 		person, near := s.people[p]
-		if ok && near {
-			person.LastSeen = time.Now()
+		var since time.Duration
+		if near {
+			since = time.Since(person.LastSeen)
 		}
 		s.mu.Unlock()
-		switch {
-		case ok && !near:
-			if err := s.exchange(p, nil); err != nil {
-				log.Debugw("lost person still silent", "peer", p, "error", err)
-			}
-		case !ok && near && (time.Since(person.LastSeen) > s.cfg.LostAfter || s.cfg.Host.Network().Connectedness(p) != network.Connected):
+		if near && (since > s.cfg.LostAfter || s.cfg.Host.Network().Connectedness(p) != network.Connected) {
 			s.remove(p, true)
 		}
 	})
-}
-
-// alive pings p over an existing connection, or dials it.
-func (s *Service) alive(p peer.ID) bool {
-	ctx, cancel := context.WithTimeout(s.ctx, probeTimeout)
-	defer cancel()
-	if s.cfg.Host.Network().Connectedness(p) != network.Connected {
-		if err := s.cfg.Host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
-			return false
-		}
-	}
-	select {
-	case r := <-ping.Ping(ctx, s.cfg.Host, p):
-		return r.Error == nil
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -9,7 +9,8 @@
 // handshake authenticated that peer ID), so nobody can introduce itself
 // under another's name. A node leaving People Near Me sends a Hello with Bye
 // set and no profile, so that its neighbours drop it at once; the answer to
-// a bye is the receiver's own hello, which the leaver ignores.
+// a bye is the receiver's own hello, which the leaver ignores. A node that is
+// not in People Near Me answers every hello with a bye.
 //
 // Each exchange is one short stream: at most MaxMessageSize bytes each way,
 // within Timeout, allowed on limited (relayed) connections.
@@ -48,9 +49,6 @@ const (
 
 // Errors of the protocol.
 var (
-	// ErrRefused means the other side would not introduce itself (it is
-	// not signed in to People Near Me).
-	ErrRefused = errors.New("card: peer refused the exchange")
 	// ErrWrongPeer means a card does not belong to the peer that sent it.
 	ErrWrongPeer = errors.New("card: card belongs to another peer than the sender")
 	// ErrNoProfile means a hello that is not a bye carries no profile.
@@ -110,7 +108,8 @@ func FromPB(from peer.ID, m *pb.Hello, now time.Time) (Hello, error) {
 // Callbacks connect the service to its node. Both run on the goroutine of
 // the incoming stream.
 type Callbacks struct {
-	// Mine returns the hello to answer peer to with, or false to refuse.
+	// Mine returns the hello to answer peer to with, or false when this
+	// node is not in People Near Me (the answer is then a bye).
 	Mine func(to peer.ID) (Hello, bool)
 	// Received is given every verified hello that arrives.
 	Received func(from peer.ID, h Hello)
@@ -132,10 +131,10 @@ func New(h host.Host, cb Callbacks) *Service {
 				return nil, err
 			}
 			mine, ok := cb.Mine(from)
-			if !ok {
-				return nil, ErrRefused
-			}
 			cb.Received(from, hello)
+			if !ok {
+				return Hello{Bye: true}.ToPB(), nil
+			}
 			return mine.ToPB(), nil
 		}))
 	return &Service{h: h}

@@ -126,8 +126,8 @@ func TestRefusedAndClosed(t *testing.T) {
 	alice, bob := ns[0], ns[1]
 	rec := recorder{refus: true}
 	svc := card.New(bob.h, rec.callbacks(bob))
-	if _, err := card.Exchange(ctx(t), alice.h, bob.h.ID(), card.Hello{Card: alice.card}); err == nil {
-		t.Fatal("a node signed out of People Near Me answered")
+	if h, err := card.Exchange(ctx(t), alice.h, bob.h.ID(), card.Hello{Card: alice.card}); err != nil || !h.Bye || h.Card != nil {
+		t.Fatalf("a node signed out of People Near Me answered %+v, %v; want a bye", h, err)
 	}
 	svc.Close()
 	svc.Close()

@@ -1,0 +1,277 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/internal/nstest"
+	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/watch"
+	"github.com/peercollab/peercollab/protocols/endpoint"
+)
+
+// percentile returns the p-th percentile (0..100) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func rawHost(tb testing.TB) host.Host {
+	tb.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.Close() })
+	return h
+}
+
+type foundFunc func(peer.AddrInfo)
+
+func (f foundFunc) HandlePeerFound(ai peer.AddrInfo) { f(ai) }
+
+// BenchmarkSignInUntilListed measures the time from a node's sign-in to
+// People Near Me until a neighbour lists it with its profile, against raw
+// go-libp2p mDNS discovery (a fresh host starting mDNS until either side's
+// HandlePeerFound fires) measured in the same run. It runs in a network
+// namespace of its own (needs root).
+func BenchmarkSignInUntilListed(b *testing.B) {
+	if !nstest.Enter(b) {
+		return
+	}
+	var raw, ours []time.Duration
+
+	// Raw: a listening host with mDNS; per round a new host starts mDNS.
+	// rawFull also connects and makes one 64-byte round trip, the least a
+	// raw go-libp2p application needs to learn a neighbour's profile.
+	listener := rawHost(b)
+	listener.SetStreamHandler("/bench/echo", func(s network.Stream) {
+		buf := make([]byte, 64)
+		io.ReadFull(s, buf)
+		s.Write(buf)
+		s.Close()
+	})
+	var rawFull []time.Duration
+	found := make(chan peer.ID, 16)
+	lm := mdns.NewMdnsService(listener, "_bench._udp", foundFunc(func(ai peer.AddrInfo) { found <- ai.ID }))
+	if err := lm.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer lm.Close()
+	rounds := max(b.N, 20)
+	for range rounds {
+		h := rawHost(b)
+		m := mdns.NewMdnsService(h, "_bench._udp", foundFunc(func(ai peer.AddrInfo) {
+			if ai.ID == listener.ID() {
+				select {
+				case found <- h.ID():
+				default:
+				}
+			}
+		}))
+		t0 := time.Now()
+		if err := m.Start(); err != nil {
+			b.Fatal(err)
+		}
+	wait:
+		for {
+			select {
+			case got := <-found:
+				if got == h.ID() {
+					break wait
+				}
+			case <-time.After(10 * time.Second):
+				b.Fatal("raw mDNS found nothing within 10 s")
+			}
+		}
+		raw = append(raw, time.Since(t0))
+		func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.Connect(ctx, peer.AddrInfo{ID: listener.ID(), Addrs: listener.Addrs()}); err != nil {
+				b.Fatal(err)
+			}
+			s, err := h.NewStream(ctx, listener.ID(), "/bench/echo")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Write(make([]byte, 64))
+			io.ReadFull(s, make([]byte, 64))
+			s.Close()
+		}()
+		rawFull = append(rawFull, time.Since(t0))
+		m.Close()
+		h.Close()
+		for len(found) > 0 {
+			<-found
+		}
+	}
+
+	// Ours: a signed-in node lists a neighbour that signs in, then out.
+	a := newNode(b, nearBenchConfig(b, "Lister", "all"))
+	bn := newNode(b, nearBenchConfig(b, "Joiner", "none"))
+	ev := a.Events()
+	defer ev.Close()
+	id := bn.Identity().ID().String()
+	for range rounds {
+		t0 := time.Now()
+		if err := bn.SignIn(context.Background(), node.ScopeNearMe); err != nil {
+			b.Fatal(err)
+		}
+		waitEvent(b, ev, near.EvtChanged, `"added"`, id, `"online"`)
+		ours = append(ours, time.Since(t0))
+		if err := bn.SignOut(context.Background(), node.ScopeNearMe); err != nil {
+			b.Fatal(err)
+		}
+		waitEvent(b, ev, near.EvtChanged, `"deleted"`, id)
+	}
+	b.ReportMetric(ms(percentile(raw, 50)), "raw-ms-p50")
+	b.ReportMetric(ms(percentile(rawFull, 50)), "rawconn-ms-p50")
+	b.ReportMetric(ms(percentile(ours, 50)), "ms-p50")
+	b.ReportMetric(ms(percentile(ours, 90)), "ms-p90")
+	b.ReportMetric(float64(percentile(ours, 50))/float64(percentile(raw, 50)), "x-raw-p50")
+	b.ReportMetric(float64(percentile(ours, 50))/float64(percentile(rawFull, 50)), "x-rawconn-p50")
+	fmt.Printf("sign-in until listed, %d rounds: ours p50 %.2f ms p90 %.2f ms max %.2f ms; raw mDNS discovery p50 %.2f ms p90 %.2f ms; raw discovery+connect+round trip p50 %.2f ms p90 %.2f ms\n",
+		rounds, ms(percentile(ours, 50)), ms(percentile(ours, 90)), ms(percentile(ours, 100)),
+		ms(percentile(raw, 50)), ms(percentile(raw, 90)), ms(percentile(rawFull, 50)), ms(percentile(rawFull, 90)))
+}
+
+func nearBenchConfig(tb testing.TB, name, scope string) node.Config {
+	cfg := node.DefaultConfig(filepath.Join(tb.TempDir(), name))
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Profile = contacts.Profile{DisplayName: name}
+	cfg.Scope = scope
+	return cfg
+}
+
+// BenchmarkPresenceToWatchers measures a presence change until each of 100
+// watchers has it (its event stream shows it), against raw gossipsub in the
+// same run: one publisher and 100 subscribers connected to it, with the
+// same flood publishing, timing delivery of a message of the same size.
+func BenchmarkPresenceToWatchers(b *testing.B) {
+	const watchers = 100
+	rounds := max(b.N, 30)
+
+	// Raw gossipsub.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pubH := rawHost(b)
+	pubPS, err := pubsub.NewGossipSub(ctx, pubH, pubsub.WithFloodPublish(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	topic, err := pubPS.Join("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rawSubs []*pubsub.Subscription
+	for range watchers {
+		h := rawHost(b)
+		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t, _ := ps.Join("bench")
+		sub, _ := t.Subscribe()
+		rawSubs = append(rawSubs, sub)
+		if err := h.Connect(ctx, peer.AddrInfo{ID: pubH.ID(), Addrs: pubH.Addrs()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for len(topic.ListPeers()) < watchers {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // let the mesh form, as ours has by the time it is measured
+	var rawLat, rawAll []time.Duration
+	payload := make([]byte, 120) // about the size of a sealed presence update
+	for range rounds {
+		var wg sync.WaitGroup
+		lat := make([]time.Duration, watchers)
+		t0 := time.Now()
+		for i, s := range rawSubs {
+			wg.Go(func() {
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				defer rcancel()
+				if _, err := s.Next(rctx); err != nil {
+					lat[i] = 10 * time.Second
+					return
+				}
+				lat[i] = time.Since(t0)
+			})
+		}
+		if err := topic.Publish(ctx, payload); err != nil {
+			b.Fatal(err)
+		}
+		wg.Wait()
+		rawLat = append(rawLat, lat...)
+		rawAll = append(rawAll, slices.Max(lat))
+	}
+
+	// Ours: 100 watchers, trusted contacts allowed to watch.
+	hn := newNode(b, testConfig(b, "Host"))
+	hid := hn.Identity().ID()
+	var ws []*node.Node
+	var evs []*events.Sub
+	for i := range watchers {
+		w := newNode(b, testConfig(b, fmt.Sprintf("W%d", i)))
+		befriend(b, hn, w, contacts.Allowed)
+		befriend(b, w, hn, contacts.Allowed)
+		ev := w.Events()
+		b.Cleanup(func() { ev.Close() })
+		if err := w.WatchPeer(hid); err != nil {
+			b.Fatal(err)
+		}
+		ws, evs = append(ws, w), append(evs, ev)
+	}
+	for _, w := range ws {
+		waitState(b, w, hid, watch.Following)
+	}
+	var ourLat, ourAll []time.Duration
+	for r := range rounds {
+		text := fmt.Sprintf("round-%d", r)
+		var wg sync.WaitGroup
+		lat := make([]time.Duration, watchers)
+		t0 := time.Now()
+		for i, ev := range evs {
+			wg.Go(func() {
+				waitEvent(b, ev, watch.EvtPresence, text)
+				lat[i] = time.Since(t0)
+			})
+		}
+		if err := hn.SetPresence(endpoint.Presence{Status: endpoint.Busy, Text: text}); err != nil {
+			b.Fatal(err)
+		}
+		wg.Wait()
+		ourLat = append(ourLat, lat...)
+		ourAll = append(ourAll, slices.Max(lat))
+	}
+	b.ReportMetric(ms(percentile(ourLat, 99)), "ms-p99")
+	b.ReportMetric(ms(percentile(rawLat, 99)), "raw-ms-p99")
+	b.ReportMetric(float64(percentile(ourLat, 99))/float64(percentile(rawLat, 99)), "x-raw-p99")
+	fmt.Printf("presence to %d watchers, %d rounds: per watcher p50 %.2f ms p99 %.2f ms, all %d p50 %.2f ms p99 %.2f ms; raw gossipsub per subscriber p50 %.2f ms p99 %.2f ms, all p50 %.2f ms p99 %.2f ms\n",
+		watchers, rounds, ms(percentile(ourLat, 50)), ms(percentile(ourLat, 99)), watchers, ms(percentile(ourAll, 50)), ms(percentile(ourAll, 99)),
+		ms(percentile(rawLat, 50)), ms(percentile(rawLat, 99)), ms(percentile(rawAll, 50)), ms(percentile(rawAll, 99)))
+}
