@@ -55,7 +55,7 @@ func sys(ctx context.Context, stdin string, name string, args ...string) error {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(out.String())
+		msg := strings.Join(strings.Fields(out.String()), " ")
 		if msg == "" {
 			msg = err.Error()
 		}
@@ -255,33 +255,69 @@ func (n *network) setLink(ctx context.Context, name string, up bool) error {
 	return ipn(ctx, sw, "link", "set", port, state)
 }
 
-// netem sets (or, for the zero Netem, removes) delay and loss on both ends
-// of a link, so each direction gets them.
+// netem replaces the impairment of a link: loss by nftables on the inside
+// end (a random share of packets dropped on ingress and on egress, so each
+// direction loses that share), delay and jitter by tc netem on both ends
+// (so each direction is delayed). The zero Netem removes both.
 func (n *network) netem(ctx context.Context, name string, ne Netem) error {
 	ns1, if1, ns2, if2 := n.linkEnds(name)
-	for _, end := range [][2]string{{ns1, if1}, {ns2, if2}} {
-		if ne == (Netem{}) {
-			err := sys(ctx, "", "tc", "-n", end[0], "qdisc", "del", "dev", end[1], "root")
-			if err != nil && !strings.Contains(err.Error(), "No such file") && !strings.Contains(err.Error(), "handle of zero") {
-				return err
-			}
-			continue
+	ends := [][2]string{{ns1, if1}, {ns2, if2}}
+	// Clear what an earlier step set.
+	err := sys(ctx, "", "ip", "netns", "exec", ns1, "nft", "delete", "table", "netdev", lossTable)
+	if err != nil && !strings.Contains(err.Error(), "No such file") {
+		return err
+	}
+	for _, end := range ends {
+		err := sys(ctx, "", "tc", "-n", end[0], "qdisc", "del", "dev", end[1], "root")
+		if err != nil && !strings.Contains(err.Error(), "No such file") && !strings.Contains(err.Error(), "handle of zero") {
+			return err
 		}
-		args := []string{"-n", end[0], "qdisc", "replace", "dev", end[1], "root", "netem"}
-		if ne.Delay > 0 {
-			args = append(args, "delay", usec(ne.Delay))
-			if ne.Jitter > 0 {
-				args = append(args, usec(ne.Jitter))
-			}
+	}
+	if ne.Loss > 0 {
+		if err := sys(ctx, lossRules(if1, ne.Loss), "ip", "netns", "exec", ns1, "nft", "-f", "-"); err != nil {
+			return err
 		}
-		if ne.Loss > 0 {
-			args = append(args, "loss", strconv.FormatFloat(ne.Loss, 'f', -1, 64)+"%")
+	}
+	if ne.Delay == 0 {
+		return nil
+	}
+	for _, end := range ends {
+		args := []string{"-n", end[0], "qdisc", "replace", "dev", end[1], "root", "netem", "delay", usec(ne.Delay)}
+		if ne.Jitter > 0 {
+			args = append(args, usec(ne.Jitter))
 		}
 		if err := sys(ctx, "", "tc", args...); err != nil {
+			if strings.Contains(err.Error(), "qdisc kind is unknown") {
+				return errors.New("this kernel has no netem queueing discipline (CONFIG_NET_SCH_NETEM), so delay and jitter cannot be emulated here; loss works without it")
+			}
 			return err
 		}
 	}
 	return nil
+}
+
+// lossTable is the nftables table of a link's packet loss.
+const lossTable = "testnet_loss"
+
+// lossRules drops loss percent of the packets that enter and leave dev.
+func lossRules(dev string, loss float64) string {
+	const scale = 100000
+	limit := strconv.Itoa(int(loss / 100 * scale))
+	rule := "numgen random mod " + strconv.Itoa(scale) + " < " + limit + " drop"
+	if loss >= 100 {
+		rule = "drop"
+	}
+	return `table netdev ` + lossTable + ` {
+	chain ingress {
+		type filter hook ingress device "` + dev + `" priority filter; policy accept;
+		` + rule + `
+	}
+	chain egress {
+		type filter hook egress device "` + dev + `" priority filter; policy accept;
+		` + rule + `
+	}
+}
+`
 }
 
 func usec(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + "us" }

@@ -183,7 +183,9 @@ type Step struct {
 	Steps []*Step
 }
 
-// Netem is a tc netem impairment, applied in both directions of a link.
+// Netem is an impairment of a link, applied in both directions: loss
+// (nftables) and delay with jitter (tc netem, which needs a kernel with the
+// netem queueing discipline).
 type Netem struct {
 	Delay, Jitter time.Duration
 	// Loss is the share of packets dropped, in percent.
