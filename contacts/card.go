@@ -2,10 +2,12 @@ package contacts
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -327,4 +329,49 @@ var cardErrors = []error{
 	ErrPeerIDMismatch, ErrBadSignature, ErrBrokenChain, ErrIssuerNotCA, ErrIncompleteChain,
 	ErrExpired, ErrNotYetValid, ErrBadRecord, ErrRecordMismatch, ErrDuplicateRecord, ErrUntrusted,
 	ErrChainTooDeep, ErrTextTooLong,
+}
+
+// CardCache remembers cards it has verified, so that a card seen again (an
+// inviter's, with every invitation) costs a hash and a validity check
+// instead of a full verification. It is safe for concurrent use; the zero
+// value is ready.
+type CardCache struct {
+	mu    sync.Mutex
+	cards map[[sha256.Size]byte]*Card
+}
+
+// maxCachedCards bounds a CardCache; when full it starts over.
+const maxCachedCards = 1024
+
+// Parse is ParseCard through the cache.
+func (cc *CardCache) Parse(data []byte, now time.Time) (*Card, error) {
+	if len(data) > MaxCardSize {
+		return nil, ErrCardTooLarge
+	}
+	key := sha256.Sum256(data)
+	cc.mu.Lock()
+	c, ok := cc.cards[key]
+	cc.mu.Unlock()
+	if ok {
+		for i, cert := range c.chain {
+			if now.Before(cert.NotBefore) {
+				return nil, &CertError{i, ErrNotYetValid}
+			}
+			if now.After(cert.NotAfter) {
+				return nil, &CertError{i, ErrExpired}
+			}
+		}
+		return c, nil
+	}
+	c, err := ParseCard(data, now)
+	if err != nil {
+		return nil, err
+	}
+	cc.mu.Lock()
+	if cc.cards == nil || len(cc.cards) >= maxCachedCards {
+		cc.cards = map[[sha256.Size]byte]*Card{}
+	}
+	cc.cards[key] = c
+	cc.mu.Unlock()
+	return c, nil
 }

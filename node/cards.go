@@ -51,20 +51,36 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	return addrs
 }
 
-// MyCard returns the node's card: its certificate chain and a freshly signed
-// record of its current addresses.
+// MyCard returns the node's card: its certificate chain and a signed record
+// of its current addresses. The card is rebuilt when the addresses or the
+// certificate change, and every cardMaxAge.
 func (n *Node) MyCard() (*contacts.Card, error) {
 	me, err := n.store.Me()
 	if err != nil {
 		return nil, err
 	}
+	addrs := n.Addrs()
+	key := fmt.Sprint(me.Fingerprint, addrs)
 	now := time.Now()
+	n.cardMu.Lock()
+	defer n.cardMu.Unlock()
+	if n.card != nil && n.cardKey == key && now.Sub(n.cardMade) < cardMaxAge {
+		return n.card, nil
+	}
 	stored, err := contacts.ParseCard(me.Card, now)
 	if err != nil {
 		return nil, fmt.Errorf("own card: %w", err)
 	}
-	return contacts.NewCard(n.id, stored.Chain(), n.Addrs(), now)
+	c, err := contacts.NewCard(n.id, stored.Chain(), addrs, now)
+	if err != nil {
+		return nil, err
+	}
+	n.card, n.cardKey, n.cardMade = c, key, now
+	return c, nil
 }
+
+// cardMaxAge bounds how long MyCard hands out one signed address record.
+const cardMaxAge = 10 * time.Minute
 
 // CardCheck is a card with the verdict of the contact list on it.
 type CardCheck struct {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/node/state"
@@ -41,23 +42,31 @@ const Version = "0.1.0-dev"
 
 // Node is a running peercollab node. Its methods are safe for concurrent use.
 type Node struct {
-	cfg     Config
-	id      *contacts.Identity
-	bus     event.Bus
-	hub     *events.Hub
-	store   *contacts.Store
-	state   *state.DB
-	host    host.Host
-	ps      *pubsub.PubSub
-	publish *publish.Service
-	near    *near.Service
-	watch   *watch.Service
+	cfg   Config
+	id    *contacts.Identity
+	bus   event.Bus
+	hub   *events.Hub
+	store *contacts.Store
+	state *state.DB
+	// invState holds the invitations (relaxed durability).
+	invState *state.DB
+	host     host.Host
+	ps       *pubsub.PubSub
+	publish  *publish.Service
+	near     *near.Service
+	watch    *watch.Service
+	invites  *invitations.Service
 
 	contactSub event.Subscription
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	cardMu   sync.Mutex // guards the cached card
+	card     *contacts.Card
+	cardKey  string
+	cardMade time.Time
 
 	scopeMu sync.Mutex   // held while the scope changes
 	scope   atomic.Int32 // a Scope
@@ -98,7 +107,12 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if _, _, err := contacts.EnsureMe(n.store, n.id, cfg.Profile, time.Now()); err != nil {
 		return nil, err
 	}
-	if n.state, err = state.Open(filepath.Join(cfg.Home, state.File)); err != nil {
+	if n.state, err = state.Open(filepath.Join(cfg.Home, state.File), state.Options{}); err != nil {
+		return nil, err
+	}
+	// Invitations live minutes: their database trades the disk sync of each
+	// write for latency (see state.Options.Relaxed).
+	if n.invState, err = state.Open(filepath.Join(cfg.Home, state.InvitationsFile), state.Options{Relaxed: true}); err != nil {
 		return nil, err
 	}
 	n.host, err = n.newHost()
@@ -140,6 +154,12 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	n.watch = watch.New(watch.Config{Host: n.host, PubSub: n.ps, Hub: n.hub, Connect: n.connectPeer, Heartbeat: n.cfg.Heartbeat})
+	n.invites, err = invitations.New(invitations.Config{Host: n.host, State: n.invState, Hub: n.hub, Home: n.cfg.Home,
+		MyCard: n.MyCard, Trust: n.trusted, Name: n.peerName, IsContact: n.store.IsContact, App: n.invitableApp,
+		Policy: n.InvitationPolicy, Connect: n.connectWith})
+	if err != nil {
+		return err
+	}
 	n.contactSub, err = n.bus.Subscribe(new(contacts.EvtContactChanged), eventbus.BufSize(64), eventbus.Name("peercollab/node"))
 	if err != nil {
 		return err
@@ -235,6 +255,9 @@ func (n *Node) Close() error {
 			n.publish.SetSignedIn(false)
 			cancel()
 		}
+		if n.invites != nil {
+			errs = append(errs, n.invites.Close())
+		}
 		if n.watch != nil {
 			errs = append(errs, n.watch.Close())
 		}
@@ -254,6 +277,9 @@ func (n *Node) Close() error {
 		}
 		if n.state != nil {
 			errs = append(errs, n.state.Close())
+		}
+		if n.invState != nil {
+			errs = append(errs, n.invState.Close())
 		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())

@@ -3,11 +3,15 @@ package node
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/node/watch"
@@ -67,7 +71,12 @@ func (n *Node) access(from peer.ID) (endpoint.Tier, error) {
 // connectPeer connects to p with every address the node knows for it: its
 // contact card's, its People Near Me entry's, the peerstore's.
 func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
-	ai := peer.AddrInfo{ID: p}
+	return n.connectWith(ctx, p, nil)
+}
+
+// connectWith is connectPeer with more addresses to try.
+func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
+	ai := peer.AddrInfo{ID: p, Addrs: addrs}
 	if c, err := n.store.Get(p); err == nil {
 		ai.Addrs = append(ai.Addrs, c.Addrs...)
 	}
@@ -76,6 +85,53 @@ func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
 	}
 	return n.Connect(ctx, ai)
 }
+
+// trusted tells whether a card's peer is a contact or endorsed by one
+// within the trust depth.
+func (n *Node) trusted(c *contacts.Card) bool {
+	t, err := contacts.Evaluate(c, n.store, n.cfg.MaxTrustDepth)
+	return err == nil && t.Trusted
+}
+
+// peerName names a peer for a person: its contact nickname, its name near,
+// or its ID.
+func (n *Node) peerName(p peer.ID) string {
+	if c, err := n.store.Get(p); err == nil {
+		return c.Nickname
+	}
+	if person, ok := n.near.Get(p); ok {
+		return person.DisplayName
+	}
+	return p.String()
+}
+
+// invitableApp is a registered application as the invitation service sees
+// it.
+func (n *Node) invitableApp(id string) (invitations.App, bool) {
+	a, ok := n.publish.App(id)
+	return invitations.App{Launch: a.Launch, AutoAccept: a.AutoAccept}, ok
+}
+
+const keyInvitationPolicy = "invitation_policy"
+
+// InvitationPolicy says whose invitations the node takes (default anyone,
+// as in Windows; untrusted invitations are marked as such).
+func (n *Node) InvitationPolicy() invitations.Policy {
+	p := invitations.Anyone
+	n.state.Get(bucketSettings, keyInvitationPolicy, &p)
+	return p
+}
+
+// SetInvitationPolicy changes whose invitations the node takes, durably.
+func (n *Node) SetInvitationPolicy(p invitations.Policy) error {
+	if _, err := invitations.ParsePolicy(string(p)); err != nil {
+		return err
+	}
+	return n.state.Put(bucketSettings, keyInvitationPolicy, p)
+}
+
+// Invitations is the invitation inbox and outbox.
+func (n *Node) Invitations() *invitations.Service { return n.invites }
 
 // followContacts keeps watches and topic keys in line with the contact list:
 // a contact marked watch is watched; one blocked or removed makes the node
@@ -155,6 +211,14 @@ func (n *Node) EndpointData(ctx context.Context, p peer.ID) (watch.Entry, error)
 // ResolvePeer finds the peer a user means: a contact (nickname, ID or
 // prefix), someone near (display name, ID or prefix), or a peer ID.
 func (n *Node) ResolvePeer(query string) (peer.ID, error) {
+	if strings.HasPrefix(query, "/") { // a multiaddr: remember its address
+		ai, err := n.Resolve(query)
+		if err != nil {
+			return "", err
+		}
+		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.RecentlyConnectedAddrTTL)
+		return ai.ID, nil
+	}
 	c, cerr := n.store.Resolve(query)
 	if cerr == nil {
 		return c.PeerID, nil

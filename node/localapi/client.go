@@ -17,6 +17,7 @@ import (
 
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
@@ -259,6 +260,59 @@ func (c *Client) Unwatch(ctx context.Context, peer string) error {
 func (c *Client) Watching(ctx context.Context) ([]PeerEndpoint, error) {
 	var v []PeerEndpoint
 	return v, c.do(ctx, "GET", "/v1/watching", nil, &v)
+}
+
+// Invite sends invitations; it returns at once with them and their tally.
+func (c *Client) Invite(ctx context.Context, req InviteRequest) (InvitationList, error) {
+	var v InvitationList
+	return v, c.do(ctx, "POST", "/v1/invitations", req, &v)
+}
+
+// Invitations lists invitations; direction, batch and session filter when
+// not empty, open keeps only unanswered ones.
+func (c *Client) Invitations(ctx context.Context, direction, batch, session string, open bool) (InvitationList, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"direction": direction, "batch": batch, "session": session} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if open {
+		q.Set("open", "1")
+	}
+	var v InvitationList
+	return v, c.do(ctx, "GET", "/v1/invitations?"+q.Encode(), nil, &v)
+}
+
+// Invitation returns one invitation with its inviter's card.
+func (c *Client) Invitation(ctx context.Context, id string) (InvitationDetail, error) {
+	var v InvitationDetail
+	return v, c.do(ctx, "GET", "/v1/invitations/"+url.PathEscape(id), nil, &v)
+}
+
+// AnswerInvitation accepts, declines or cancels an invitation (verb is
+// "accept", "decline" or "cancel").
+func (c *Client) AnswerInvitation(ctx context.Context, id, verb string) (invitations.Record, error) {
+	var v invitations.Record
+	return v, c.do(ctx, "POST", "/v1/invitations/"+url.PathEscape(id)+"/"+verb, nil, &v)
+}
+
+// CancelUnanswered cancels the invitations of a batch that have no answer.
+func (c *Client) CancelUnanswered(ctx context.Context, batch string) (InvitationList, error) {
+	var v InvitationList
+	return v, c.do(ctx, "POST", "/v1/invitations/cancel-unanswered", BatchRequest{batch}, &v)
+}
+
+// InvitationPolicy returns whose invitations the node takes.
+func (c *Client) InvitationPolicy(ctx context.Context) (invitations.Policy, error) {
+	var v PolicyBody
+	return v.Policy, c.do(ctx, "GET", "/v1/invitations/policy", nil, &v)
+}
+
+// SetInvitationPolicy changes whose invitations the node takes.
+func (c *Client) SetInvitationPolicy(ctx context.Context, p invitations.Policy) (invitations.Policy, error) {
+	var v PolicyBody
+	return v.Policy, c.do(ctx, "PUT", "/v1/invitations/policy", PolicyBody{p}, &v)
 }
 
 // StreamEvent is an event as the client receives it: the payload is left

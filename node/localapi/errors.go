@@ -11,9 +11,11 @@ import (
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/protocols/endpoint"
+	"github.com/peercollab/peercollab/protocols/invite"
 )
 
 // Error is an error the API returned: a stable machine-readable code, the
@@ -120,6 +122,17 @@ var mappings = []mapping{
 	{endpoint.ErrNotSignedIn, "peer_not_signed_in", http.StatusConflict, "the peer must sign in before you can see its data"},
 	{endpoint.ErrBlocked, "peer_blocked_you", http.StatusForbidden, ""},
 	{endpoint.ErrNotAllowed, "peer_not_allowed", http.StatusForbidden, "exchange cards with the peer, or join its subnet"},
+	{invitations.ErrNotFound, "invitation_not_found", http.StatusNotFound, "see `peercollab invitations`"},
+	{invitations.ErrAmbiguous, "ambiguous_invitation", http.StatusConflict, "give more of the invitation ID"},
+	{invitations.ErrAnswered, "invitation_answered", http.StatusConflict, ""},
+	{invitations.ErrNotReceived, "not_received", http.StatusBadRequest, ""},
+	{invitations.ErrNotSent, "not_sent", http.StatusBadRequest, ""},
+	{invitations.ErrNoApp, "app_not_registered", http.StatusConflict, "register it first with `peercollab apps register`"},
+	{invitations.ErrNoPeers, "no_peers", http.StatusBadRequest, ""},
+	{invitations.ErrSelf, "invite_self", http.StatusBadRequest, ""},
+	{invite.ErrMessageTooLong, "message_too_long", http.StatusBadRequest, ""},
+	{invite.ErrDataTooLarge, "data_too_large", http.StatusBadRequest, "invitation data may be at most 16384 bytes"},
+	{invite.ErrBadExpiry, "bad_timeout", http.StatusBadRequest, "give a timeout of at most 24h"},
 	{events.ErrOverflow, "events_overflow", http.StatusServiceUnavailable, "reconnect to the event stream"},
 }
 
@@ -156,7 +169,7 @@ func Sentence(err error) string {
 // sentence makes one sentence for a person out of an error text: without the
 // Go package prefixes, capitalised, with the hint after a semicolon.
 func sentence(msg, hint string) string {
-	for _, p := range []string{"contacts: ", "node: ", "events: ", "localapi: ", "near: ", "publish: ", "endpoint: ", "watch: ", "card: "} {
+	for _, p := range []string{"contacts: ", "node: ", "events: ", "localapi: ", "near: ", "publish: ", "endpoint: ", "watch: ", "card: ", "invite: ", "invitations: "} {
 		msg = strings.ReplaceAll(msg, p, "")
 	}
 	msg = strings.TrimRight(msg, ". ")

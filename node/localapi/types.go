@@ -9,6 +9,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/node/watch"
@@ -184,4 +185,46 @@ type AddNearRequest struct {
 	Nickname          *string                     `json:"nickname,omitempty"`
 	Watch             *bool                       `json:"watch,omitempty"`
 	WatcherPermission *contacts.WatcherPermission `json:"watcher_permission,omitempty"`
+}
+
+// InviteRequest is the body of POST /v1/invitations.
+type InviteRequest struct {
+	// Peers are contacts, people near, peer IDs or /p2p/ multiaddrs.
+	Peers   []string `json:"peers"`
+	AppID   string   `json:"application_id"`
+	Message string   `json:"message,omitempty"`
+	Data    []byte   `json:"data,omitempty"`
+	// Timeout is a Go duration (default 5m, at most 24h).
+	Timeout   string `json:"timeout,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// InvitationList is a list of invitations and their tally.
+type InvitationList struct {
+	Batch       string               `json:"batch,omitempty"`
+	Invitations []invitations.Record `json:"invitations"`
+	Tally       invitations.Tally    `json:"tally"`
+}
+
+// InvitationDetail is one invitation with the card of its inviter (Windows'
+// PEER_APP_LAUNCH_INFO for a received one).
+type InvitationDetail struct {
+	Invitation invitations.Record `json:"invitation"`
+	// Inviter describes the inviter's card and the trust in it (received
+	// invitations only).
+	Inviter *CardView `json:"inviter,omitempty"`
+	// InviterCard is the inviter's card (PEM).
+	InviterCard string `json:"inviter_card,omitempty"`
+	// Contact is the inviter's contact entry, if a contact.
+	Contact *Contact `json:"contact,omitempty"`
+}
+
+// PolicyBody is the body and answer of /v1/invitations/policy.
+type PolicyBody struct {
+	Policy invitations.Policy `json:"policy"`
+}
+
+// BatchRequest names a batch of invitations.
+type BatchRequest struct {
+	Batch string `json:"batch"`
 }

@@ -63,6 +63,9 @@ var (
 type RegisteredApp struct {
 	endpoint.Application
 	Launch string `json:"launch,omitempty"`
+	// AutoAccept accepts invitations to the application from trusted
+	// contacts without asking the user.
+	AutoAccept bool `json:"auto_accept,omitempty"`
 }
 
 // Config is what the service needs from its node.

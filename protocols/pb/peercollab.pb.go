@@ -188,6 +188,168 @@ func (Snapshot_Refusal) EnumDescriptor() ([]byte, []int) {
 	return file_peercollab_proto_rawDescGZIP(), []int{7, 0}
 }
 
+type InvitationResponse_Action int32
+
+const (
+	InvitationResponse_DECLINED InvitationResponse_Action = 0
+	InvitationResponse_ACCEPTED InvitationResponse_Action = 1
+	InvitationResponse_EXPIRED  InvitationResponse_Action = 2
+	InvitationResponse_ERROR    InvitationResponse_Action = 3
+)
+
+// Enum value maps for InvitationResponse_Action.
+var (
+	InvitationResponse_Action_name = map[int32]string{
+		0: "DECLINED",
+		1: "ACCEPTED",
+		2: "EXPIRED",
+		3: "ERROR",
+	}
+	InvitationResponse_Action_value = map[string]int32{
+		"DECLINED": 0,
+		"ACCEPTED": 1,
+		"EXPIRED":  2,
+		"ERROR":    3,
+	}
+)
+
+func (x InvitationResponse_Action) Enum() *InvitationResponse_Action {
+	p := new(InvitationResponse_Action)
+	*p = x
+	return p
+}
+
+func (x InvitationResponse_Action) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InvitationResponse_Action) Descriptor() protoreflect.EnumDescriptor {
+	return file_peercollab_proto_enumTypes[3].Descriptor()
+}
+
+func (InvitationResponse_Action) Type() protoreflect.EnumType {
+	return &file_peercollab_proto_enumTypes[3]
+}
+
+func (x InvitationResponse_Action) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InvitationResponse_Action.Descriptor instead.
+func (InvitationResponse_Action) EnumDescriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{12, 0}
+}
+
+type InvitationResponse_Reason int32
+
+const (
+	InvitationResponse_NONE               InvitationResponse_Reason = 0
+	InvitationResponse_APP_NOT_REGISTERED InvitationResponse_Reason = 1 // the receiver has no such application
+	InvitationResponse_NOT_ACCEPTING      InvitationResponse_Reason = 2 // the receiver takes no invitations (from you)
+	InvitationResponse_RATE_LIMITED       InvitationResponse_Reason = 3 // you sent too many
+	InvitationResponse_INVALID            InvitationResponse_Reason = 4 // the invitation was malformed
+)
+
+// Enum value maps for InvitationResponse_Reason.
+var (
+	InvitationResponse_Reason_name = map[int32]string{
+		0: "NONE",
+		1: "APP_NOT_REGISTERED",
+		2: "NOT_ACCEPTING",
+		3: "RATE_LIMITED",
+		4: "INVALID",
+	}
+	InvitationResponse_Reason_value = map[string]int32{
+		"NONE":               0,
+		"APP_NOT_REGISTERED": 1,
+		"NOT_ACCEPTING":      2,
+		"RATE_LIMITED":       3,
+		"INVALID":            4,
+	}
+)
+
+func (x InvitationResponse_Reason) Enum() *InvitationResponse_Reason {
+	p := new(InvitationResponse_Reason)
+	*p = x
+	return p
+}
+
+func (x InvitationResponse_Reason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InvitationResponse_Reason) Descriptor() protoreflect.EnumDescriptor {
+	return file_peercollab_proto_enumTypes[4].Descriptor()
+}
+
+func (InvitationResponse_Reason) Type() protoreflect.EnumType {
+	return &file_peercollab_proto_enumTypes[4]
+}
+
+func (x InvitationResponse_Reason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InvitationResponse_Reason.Descriptor instead.
+func (InvitationResponse_Reason) EnumDescriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{12, 1}
+}
+
+type InviteAck_Status int32
+
+const (
+	InviteAck_OK        InviteAck_Status = 0
+	InviteAck_UNKNOWN   InviteAck_Status = 1 // no such invitation
+	InviteAck_NOT_PARTY InviteAck_Status = 2 // the sender is not party to the invitation
+	InviteAck_ANSWERED  InviteAck_Status = 3 // the invitation was answered, cancelled or expired already
+	InviteAck_INVALID   InviteAck_Status = 4 // malformed or beyond limits
+)
+
+// Enum value maps for InviteAck_Status.
+var (
+	InviteAck_Status_name = map[int32]string{
+		0: "OK",
+		1: "UNKNOWN",
+		2: "NOT_PARTY",
+		3: "ANSWERED",
+		4: "INVALID",
+	}
+	InviteAck_Status_value = map[string]int32{
+		"OK":        0,
+		"UNKNOWN":   1,
+		"NOT_PARTY": 2,
+		"ANSWERED":  3,
+		"INVALID":   4,
+	}
+)
+
+func (x InviteAck_Status) Enum() *InviteAck_Status {
+	p := new(InviteAck_Status)
+	*p = x
+	return p
+}
+
+func (x InviteAck_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InviteAck_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_peercollab_proto_enumTypes[5].Descriptor()
+}
+
+func (InviteAck_Status) Type() protoreflect.EnumType {
+	return &file_peercollab_proto_enumTypes[5]
+}
+
+func (x InviteAck_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InviteAck_Status.Descriptor instead.
+func (InviteAck_Status) EnumDescriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{14, 0}
+}
+
 // Presence of an endpoint (Windows' PEER_PRESENCE_INFO).
 type Presence struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -912,6 +1074,369 @@ func (*Change_ObjectSet) isChange_Change() {}
 
 func (*Change_ObjectRemoved) isChange_Change() {}
 
+// InviteRequest is one message of the invitation protocol: an invitation
+// (inviter to invitee), a response (invitee to inviter) or a cancellation
+// (inviter to invitee). The receiver answers each with an InviteAck.
+type InviteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*InviteRequest_Invitation
+	//	*InviteRequest_Response
+	//	*InviteRequest_Cancel
+	Msg           isInviteRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteRequest) Reset() {
+	*x = InviteRequest{}
+	mi := &file_peercollab_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteRequest) ProtoMessage() {}
+
+func (x *InviteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
+func (*InviteRequest) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *InviteRequest) GetMsg() isInviteRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *InviteRequest) GetInvitation() *Invitation {
+	if x != nil {
+		if x, ok := x.Msg.(*InviteRequest_Invitation); ok {
+			return x.Invitation
+		}
+	}
+	return nil
+}
+
+func (x *InviteRequest) GetResponse() *InvitationResponse {
+	if x != nil {
+		if x, ok := x.Msg.(*InviteRequest_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
+func (x *InviteRequest) GetCancel() *InvitationCancel {
+	if x != nil {
+		if x, ok := x.Msg.(*InviteRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return nil
+}
+
+type isInviteRequest_Msg interface {
+	isInviteRequest_Msg()
+}
+
+type InviteRequest_Invitation struct {
+	Invitation *Invitation `protobuf:"bytes,1,opt,name=invitation,proto3,oneof"`
+}
+
+type InviteRequest_Response struct {
+	Response *InvitationResponse `protobuf:"bytes,2,opt,name=response,proto3,oneof"`
+}
+
+type InviteRequest_Cancel struct {
+	Cancel *InvitationCancel `protobuf:"bytes,3,opt,name=cancel,proto3,oneof"`
+}
+
+func (*InviteRequest_Invitation) isInviteRequest_Msg() {}
+
+func (*InviteRequest_Response) isInviteRequest_Msg() {}
+
+func (*InviteRequest_Cancel) isInviteRequest_Msg() {}
+
+// Invitation asks the receiver to join the inviter in an application.
+type Invitation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // 128 random bits, hex
+	ApplicationId string                 `protobuf:"bytes,2,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"` // at most 255 characters
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`       // at most 16 KiB
+	ExpiresUnixMs int64                  `protobuf:"varint,5,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"`
+	InviterCard   []byte                 `protobuf:"bytes,6,opt,name=inviter_card,json=inviterCard,proto3" json:"inviter_card,omitempty"` // PEM contact card of the inviter
+	SessionId     string                 `protobuf:"bytes,7,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`       // the session it belongs to, if any
+	SentUnixMs    int64                  `protobuf:"varint,8,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invitation) Reset() {
+	*x = Invitation{}
+	mi := &file_peercollab_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invitation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invitation) ProtoMessage() {}
+
+func (x *Invitation) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invitation.ProtoReflect.Descriptor instead.
+func (*Invitation) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Invitation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Invitation) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *Invitation) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Invitation) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Invitation) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
+}
+
+func (x *Invitation) GetInviterCard() []byte {
+	if x != nil {
+		return x.InviterCard
+	}
+	return nil
+}
+
+func (x *Invitation) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Invitation) GetSentUnixMs() int64 {
+	if x != nil {
+		return x.SentUnixMs
+	}
+	return 0
+}
+
+// InvitationResponse answers an invitation (Windows' PEER_INVITATION_RESPONSE).
+type InvitationResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	InvitationId  string                    `protobuf:"bytes,1,opt,name=invitation_id,json=invitationId,proto3" json:"invitation_id,omitempty"`
+	Action        InvitationResponse_Action `protobuf:"varint,2,opt,name=action,proto3,enum=peercollab.InvitationResponse_Action" json:"action,omitempty"`
+	Reason        InvitationResponse_Reason `protobuf:"varint,3,opt,name=reason,proto3,enum=peercollab.InvitationResponse_Reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvitationResponse) Reset() {
+	*x = InvitationResponse{}
+	mi := &file_peercollab_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvitationResponse) ProtoMessage() {}
+
+func (x *InvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvitationResponse.ProtoReflect.Descriptor instead.
+func (*InvitationResponse) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *InvitationResponse) GetInvitationId() string {
+	if x != nil {
+		return x.InvitationId
+	}
+	return ""
+}
+
+func (x *InvitationResponse) GetAction() InvitationResponse_Action {
+	if x != nil {
+		return x.Action
+	}
+	return InvitationResponse_DECLINED
+}
+
+func (x *InvitationResponse) GetReason() InvitationResponse_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return InvitationResponse_NONE
+}
+
+// InvitationCancel withdraws an invitation that has not been answered.
+type InvitationCancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvitationId  string                 `protobuf:"bytes,1,opt,name=invitation_id,json=invitationId,proto3" json:"invitation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvitationCancel) Reset() {
+	*x = InvitationCancel{}
+	mi := &file_peercollab_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvitationCancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvitationCancel) ProtoMessage() {}
+
+func (x *InvitationCancel) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvitationCancel.ProtoReflect.Descriptor instead.
+func (*InvitationCancel) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *InvitationCancel) GetInvitationId() string {
+	if x != nil {
+		return x.InvitationId
+	}
+	return ""
+}
+
+// InviteAck answers an InviteRequest.
+type InviteAck struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status InviteAck_Status       `protobuf:"varint,1,opt,name=status,proto3,enum=peercollab.InviteAck_Status" json:"status,omitempty"`
+	// An invitation answered at once (declined by policy, say) carries the
+	// response here.
+	Response      *InvitationResponse `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteAck) Reset() {
+	*x = InviteAck{}
+	mi := &file_peercollab_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteAck) ProtoMessage() {}
+
+func (x *InviteAck) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteAck.ProtoReflect.Descriptor instead.
+func (*InviteAck) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *InviteAck) GetStatus() InviteAck_Status {
+	if x != nil {
+		return x.Status
+	}
+	return InviteAck_OK
+}
+
+func (x *InviteAck) GetResponse() *InvitationResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
 var File_peercollab_proto protoreflect.FileDescriptor
 
 const file_peercollab_proto_rawDesc = "" +
@@ -980,7 +1505,52 @@ const file_peercollab_proto_rawDesc = "" +
 	"\n" +
 	"object_set\x18\x05 \x01(\v2\x12.peercollab.ObjectH\x00R\tobjectSet\x12'\n" +
 	"\x0eobject_removed\x18\x06 \x01(\tH\x00R\robjectRemovedB\b\n" +
-	"\x06change*\x1c\n" +
+	"\x06change\"\xc6\x01\n" +
+	"\rInviteRequest\x128\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2\x16.peercollab.InvitationH\x00R\n" +
+	"invitation\x12<\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1e.peercollab.InvitationResponseH\x00R\bresponse\x126\n" +
+	"\x06cancel\x18\x03 \x01(\v2\x1c.peercollab.InvitationCancelH\x00R\x06cancelB\x05\n" +
+	"\x03msg\"\xfd\x01\n" +
+	"\n" +
+	"Invitation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x0eapplication_id\x18\x02 \x01(\tR\rapplicationId\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12&\n" +
+	"\x0fexpires_unix_ms\x18\x05 \x01(\x03R\rexpiresUnixMs\x12!\n" +
+	"\finviter_card\x18\x06 \x01(\fR\vinviterCard\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\a \x01(\tR\tsessionId\x12 \n" +
+	"\fsent_unix_ms\x18\b \x01(\x03R\n" +
+	"sentUnixMs\"\xd3\x02\n" +
+	"\x12InvitationResponse\x12#\n" +
+	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\x12=\n" +
+	"\x06action\x18\x02 \x01(\x0e2%.peercollab.InvitationResponse.ActionR\x06action\x12=\n" +
+	"\x06reason\x18\x03 \x01(\x0e2%.peercollab.InvitationResponse.ReasonR\x06reason\"<\n" +
+	"\x06Action\x12\f\n" +
+	"\bDECLINED\x10\x00\x12\f\n" +
+	"\bACCEPTED\x10\x01\x12\v\n" +
+	"\aEXPIRED\x10\x02\x12\t\n" +
+	"\x05ERROR\x10\x03\"\\\n" +
+	"\x06Reason\x12\b\n" +
+	"\x04NONE\x10\x00\x12\x16\n" +
+	"\x12APP_NOT_REGISTERED\x10\x01\x12\x11\n" +
+	"\rNOT_ACCEPTING\x10\x02\x12\x10\n" +
+	"\fRATE_LIMITED\x10\x03\x12\v\n" +
+	"\aINVALID\x10\x04\"7\n" +
+	"\x10InvitationCancel\x12#\n" +
+	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\"\xc6\x01\n" +
+	"\tInviteAck\x124\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1c.peercollab.InviteAck.StatusR\x06status\x12:\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1e.peercollab.InvitationResponseR\bresponse\"G\n" +
+	"\x06Status\x12\x06\n" +
+	"\x02OK\x10\x00\x12\v\n" +
+	"\aUNKNOWN\x10\x01\x12\r\n" +
+	"\tNOT_PARTY\x10\x02\x12\f\n" +
+	"\bANSWERED\x10\x03\x12\v\n" +
+	"\aINVALID\x10\x04*\x1c\n" +
 	"\x04Tier\x12\n" +
 	"\n" +
 	"\x06PUBLIC\x10\x00\x12\b\n" +
@@ -998,42 +1568,57 @@ func file_peercollab_proto_rawDescGZIP() []byte {
 	return file_peercollab_proto_rawDescData
 }
 
-var file_peercollab_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_peercollab_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_peercollab_proto_goTypes = []any{
-	(Tier)(0),               // 0: peercollab.Tier
-	(Presence_Status)(0),    // 1: peercollab.Presence.Status
-	(Snapshot_Refusal)(0),   // 2: peercollab.Snapshot.Refusal
-	(*Presence)(nil),        // 3: peercollab.Presence
-	(*Profile)(nil),         // 4: peercollab.Profile
-	(*Hello)(nil),           // 5: peercollab.Hello
-	(*Application)(nil),     // 6: peercollab.Application
-	(*Object)(nil),          // 7: peercollab.Object
-	(*TopicKey)(nil),        // 8: peercollab.TopicKey
-	(*SnapshotRequest)(nil), // 9: peercollab.SnapshotRequest
-	(*Snapshot)(nil),        // 10: peercollab.Snapshot
-	(*Update)(nil),          // 11: peercollab.Update
-	(*Change)(nil),          // 12: peercollab.Change
+	(Tier)(0),                      // 0: peercollab.Tier
+	(Presence_Status)(0),           // 1: peercollab.Presence.Status
+	(Snapshot_Refusal)(0),          // 2: peercollab.Snapshot.Refusal
+	(InvitationResponse_Action)(0), // 3: peercollab.InvitationResponse.Action
+	(InvitationResponse_Reason)(0), // 4: peercollab.InvitationResponse.Reason
+	(InviteAck_Status)(0),          // 5: peercollab.InviteAck.Status
+	(*Presence)(nil),               // 6: peercollab.Presence
+	(*Profile)(nil),                // 7: peercollab.Profile
+	(*Hello)(nil),                  // 8: peercollab.Hello
+	(*Application)(nil),            // 9: peercollab.Application
+	(*Object)(nil),                 // 10: peercollab.Object
+	(*TopicKey)(nil),               // 11: peercollab.TopicKey
+	(*SnapshotRequest)(nil),        // 12: peercollab.SnapshotRequest
+	(*Snapshot)(nil),               // 13: peercollab.Snapshot
+	(*Update)(nil),                 // 14: peercollab.Update
+	(*Change)(nil),                 // 15: peercollab.Change
+	(*InviteRequest)(nil),          // 16: peercollab.InviteRequest
+	(*Invitation)(nil),             // 17: peercollab.Invitation
+	(*InvitationResponse)(nil),     // 18: peercollab.InvitationResponse
+	(*InvitationCancel)(nil),       // 19: peercollab.InvitationCancel
+	(*InviteAck)(nil),              // 20: peercollab.InviteAck
 }
 var file_peercollab_proto_depIdxs = []int32{
 	1,  // 0: peercollab.Presence.status:type_name -> peercollab.Presence.Status
-	3,  // 1: peercollab.Profile.presence:type_name -> peercollab.Presence
-	4,  // 2: peercollab.Hello.profile:type_name -> peercollab.Profile
+	6,  // 1: peercollab.Profile.presence:type_name -> peercollab.Presence
+	7,  // 2: peercollab.Hello.profile:type_name -> peercollab.Profile
 	0,  // 3: peercollab.TopicKey.tier:type_name -> peercollab.Tier
 	2,  // 4: peercollab.Snapshot.refusal:type_name -> peercollab.Snapshot.Refusal
-	3,  // 5: peercollab.Snapshot.presence:type_name -> peercollab.Presence
-	6,  // 6: peercollab.Snapshot.applications:type_name -> peercollab.Application
-	7,  // 7: peercollab.Snapshot.objects:type_name -> peercollab.Object
-	8,  // 8: peercollab.Snapshot.keys:type_name -> peercollab.TopicKey
+	6,  // 5: peercollab.Snapshot.presence:type_name -> peercollab.Presence
+	9,  // 6: peercollab.Snapshot.applications:type_name -> peercollab.Application
+	10, // 7: peercollab.Snapshot.objects:type_name -> peercollab.Object
+	11, // 8: peercollab.Snapshot.keys:type_name -> peercollab.TopicKey
 	0,  // 9: peercollab.Update.tier:type_name -> peercollab.Tier
-	3,  // 10: peercollab.Change.presence:type_name -> peercollab.Presence
-	6,  // 11: peercollab.Change.application_set:type_name -> peercollab.Application
-	7,  // 12: peercollab.Change.object_set:type_name -> peercollab.Object
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	6,  // 10: peercollab.Change.presence:type_name -> peercollab.Presence
+	9,  // 11: peercollab.Change.application_set:type_name -> peercollab.Application
+	10, // 12: peercollab.Change.object_set:type_name -> peercollab.Object
+	17, // 13: peercollab.InviteRequest.invitation:type_name -> peercollab.Invitation
+	18, // 14: peercollab.InviteRequest.response:type_name -> peercollab.InvitationResponse
+	19, // 15: peercollab.InviteRequest.cancel:type_name -> peercollab.InvitationCancel
+	3,  // 16: peercollab.InvitationResponse.action:type_name -> peercollab.InvitationResponse.Action
+	4,  // 17: peercollab.InvitationResponse.reason:type_name -> peercollab.InvitationResponse.Reason
+	5,  // 18: peercollab.InviteAck.status:type_name -> peercollab.InviteAck.Status
+	18, // 19: peercollab.InviteAck.response:type_name -> peercollab.InvitationResponse
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_peercollab_proto_init() }
@@ -1049,13 +1634,18 @@ func file_peercollab_proto_init() {
 		(*Change_ObjectSet)(nil),
 		(*Change_ObjectRemoved)(nil),
 	}
+	file_peercollab_proto_msgTypes[10].OneofWrappers = []any{
+		(*InviteRequest_Invitation)(nil),
+		(*InviteRequest_Response)(nil),
+		(*InviteRequest_Cancel)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peercollab_proto_rawDesc), len(file_peercollab_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   10,
+			NumEnums:      6,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

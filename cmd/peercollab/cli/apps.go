@@ -16,6 +16,7 @@ func (e *env) appsCmd() *cobra.Command {
 		Short: "Register applications that invitations can launch; list yours or a peer's",
 	}
 	var desc, launch, dataFile string
+	var autoAccept bool
 	register := &cobra.Command{
 		Use:   "register APPID --desc TEXT [--launch CMD] [--data FILE]",
 		Short: "Register an application (at most 64)",
@@ -25,7 +26,7 @@ watch you see its ID, description and data (at most 16 KiB); the launch
 command, run when you accept an invitation to the application, stays here.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := publish.RegisteredApp{Application: endpoint.Application{ID: args[0], Description: desc}, Launch: launch}
+			a := publish.RegisteredApp{Application: endpoint.Application{ID: args[0], Description: desc}, Launch: launch, AutoAccept: autoAccept}
 			if dataFile != "" {
 				data, err := readInput(cmd, dataFile)
 				if err != nil {
@@ -43,6 +44,7 @@ command, run when you accept an invitation to the application, stays here.`,
 	register.Flags().StringVar(&desc, "desc", "", "description, at most 255 characters")
 	register.Flags().StringVar(&launch, "launch", "", "command to run (with sh -c) when an invitation to this application is accepted")
 	register.Flags().StringVar(&dataFile, "data", "", "file of application data that watchers see (at most 16 KiB)")
+	register.Flags().BoolVar(&autoAccept, "auto-accept", false, "accept invitations to this application from trusted contacts without asking")
 	register.MarkFlagRequired("desc")
 
 	var asJSON bool

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/spf13/cobra"
 
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/localapi"
 )
 
@@ -70,7 +71,9 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.objectsCmd(),
 		e.watchCmd(),
 		e.unwatchCmd(),
-		e.testnetCmd(),
+		e.inviteCmd(),
+		e.invitationsCmd(),
+		e.launchInfoCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if localapi.IsNoDaemon(err) {
@@ -86,6 +89,9 @@ func setupLogging() {
 		logging.SetLogLevelRegex("peercollab/.*", "info")
 	}
 }
+
+// envInvitation is the invitation that launched this process, if any.
+func envInvitation() string { return os.Getenv(invitations.EnvInvitation) }
 
 func (e *env) resolveHome() error {
 	if e.home == "" {

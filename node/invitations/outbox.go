@@ -1,0 +1,240 @@
+package invitations
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/protocols/invite"
+)
+
+// Request is what to invite peers to.
+type Request struct {
+	AppID   string
+	Message string
+	Data    []byte
+	// Expiry is how long the invitation waits for an answer; 0 means
+	// invite.DefaultExpiry.
+	Expiry    time.Duration
+	SessionID string
+}
+
+// Send invites every peer to the application, one invitation each, and
+// returns at once: the invitations are stored as pending and delivered in
+// the background. They share a batch ID, for List and Count.
+func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
+	if len(peers) == 0 {
+		return nil, ErrNoPeers
+	}
+	if req.Expiry == 0 {
+		req.Expiry = invite.DefaultExpiry
+	}
+	if req.Expiry < 0 || req.Expiry > invite.MaxExpiry {
+		return nil, invite.ErrBadExpiry
+	}
+	card, err := s.cfg.MyCard()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	batch := invite.NewID()
+	recs := make([]*Record, 0, len(peers))
+	for _, p := range peers {
+		if p == s.cfg.Host.ID() {
+			return nil, ErrSelf
+		}
+		r := &Record{
+			Invitation: invite.Invitation{ID: invite.NewID(), AppID: req.AppID, Message: req.Message, Data: req.Data,
+				Sent: now, Expires: now.Add(req.Expiry), SessionID: req.SessionID, InviterCard: card.Marshal()},
+			Direction: Sent, Peer: p, PeerName: s.cfg.Name(p), State: Pending, Trusted: s.cfg.IsContact(p),
+			Batch: batch, Updated: now, Unacked: stepInvite,
+		}
+		if err := r.Check(); err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, len(recs))
+	for i, r := range recs {
+		s.records[r.key()] = r
+		s.saveLocked(r)
+		s.scheduleLocked(r)
+		out[i] = r.View()
+	}
+	return out, nil
+}
+
+// Cancel withdraws a sent invitation that has not been answered. One never
+// delivered is simply dropped; a delivered one is cancelled at the invitee
+// too, which can then no longer answer it.
+func (s *Service) Cancel(id string) (Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.findLocked(id)
+	if err != nil {
+		return Record{}, err
+	}
+	if r.Direction != Sent {
+		return Record{}, ErrNotSent
+	}
+	if r.State.Answered() {
+		return Record{}, ErrAnswered
+	}
+	next := stepCancel
+	if r.State == Pending {
+		// Not delivered: nothing to tell the invitee, unless the invitation
+		// is on its way right now; then its acknowledgement sends the cancel.
+		next = stepNone
+		if s.sending[r.key()] {
+			next = stepInvite
+		}
+	}
+	s.setLocked(r, Cancelled, invite.NoReason, next)
+	s.scheduleLocked(r)
+	return r.View(), nil
+}
+
+// deliverLocked starts delivering a record's unacknowledged step, unless a
+// delivery of it runs already.
+func (s *Service) deliverLocked(r *Record) {
+	key := r.key()
+	if s.closed || s.sending[key] {
+		return
+	}
+	s.sending[key] = true
+	s.wg.Go(func() { s.deliver(key) })
+}
+
+// Delivery backoff: the first retry after retryMin, doubling to retryMax.
+const (
+	retryMin = 250 * time.Millisecond
+	retryMax = 30 * time.Second
+)
+
+// deliver sends a record's unacknowledged steps until the peer
+// acknowledges them, the invitation expires, or the service closes.
+func (s *Service) deliver(key string) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.sending, key)
+		s.mu.Unlock()
+	}()
+	backoff := retryMin
+	for {
+		s.mu.Lock()
+		r, ok := s.records[key]
+		if !ok || s.closed || r.Unacked == stepNone {
+			s.mu.Unlock()
+			return
+		}
+		snap, st := *r, r.Unacked
+		s.mu.Unlock()
+		if time.Now().After(snap.Expires) && st != stepRespond {
+			s.mu.Lock()
+			if r.Unacked == st {
+				r.Unacked = stepNone
+				s.saveLocked(r)
+			}
+			s.mu.Unlock()
+			return
+		}
+		ack, err := s.send(snap, st)
+		if err == nil {
+			s.acked(key, st, ack)
+			continue
+		}
+		log.Debugw("deliver invitation step", "invitation", snap.ID, "step", st, "peer", snap.Peer, "error", err)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, retryMax)
+	}
+}
+
+// send performs one step over the network.
+func (s *Service) send(r Record, st step) (invite.Ack, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, invite.Timeout)
+	defer cancel()
+	var addrs []ma.Multiaddr
+	if card, err := contacts.ParseCard(r.Card, time.Now()); err == nil {
+		addrs = card.Addrs()
+	}
+	if err := s.cfg.Connect(ctx, r.Peer, addrs); err != nil {
+		return invite.Ack{}, err
+	}
+	switch st {
+	case stepInvite:
+		return invite.Invite(ctx, s.cfg.Host, r.Peer, r.Invitation)
+	case stepCancel:
+		return invite.Cancel(ctx, s.cfg.Host, r.Peer, r.ID)
+	default:
+		return invite.Respond(ctx, s.cfg.Host, r.Peer, responseOf(r))
+	}
+}
+
+// responseOf is the response a received record's state stands for.
+func responseOf(r Record) invite.Response {
+	resp := invite.Response{InvitationID: r.ID, Reason: r.Reason}
+	switch r.State {
+	case Accepted:
+		resp.Action = invite.Accepted
+	case Expired:
+		resp.Action = invite.Expired
+	case Error:
+		resp.Action = invite.Error
+	default:
+		resp.Action = invite.Declined
+	}
+	return resp
+}
+
+// acked records the peer's acknowledgement of step st.
+func (s *Service) acked(key string, st step, ack invite.Ack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.records[key]
+	if !ok || r.Unacked != st {
+		return
+	}
+	err := ack.Err()
+	switch {
+	case st == stepInvite && err == nil && ack.Response != nil:
+		s.answeredLocked(r, *ack.Response)
+	case st == stepInvite && err == nil:
+		if r.State == Pending {
+			s.setLocked(r, Delivered, invite.NoReason, stepNone)
+		} else { // cancelled while the invitation was on its way
+			s.setLocked(r, r.State, r.Reason, stepCancel)
+			s.deliverLocked(r)
+		}
+	case st == stepInvite && errors.Is(err, invite.ErrAnswered) && ack.Response != nil:
+		s.answeredLocked(r, *ack.Response)
+	case st == stepInvite && err != nil:
+		s.setLocked(r, Error, invite.Invalid, stepNone)
+	default:
+		// A response or cancel the peer knows, has seen, or does not
+		// want: either way there is nothing more to tell it.
+		if err != nil {
+			log.Debugw("invitation step refused", "invitation", r.ID, "step", st, "error", err)
+		}
+		r.Unacked = stepNone
+		s.saveLocked(r)
+	}
+}
+
+// answeredLocked records the invitee's response to a sent invitation.
+func (s *Service) answeredLocked(r *Record, resp invite.Response) {
+	if r.State.Answered() {
+		return
+	}
+	st := map[invite.Action]State{invite.Accepted: Accepted, invite.Declined: Declined, invite.Expired: Expired, invite.Error: Error}[resp.Action]
+	s.setLocked(r, st, resp.Reason, stepNone)
+}
