@@ -74,6 +74,7 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.inviteCmd(),
 		e.invitationsCmd(),
 		e.launchInfoCmd(),
+		e.testnetCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if localapi.IsNoDaemon(err) {
