@@ -267,9 +267,18 @@ func (m *member) stopProc(p *proc, sig syscall.Signal, grace time.Duration) erro
 		return nil
 	case <-t.C:
 	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	return fmt.Errorf("%s did not exit within %s of %s, so it was killed", m.plan.spec.Name, grace, sig)
+	// SIGQUIT first: a Go program prints every goroutine's stack (into the
+	// node's log) and exits, which shows where it hung.
+	m.logf("pid %d did not exit within %s of %s; sending SIGQUIT for a stack dump", p.cmd.Process.Pid, grace, sig)
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	t.Reset(2 * time.Second)
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	return fmt.Errorf("%s did not exit within %s of %s, so it was killed (its log holds the stack of every goroutine)", m.plan.spec.Name, grace, sig)
 }
 
 // tail returns the last n lines of the node's log.

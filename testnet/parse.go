@@ -408,7 +408,7 @@ func (p *scenarioParser) addInternet() error {
 		slices.ContainsFunc(p.sc.Nodes, func(nd *Node) bool { return nd.Network == Internet })
 	inet := p.network(Internet)
 	if inet == nil && needed {
-		inet = &Network{Name: Internet, Subnet: DefaultInternet}
+		inet = &Network{Name: Internet, Subnet: netip.MustParsePrefix(DefaultInternet)}
 		p.sc.Networks = append(p.sc.Networks, inet)
 	}
 	if inet == nil {

@@ -69,7 +69,7 @@ func TestParseGood(t *testing.T) {
 	if sc.Name != "good" || sc.Timeout != time.Minute || len(sc.Nodes) != 3 || len(sc.Steps) != 10 {
 		t.Fatalf("parsed %+v", sc)
 	}
-	if got := sc.Networks[len(sc.Networks)-1]; got.Name != Internet || got.Subnet != DefaultInternet {
+	if got := sc.Networks[len(sc.Networks)-1]; got.Name != Internet || got.Subnet.String() != DefaultInternet {
 		t.Errorf("internet segment = %+v, want the default one added", got)
 	}
 	alice := sc.Nodes[1]

@@ -17,6 +17,9 @@ const (
 	OutcomeFailed   = "failed"
 	OutcomeCanceled = "canceled" // stopped because another step failed or the run was interrupted
 	OutcomeNotRun   = "not run"
+	// OutcomeWarning marks a teardown that had to kill a node which did not
+	// exit on SIGTERM; the run still passes, with a warning.
+	OutcomeWarning = "warning"
 )
 
 // Report is the outcome of a run, printed by Print and written as JSON by
@@ -31,7 +34,10 @@ type Report struct {
 	DurationMS float64 `json:"duration_ms"`
 	OK         bool    `json:"ok"`
 	// Error says why the run failed, in one sentence.
-	Error    string       `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Warnings are trouble that did not fail the run, such as a node that
+	// had to be killed at teardown.
+	Warnings []string     `json:"warnings,omitempty"`
 	Setup    StepResult   `json:"setup"`
 	Steps    []StepResult `json:"steps"`
 	Teardown StepResult   `json:"teardown"`
@@ -135,6 +141,9 @@ func (r *Report) PrintSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s in %s: %d nodes; peak memory of the nodes %s RSS (%s PSS), of the runner %s\n", verdict, fmtMS(r.DurationMS), len(r.Nodes),
 		mib(r.Resources.PeakNodesRSS), mib(r.Resources.PeakNodesPSS), mib(r.Resources.RunnerPeakRSS))
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
 	if r.LogDir != "" {
 		fmt.Fprintf(w, "node logs and events: %s\n", r.LogDir)
 	}

@@ -321,3 +321,43 @@ func poll(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 	}
 }
+
+// Two runs of the same scenario at once get their own namespaces, and the
+// same addresses in each do not meet.
+func TestTwoRunsAtOnce(t *testing.T) {
+	testnettest.RequireMachine(t)
+	testnettest.Binary(t)
+	sc, err := testnet.Parse("twice.yaml", []byte(oneNode+`steps:
+  - {node: alice, run: card -o alice.contact}
+  - {node: bob, run: contacts add alice.contact}
+  - {node: bob, run: "ping {{alice.addr}} --count 1 --json", json: [{path: peer, equals: "{{alice.id}}"}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps := make([]*testnet.Report, 2)
+	errs := make([]error, 2)
+	done := make(chan int)
+	for i := range reps {
+		go func() {
+			reps[i], errs[i] = testnettest.Try(t, sc)
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("run %d: %v", i, err)
+		}
+	}
+	if reps[0] == nil || reps[1] == nil || reps[0].Run == reps[1].Run {
+		t.Fatalf("the runs share a prefix or did not run: %+v %+v", reps[0], reps[1])
+	}
+	if reps[0].Nodes[0].IP != reps[1].Nodes[0].IP || reps[0].Nodes[0].PeerID == reps[1].Nodes[0].PeerID {
+		t.Errorf("runs: alice at %s and %s, %s and %s", reps[0].Nodes[0].IP, reps[1].Nodes[0].IP, reps[0].Nodes[0].PeerID, reps[1].Nodes[0].PeerID)
+	}
+	for _, rep := range reps {
+		assertGone(t, rep)
+	}
+}

@@ -121,8 +121,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	}
 
 	t = time.Now()
-	terr := r.teardown()
+	slow, terr := r.teardown()
 	rep.Teardown = StepResult{Name: "tear down: stop the nodes, remove the namespaces", Outcome: OutcomeOK, DurationMS: ms(time.Since(t))}
+	if slow != nil {
+		rep.Teardown.Outcome = OutcomeWarning
+		rep.Teardown.Error = slow.Error()
+		rep.Warnings = append(rep.Warnings, slow.Error())
+	}
 	if terr != nil {
 		rep.Teardown.Outcome = OutcomeFailed
 		rep.Teardown.Error = terr.Error()
@@ -140,7 +145,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	}
 	rep.OK = rep.Error == ""
 	rep.DurationMS = ms(time.Since(started))
-	if rep.OK && r.tempLogs {
+	if rep.OK && len(rep.Warnings) == 0 && r.tempLogs {
 		os.RemoveAll(r.logDir)
 		rep.LogDir = ""
 	}
@@ -426,16 +431,20 @@ func (r *runner) sample(stop <-chan struct{}) {
 // teardown stops every process, removes the namespaces and the work
 // directory, and waits for every goroutine of the run. It never uses the
 // run's context: it must finish after an interrupt too.
-func (r *runner) teardown() error {
+//
+// A node that does not exit within StopTimeout of SIGTERM is killed and
+// reported in slow, not as an error: the run's verdict is about its steps
+// (a stop step that hangs fails), and the report shows the warning.
+func (r *runner) teardown() (slow, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout+30*time.Second)
 	defer cancel()
 	var errs []error
-	errs = append(errs, r.each(r.members, 0, func(m *member) error {
+	slow = r.each(r.members, 0, func(m *member) error {
 		if p := m.current(); p != nil {
 			return m.stopProc(p, syscall.SIGTERM, StopTimeout)
 		}
 		return nil
-	}))
+	})
 	// Anything else still inside a namespace of the run (a shell step's
 	// children, say) is killed by pid, so that the namespace can go.
 	r.net.mu.Lock()
@@ -455,7 +464,7 @@ func (r *runner) teardown() error {
 			errs = append(errs, err)
 		}
 	}
-	return joinErrs(errs)
+	return slow, joinErrs(errs)
 }
 
 // killNamespacePIDs kills, by pid, every process in namespace ns and waits

@@ -13,7 +13,7 @@ const Internet = "internet"
 // declare one. Its addresses count as public for go-multiaddr
 // (manet.IsPublicAddr), which hole punching needs; they never reach a real
 // network because every link of a run lies between the run's own namespaces.
-var DefaultInternet = netip.MustParsePrefix("11.0.0.0/24")
+const DefaultInternet = "11.0.0.0/24"
 
 // Defaults of a scenario.
 const (
