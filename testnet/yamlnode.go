@@ -226,4 +226,3 @@ func splitWords(s string) ([]string, error) {
 	}
 	return words, nil
 }
-
