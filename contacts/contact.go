@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -75,6 +76,14 @@ type Contact struct {
 	// from it (zero if never).
 	Added    time.Time `json:"added"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// clone returns a deep copy of c.
+func (c *Contact) clone() *Contact {
+	d := *c
+	d.Addrs = slices.Clone(c.Addrs)
+	d.Card = slices.Clone(c.Card)
+	return &d
 }
 
 // ContactFromCard makes a new contact (not yet stored) from a checked card.

@@ -33,6 +33,13 @@ type Store struct {
 	// commit order.
 	mu      sync.Mutex
 	emitter event.Emitter
+
+	// The whole list is kept in memory too, so that reads (every
+	// invitation and snapshot asks who a peer is) cost no decoding;
+	// writes go to the database first and then here.
+	cacheMu sync.RWMutex
+	cache   map[peer.ID]*Contact
+	me      *Contact
 }
 
 var _ Anchors = (*Store)(nil)
@@ -60,7 +67,24 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open contact store: %w", err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, cache: map[peer.ID]*Contact{}}
+	err = db.View(func(tx *bolt.Tx) error {
+		if me, err := decode(tx.Bucket(bucketMeta).Get(keyMe)); err == nil {
+			s.me = me
+		}
+		return tx.Bucket(bucketContacts).ForEach(func(_, v []byte) error {
+			c, err := decode(v)
+			if err != nil {
+				return err
+			}
+			s.cache[c.PeerID] = c
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open contact store: %w", err)
+	}
 	if bus != nil {
 		s.emitter, err = bus.Emitter(new(EvtContactChanged))
 		if err != nil {
@@ -84,13 +108,12 @@ func (s *Store) Close() error {
 
 // Me returns our own contact, or ErrContactNotFound before SetMe.
 func (s *Store) Me() (*Contact, error) {
-	var c *Contact
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		c, err = decode(tx.Bucket(bucketMeta).Get(keyMe))
-		return err
-	})
-	return c, err
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	if s.me == nil {
+		return nil, ErrContactNotFound
+	}
+	return s.me.clone(), nil
 }
 
 // SetMe stores our own contact, replacing any earlier one.
@@ -103,7 +126,7 @@ func (s *Store) SetMe(c *Contact) error {
 		if err := put(tx.Bucket(bucketMeta), keyMe, c); err != nil {
 			return nil, err
 		}
-		return &EvtContactChanged{Change: change, Contact: *c, Me: true}, nil
+		return &EvtContactChanged{Change: change, Contact: *c.clone(), Me: true}, nil
 	})
 }
 
@@ -121,7 +144,7 @@ func (s *Store) Add(c *Contact) error {
 		if err := put(b, []byte(c.PeerID), c); err != nil {
 			return nil, err
 		}
-		return &EvtContactChanged{Change: Added, Contact: *c}, nil
+		return &EvtContactChanged{Change: Added, Contact: *c.clone()}, nil
 	})
 }
 
@@ -145,7 +168,7 @@ func (s *Store) Update(id peer.ID, fn func(*Contact) error) (*Contact, error) {
 			return nil, err
 		}
 		out = c
-		return &EvtContactChanged{Change: Updated, Contact: *c}, nil
+		return &EvtContactChanged{Change: Updated, Contact: *c.clone()}, nil
 	})
 	return out, err
 }
@@ -167,45 +190,38 @@ func (s *Store) Remove(id peer.ID) error {
 
 // Get returns the contact id, or ErrContactNotFound.
 func (s *Store) Get(id peer.ID) (*Contact, error) {
-	var c *Contact
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		c, err = decode(tx.Bucket(bucketContacts).Get([]byte(id)))
-		return err
-	})
-	return c, err
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	c, ok := s.cache[id]
+	if !ok {
+		return nil, ErrContactNotFound
+	}
+	return c.clone(), nil
 }
 
 // IsContact reports whether id is in the contact list.
 func (s *Store) IsContact(id peer.ID) bool {
-	found := false
-	s.db.View(func(tx *bolt.Tx) error {
-		found = tx.Bucket(bucketContacts).Get([]byte(id)) != nil
-		return nil
-	})
-	return found
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	_, ok := s.cache[id]
+	return ok
 }
 
 // List returns every contact but "me", ordered by nickname.
 func (s *Store) List() ([]*Contact, error) {
-	var out []*Contact
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketContacts).ForEach(func(_, v []byte) error {
-			c, err := decode(v)
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-			return nil
-		})
-	})
+	s.cacheMu.RLock()
+	out := make([]*Contact, 0, len(s.cache))
+	for _, c := range s.cache {
+		out = append(out, c.clone())
+	}
+	s.cacheMu.RUnlock()
 	slices.SortFunc(out, func(a, b *Contact) int {
 		if c := strings.Compare(strings.ToLower(a.Nickname), strings.ToLower(b.Nickname)); c != 0 {
 			return c
 		}
 		return strings.Compare(string(a.PeerID), string(b.PeerID))
 	})
-	return out, err
+	return out, nil
 }
 
 // Resolve finds the contact a user means by query: a peer ID, a nickname
@@ -261,7 +277,20 @@ func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
 	if err != nil {
 		return err
 	}
-	if ev != nil && s.emitter != nil {
+	if ev == nil {
+		return nil
+	}
+	s.cacheMu.Lock()
+	switch {
+	case ev.Me:
+		s.me = ev.Contact.clone()
+	case ev.Change == Deleted:
+		delete(s.cache, ev.Contact.PeerID)
+	default:
+		s.cache[ev.Contact.PeerID] = ev.Contact.clone()
+	}
+	s.cacheMu.Unlock()
+	if s.emitter != nil {
 		s.emitter.Emit(*ev)
 	}
 	return nil

@@ -1,8 +1,11 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"io"
 	"path/filepath"
 	"slices"
@@ -16,14 +19,18 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/events"
 	"github.com/peercollab/peercollab/node/internal/nstest"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/endpoint"
+	"github.com/peercollab/peercollab/protocols/invite"
 )
 
 // percentile returns the p-th percentile (0..100) of ds.
@@ -274,4 +281,192 @@ func BenchmarkPresenceToWatchers(b *testing.B) {
 	fmt.Printf("presence to %d watchers, %d rounds: per watcher p50 %.2f ms p99 %.2f ms, all %d p50 %.2f ms p99 %.2f ms; raw gossipsub per subscriber p50 %.2f ms p99 %.2f ms, all p50 %.2f ms p99 %.2f ms\n",
 		watchers, rounds, ms(percentile(ourLat, 50)), ms(percentile(ourLat, 99)), watchers, ms(percentile(ourAll, 50)), ms(percentile(ourAll, 99)),
 		ms(percentile(rawLat, 50)), ms(percentile(rawLat, 99)), ms(percentile(rawAll, 50)), ms(percentile(rawAll, 99)))
+}
+
+// envRemoteInvitee makes the test binary run an invitee node for
+// BenchmarkInviteRTT in a process of its own (see runRemoteInvitee).
+const envRemoteInvitee = "PEERCOLLAB_BENCH_INVITEE_HOME"
+
+// runRemoteInvitee runs an invitee node: it trusts the card in
+// HOME/inviter.contact, registers an auto-accepted application "bench",
+// writes its card to HOME/invitee.contact and runs until stdin closes.
+func runRemoteInvitee(home string) {
+	cfg := node.DefaultConfig(home)
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Profile = contacts.Profile{DisplayName: "Invitee"}
+	cfg.Scope = "internet"
+	cfg.InvitationsPerMinute, cfg.InvitationBurst = 1e9, 1e6
+	n, err := node.New(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer n.Close()
+	inviter, err := os.ReadFile(filepath.Join(home, "inviter.contact"))
+	if err == nil {
+		_, _, _, err = n.AddCard(inviter, node.AddOptions{})
+	}
+	if err == nil {
+		err = n.Publish().RegisterApp(publish.RegisteredApp{Application: endpoint.Application{ID: "bench"}, AutoAccept: true})
+	}
+	var c *contacts.Card
+	if err == nil {
+		c, err = n.MyCard()
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(home, "invitee.contact"), c.Marshal(), 0o600)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// BenchmarkInviteRTT measures an invitation until its auto-accepted
+// response, against a libp2p ping round trip on the same connection, in the
+// same run: end to end (Send until the inviter's "accepted" event) and on
+// the wire (the protocol's request until its acknowledgement, which carries
+// the acceptance). The invitee runs in a process of its own, as it would.
+func BenchmarkInviteRTT(b *testing.B) {
+	a := newNode(b, testConfig(b, "Inviter"))
+	home := b.TempDir()
+	mine, err := a.MyCard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(home, "inviter.contact"), mine.Marshal(), 0o600)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envRemoteInvitee+"="+home)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("invitee did not start: %q %v", line, err)
+	}
+	card, err := os.ReadFile(filepath.Join(home, "invitee.contact"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _, _, err := a.AddCard(card, node.AddOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	invitee := c.PeerID
+	ev := a.Events()
+	defer ev.Close()
+	// Warm up: connect, and let identify learn the protocols.
+	recs, err := a.Invitations().Send([]peer.ID{invitee}, invitations.Request{AppID: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitInvitation(b, a, recs[0].ID, invitations.Accepted)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pings := ping.Ping(ctx, a.Host(), invitee)
+	rounds := max(b.N, 200)
+	var pingRTT, wireRTT, endRTT []time.Duration
+	for range rounds {
+		p := <-pings
+		if p.Error != nil {
+			b.Fatal(p.Error)
+		}
+		pingRTT = append(pingRTT, p.RTT)
+	}
+	cancel()
+	// The floor of any request/response protocol: a ping on a new stream.
+	// (go-libp2p allows a peer two inbound ping streams; one closing may
+	// still count, and then the new one is refused: that try is repeated.)
+	var streamRTT []time.Duration
+	for refused := 0; len(streamRTT) < rounds; {
+		pctx, pcancel := context.WithCancel(context.Background())
+		t0 := time.Now()
+		ch := ping.Ping(pctx, a.Host(), invitee)
+		p := <-ch
+		d := time.Since(t0)
+		pcancel()
+		for range ch { // the stream is closed when the channel is
+		}
+		if p.Error != nil {
+			if refused++; refused > rounds {
+				b.Fatal(p.Error)
+			}
+			continue
+		}
+		streamRTT = append(streamRTT, d)
+	}
+	for range rounds {
+		t0 := time.Now()
+		recs, err := a.Invitations().Send([]peer.ID{invitee}, invitations.Request{AppID: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		waitEvent(b, ev, invitations.EvtChanged, recs[0].ID, `"accepted"`)
+		endRTT = append(endRTT, time.Since(t0))
+	}
+	now := time.Now()
+	for range rounds {
+		inv := invite.Invitation{ID: invite.NewID(), AppID: "bench", Sent: now, Expires: now.Add(time.Minute), InviterCard: mine.Marshal()}
+		t0 := time.Now()
+		ack, err := invite.Invite(context.Background(), a.Host(), invitee, inv)
+		if err != nil || ack.Response == nil || ack.Response.Action != invite.Accepted {
+			b.Fatalf("wire invite: %+v, %v", ack, err)
+		}
+		wireRTT = append(wireRTT, time.Since(t0))
+	}
+	b.ReportMetric(ms(percentile(endRTT, 50)), "invite-ms-p50")
+	b.ReportMetric(ms(percentile(wireRTT, 50)), "wire-ms-p50")
+	b.ReportMetric(ms(percentile(pingRTT, 50)), "ping-ms-p50")
+	b.ReportMetric(ms(percentile(streamRTT, 50)), "newstream-ping-ms-p50")
+	b.ReportMetric(float64(percentile(wireRTT, 50))/float64(percentile(pingRTT, 50)), "x-ping-wire")
+	b.ReportMetric(float64(percentile(wireRTT, 50))/float64(percentile(streamRTT, 50)), "x-newstream-wire")
+	b.ReportMetric(float64(percentile(endRTT, 50))/float64(percentile(pingRTT, 50)), "x-ping-end")
+	fmt.Printf("invite to auto-accepted response (invitee in another process), %d rounds: end to end p50 %.3f ms p90 %.3f ms p99 %.3f ms; on the wire p50 %.3f ms p90 %.3f ms; libp2p ping on the same connection p50 %.3f ms p90 %.3f ms p99 %.3f ms; ping on a new stream p50 %.3f ms\n",
+		rounds, ms(percentile(endRTT, 50)), ms(percentile(endRTT, 90)), ms(percentile(endRTT, 99)),
+		ms(percentile(wireRTT, 50)), ms(percentile(wireRTT, 90)),
+		ms(percentile(pingRTT, 50)), ms(percentile(pingRTT, 90)), ms(percentile(pingRTT, 99)), ms(percentile(streamRTT, 50)))
+}
+
+// BenchmarkInvite200 measures one host inviting 200 peers (its contacts,
+// not yet connected) until all 200 answers are recorded.
+func BenchmarkInvite200(b *testing.B) {
+	const n = 200
+	host := newNode(b, testConfig(b, "Host"))
+	var peers []peer.ID
+	for i := range n {
+		w := newNode(b, testConfig(b, fmt.Sprintf("P%d", i)))
+		pair(b, host, w)
+		register(b, w, publish.RegisteredApp{Application: endpoint.Application{ID: "bench"}, AutoAccept: true})
+		peers = append(peers, w.Identity().ID())
+	}
+	ev := host.Events()
+	defer ev.Close()
+	var took []time.Duration
+	for r := range max(b.N, 3) {
+		t0 := time.Now()
+		recs, err := host.Invitations().Send(peers, invitations.Request{AppID: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			t := invitations.Count(host.Invitations().List(invitations.Filter{Batch: recs[0].Batch}))
+			if t.Done() {
+				if t.Accepted != n {
+					b.Fatalf("round %d: %+v", r, t)
+				}
+				break
+			}
+			waitEvent(b, ev, invitations.EvtChanged, recs[0].Batch)
+		}
+		took = append(took, time.Since(t0))
+	}
+	b.ReportMetric(ms(took[0]), "first-ms")
+	b.ReportMetric(ms(percentile(took, 50)), "ms-p50")
+	fmt.Printf("invite %d peers until all answered: first round (dialling all) %.1f ms, rounds %v\n", n, ms(took[0]), took)
 }

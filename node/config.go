@@ -82,6 +82,12 @@ type Config struct {
 	NearProbeInterval time.Duration
 	NearLostAfter     time.Duration
 
+	// InvitationsPerMinute and InvitationBurst bound the invitations one
+	// peer may send this node; beyond them it answers "rate limited".
+	// Default: 20 a minute, bursts of 10.
+	InvitationsPerMinute float64
+	InvitationBurst      int
+
 	// EventBuffer is how many events a slow event-stream subscriber may fall
 	// behind before it is cut off. Default: 1024.
 	EventBuffer int
@@ -98,6 +104,9 @@ func DefaultConfig(home string) Config {
 		EventBuffer:   1024,
 		ConnsPerIP:    8,
 		Heartbeat:     10 * time.Second,
+
+		InvitationsPerMinute: 20,
+		InvitationBurst:      10,
 
 		NearProbeInterval: 2 * time.Second,
 		NearLostAfter:     10 * time.Second,

@@ -25,6 +25,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/events"
@@ -156,7 +157,8 @@ func (n *Node) startServices() (err error) {
 	n.watch = watch.New(watch.Config{Host: n.host, PubSub: n.ps, Hub: n.hub, Connect: n.connectPeer, Heartbeat: n.cfg.Heartbeat})
 	n.invites, err = invitations.New(invitations.Config{Host: n.host, State: n.invState, Hub: n.hub, Home: n.cfg.Home,
 		MyCard: n.MyCard, Trust: n.trusted, Name: n.peerName, IsContact: n.store.IsContact, App: n.invitableApp,
-		Policy: n.InvitationPolicy, Connect: n.connectWith})
+		Policy: n.InvitationPolicy, Connect: n.connectWith,
+		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst})
 	if err != nil {
 		return err
 	}

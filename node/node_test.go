@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,6 +15,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if home := os.Getenv(envRemoteInvitee); home != "" {
+		runRemoteInvitee(home) // a child process of BenchmarkInviteRTT
+		return
+	}
 	goleak.VerifyTestMain(m,
 		// go-libp2p and its dependencies start these once per process.
 		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),

@@ -169,8 +169,8 @@ type Config struct {
 	Policy func() Policy
 	// Connect makes sure there is a connection to p, using addrs too.
 	Connect func(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error
-	// RateLimit and RateBurst bound invitations per peer: 0 means one
-	// every 3 s with a burst of 10.
+	// RateLimit and RateBurst bound invitations per peer: 0 means 20 a
+	// minute with a burst of 10.
 	RateLimit rate.Limit
 	RateBurst int
 }
