@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peercollab/peercollab/contacts"
-	"github.com/peercollab/peercollab/protocols/invite"
 	"github.com/peercollab/peercollab/protocols/internal/wire"
+	"github.com/peercollab/peercollab/protocols/invite"
 	"github.com/peercollab/peercollab/protocols/pb"
 )
 
@@ -59,8 +59,12 @@ func (r *recorder) Invited(_ peer.ID, inv invite.Invitation, _ *contacts.Card) i
 	r.inv = append(r.inv, inv)
 	return invite.Ack{Status: invite.AckOK}
 }
-func (r *recorder) Responded(peer.ID, invite.Response) invite.Ack { return invite.Ack{Status: invite.AckUnknown} }
-func (r *recorder) Cancelled(peer.ID, string) invite.Ack          { return invite.Ack{Status: invite.AckUnknown} }
+func (r *recorder) Responded(peer.ID, invite.Response) invite.Ack {
+	return invite.Ack{Status: invite.AckUnknown}
+}
+func (r *recorder) Cancelled(peer.ID, string) invite.Ack {
+	return invite.Ack{Status: invite.AckUnknown}
+}
 
 func valid(card *contacts.Card) invite.Invitation {
 	now := time.Now()
