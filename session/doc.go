@@ -1,0 +1,18 @@
+// Package session is the logic of a collaboration session, free of the
+// network: the host's state machine (forming, running, ended), the members'
+// standing, the roster the host publishes, and the per-sender ordering that
+// delivers every member's messages in order and says which are missing.
+//
+// A session is host-owned. The host creates it for an application
+// (Forming), invites peers and tallies their answers, may cancel the
+// unanswered, starts it (Running) with those who accepted, may invite more
+// and remove members while it runs, and ends it (Ended). Members join when
+// they accept, and may leave. Each change of who is in the session makes a
+// new roster version; removing or losing a member also starts a new key
+// epoch, so that the one who left cannot read what follows.
+//
+// Host applies inputs and returns the effects the node must carry out
+// (publish the roster, change the key, cancel invitations); Order puts the
+// messages of each sender in sequence. Both are pure logic: no I/O, no
+// clock, no goroutines.
+package session
