@@ -96,9 +96,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	rctx, cancel := context.WithTimeout(ctx, sc.Timeout)
 	defer cancel()
 	t := time.Now()
-	err = r.setup(rctx)
+	err = r.prepare()
 	rep.LogDir = r.logDir
-	r.progressf("scenario %s, run %s; logs in %s\n", rep.Scenario, prefix, r.logDir)
+	if err == nil {
+		r.progressf("scenario %s, run %s; logs in %s\n", rep.Scenario, prefix, r.logDir)
+		err = r.setup(rctx)
+	}
 	rep.Setup = StepResult{Name: fmt.Sprintf("set up %d namespaces and %d nodes", len(r.plan.namespaces()), len(sc.Nodes)), Outcome: OutcomeOK, DurationMS: ms(time.Since(t))}
 	if err != nil {
 		rep.Setup.Outcome = OutcomeFailed
@@ -193,9 +196,8 @@ func (r *runner) interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// setup makes the directories, the network and the nodes' identities, and
-// starts the nodes that start on their own.
-func (r *runner) setup(ctx context.Context) error {
+// prepare makes the run's directories and the nodes' log files.
+func (r *runner) prepare() error {
 	var err error
 	if r.work, err = os.MkdirTemp("", r.plan.prefix+"-"); err != nil {
 		return err
@@ -232,6 +234,12 @@ func (r *runner) setup(ctx context.Context) error {
 		r.members = append(r.members, m)
 		r.byName[name] = m
 	}
+	return nil
+}
+
+// setup makes the network and the nodes' identities, and starts the nodes
+// that start on their own.
+func (r *runner) setup(ctx context.Context) error {
 	if err := r.net.build(ctx); err != nil {
 		return r.interrupted(ctx, err)
 	}
