@@ -88,6 +88,10 @@ type Config struct {
 	InvitationsPerMinute float64
 	InvitationBurst      int
 
+	// SessionHeartbeat is how often a session's host tells its members how
+	// far each sender got (so a lost last message is noticed). Default: 2 s.
+	SessionHeartbeat time.Duration
+
 	// EventBuffer is how many events a slow event-stream subscriber may fall
 	// behind before it is cut off. Default: 1024.
 	EventBuffer int
@@ -104,6 +108,8 @@ func DefaultConfig(home string) Config {
 		EventBuffer:   1024,
 		ConnsPerIP:    8,
 		Heartbeat:     10 * time.Second,
+
+		SessionHeartbeat: 2 * time.Second,
 
 		InvitationsPerMinute: 20,
 		InvitationBurst:      10,

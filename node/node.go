@@ -32,6 +32,7 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/node/state"
 	"github.com/peercollab/peercollab/node/watch"
 )
@@ -57,6 +58,9 @@ type Node struct {
 	near     *near.Service
 	watch    *watch.Service
 	invites  *invitations.Service
+	// sessions is set once New has made it; the invitation service reports
+	// to it from its own goroutine.
+	sessions atomic.Pointer[sessions.Service]
 
 	contactSub event.Subscription
 
@@ -158,10 +162,21 @@ func (n *Node) startServices() (err error) {
 	n.invites, err = invitations.New(invitations.Config{Host: n.host, State: n.invState, Hub: n.hub, Home: n.cfg.Home,
 		MyCard: n.MyCard, Trust: n.trusted, Name: n.peerName, IsContact: n.store.IsContact, App: n.invitableApp,
 		Policy: n.InvitationPolicy, Connect: n.connectWith,
-		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst})
+		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst,
+		Changed: func(r invitations.Record) {
+			if s := n.sessions.Load(); s != nil {
+				s.Changed(r)
+			}
+		}})
 	if err != nil {
 		return err
 	}
+	ss, err := sessions.New(sessions.Config{Host: n.host, PubSub: n.ps, State: n.invState, Hub: n.hub, Invitations: n.invites,
+		Sign: n.id.PrivKey().Sign, Connect: n.connectPeer, App: n.sessionApp, Heartbeat: n.cfg.SessionHeartbeat})
+	if err != nil {
+		return err
+	}
+	n.sessions.Store(ss)
 	n.contactSub, err = n.bus.Subscribe(new(contacts.EvtContactChanged), eventbus.BufSize(64), eventbus.Name("peercollab/node"))
 	if err != nil {
 		return err
@@ -256,6 +271,9 @@ func (n *Node) Close() error {
 			n.near.Stop(ctx)
 			n.publish.SetSignedIn(false)
 			cancel()
+		}
+		if s := n.sessions.Load(); s != nil {
+			errs = append(errs, s.Close())
 		}
 		if n.invites != nil {
 			errs = append(errs, n.invites.Close())

@@ -14,6 +14,7 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/card"
 	"github.com/peercollab/peercollab/protocols/endpoint"
@@ -254,3 +255,12 @@ func (n *Node) AddNear(query string, opts AddOptions) (*contacts.Contact, bool, 
 	}
 	return c, created, chk, err
 }
+
+// sessionApp tells the session service about a registered application.
+func (n *Node) sessionApp(id string) (registered, autoHost bool) {
+	a, ok := n.publish.App(id)
+	return ok, a.AutoHost
+}
+
+// Sessions is the session service.
+func (n *Node) Sessions() *sessions.Service { return n.sessions.Load() }

@@ -169,6 +169,10 @@ type Config struct {
 	Policy func() Policy
 	// Connect makes sure there is a connection to p, using addrs too.
 	Connect func(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error
+	// Changed, when set, is given every change of an invitation, in order,
+	// on a goroutine of the service's own (never under its lock, so it may
+	// call the service).
+	Changed func(Record)
 	// RateLimit and RateBurst bound invitations per peer: 0 means 20 a
 	// minute with a burst of 10.
 	RateLimit rate.Limit
@@ -201,6 +205,10 @@ type Service struct {
 	timers   map[string]*time.Timer
 	sending  map[string]bool // keys with a delivery goroutine
 	closed   bool
+
+	// changes queues records for cfg.Changed; notify wakes its goroutine.
+	changes []Record
+	notify  chan struct{}
 }
 
 // New loads the stored invitations, expires those overdue, resumes the
@@ -211,7 +219,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, records: map[string]*Record{}, limiters: map[peer.ID]*rate.Limiter{},
-		timers: map[string]*time.Timer{}, sending: map[string]bool{}}
+		timers: map[string]*time.Timer{}, sending: map[string]bool{}, notify: make(chan struct{}, 1)}
+	if cfg.Changed != nil {
+		s.wg.Go(s.notifyLoop)
+	}
 	err := cfg.State.ForEach(bucket, func(_ string, raw []byte) error {
 		r := new(Record)
 		if err := json.Unmarshal(raw, r); err != nil {
@@ -308,6 +319,31 @@ func (s *Service) saveLocked(r *Record) {
 		log.Errorw("store invitation", "invitation", r.ID, "error", err)
 	}
 	s.cfg.Hub.Publish(EvtChanged, r.View())
+	if s.cfg.Changed != nil {
+		s.changes = append(s.changes, r.View())
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// notifyLoop hands queued changes to cfg.Changed, in order.
+func (s *Service) notifyLoop() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.notify:
+		}
+		s.mu.Lock()
+		batch := s.changes
+		s.changes = nil
+		s.mu.Unlock()
+		for _, r := range batch {
+			s.cfg.Changed(r)
+		}
+	}
 }
 
 // Get returns an invitation by ID (sent or received).

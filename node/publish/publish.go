@@ -66,6 +66,9 @@ type RegisteredApp struct {
 	// AutoAccept accepts invitations to the application from trusted
 	// contacts without asking the user.
 	AutoAccept bool `json:"auto_accept,omitempty"`
+	// AutoHost accepts requests to host a session for the application
+	// without asking the user.
+	AutoHost bool `json:"auto_host,omitempty"`
 }
 
 // Config is what the service needs from its node.

@@ -350,6 +350,116 @@ func (InviteAck_Status) EnumDescriptor() ([]byte, []int) {
 	return file_peercollab_proto_rawDescGZIP(), []int{14, 0}
 }
 
+type SessionRoster_State int32
+
+const (
+	SessionRoster_FORMING SessionRoster_State = 0
+	SessionRoster_RUNNING SessionRoster_State = 1
+	SessionRoster_ENDED   SessionRoster_State = 2
+)
+
+// Enum value maps for SessionRoster_State.
+var (
+	SessionRoster_State_name = map[int32]string{
+		0: "FORMING",
+		1: "RUNNING",
+		2: "ENDED",
+	}
+	SessionRoster_State_value = map[string]int32{
+		"FORMING": 0,
+		"RUNNING": 1,
+		"ENDED":   2,
+	}
+)
+
+func (x SessionRoster_State) Enum() *SessionRoster_State {
+	p := new(SessionRoster_State)
+	*p = x
+	return p
+}
+
+func (x SessionRoster_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionRoster_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_peercollab_proto_enumTypes[6].Descriptor()
+}
+
+func (SessionRoster_State) Type() protoreflect.EnumType {
+	return &file_peercollab_proto_enumTypes[6]
+}
+
+func (x SessionRoster_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionRoster_State.Descriptor instead.
+func (SessionRoster_State) EnumDescriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{15, 0}
+}
+
+type SessionResponse_Status int32
+
+const (
+	SessionResponse_OK         SessionResponse_Status = 0
+	SessionResponse_UNKNOWN    SessionResponse_Status = 1 // no such session here
+	SessionResponse_NOT_MEMBER SessionResponse_Status = 2 // the requester is not (or no longer) a member
+	SessionResponse_ENDED      SessionResponse_Status = 3 // the session has ended
+	SessionResponse_INVALID    SessionResponse_Status = 4 // malformed request
+	SessionResponse_PENDING    SessionResponse_Status = 5 // host request: the user will decide
+	SessionResponse_DECLINED   SessionResponse_Status = 6 // host request declined
+)
+
+// Enum value maps for SessionResponse_Status.
+var (
+	SessionResponse_Status_name = map[int32]string{
+		0: "OK",
+		1: "UNKNOWN",
+		2: "NOT_MEMBER",
+		3: "ENDED",
+		4: "INVALID",
+		5: "PENDING",
+		6: "DECLINED",
+	}
+	SessionResponse_Status_value = map[string]int32{
+		"OK":         0,
+		"UNKNOWN":    1,
+		"NOT_MEMBER": 2,
+		"ENDED":      3,
+		"INVALID":    4,
+		"PENDING":    5,
+		"DECLINED":   6,
+	}
+)
+
+func (x SessionResponse_Status) Enum() *SessionResponse_Status {
+	p := new(SessionResponse_Status)
+	*p = x
+	return p
+}
+
+func (x SessionResponse_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionResponse_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_peercollab_proto_enumTypes[7].Descriptor()
+}
+
+func (SessionResponse_Status) Type() protoreflect.EnumType {
+	return &file_peercollab_proto_enumTypes[7]
+}
+
+func (x SessionResponse_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionResponse_Status.Descriptor instead.
+func (SessionResponse_Status) EnumDescriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{26, 0}
+}
+
 // Presence of an endpoint (Windows' PEER_PRESENCE_INFO).
 type Presence struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1437,6 +1547,869 @@ func (x *InviteAck) GetResponse() *InvitationResponse {
 	return nil
 }
 
+// SessionRoster is the host's account of a session at one version.
+type SessionRoster struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	ApplicationId string                 `protobuf:"bytes,2,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	Host          []byte                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"` // peer ID
+	State         SessionRoster_State    `protobuf:"varint,4,opt,name=state,proto3,enum=peercollab.SessionRoster_State" json:"state,omitempty"`
+	Version       uint64                 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	Epoch         uint32                 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`    // the key epoch
+	Members       [][]byte               `protobuf:"bytes,7,rep,name=members,proto3" json:"members,omitempty"` // peer IDs, the host first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRoster) Reset() {
+	*x = SessionRoster{}
+	mi := &file_peercollab_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRoster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRoster) ProtoMessage() {}
+
+func (x *SessionRoster) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRoster.ProtoReflect.Descriptor instead.
+func (*SessionRoster) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SessionRoster) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionRoster) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *SessionRoster) GetHost() []byte {
+	if x != nil {
+		return x.Host
+	}
+	return nil
+}
+
+func (x *SessionRoster) GetState() SessionRoster_State {
+	if x != nil {
+		return x.State
+	}
+	return SessionRoster_FORMING
+}
+
+func (x *SessionRoster) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SessionRoster) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SessionRoster) GetMembers() [][]byte {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// SessionData is one application message of a member: numbered per sender,
+// sealed with the session key of its epoch, and signed by its sender so
+// that the host may pass it on.
+type SessionData struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Sender        []byte                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"` // peer ID
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`      // from 1, per sender
+	Epoch         uint32                 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Sealed        []byte                 `protobuf:"bytes,5,opt,name=sealed,proto3" json:"sealed,omitempty"`       // nonce and ciphertext
+	Signature     []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"` // by the sender's key, over the fields above
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionData) Reset() {
+	*x = SessionData{}
+	mi := &file_peercollab_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionData) ProtoMessage() {}
+
+func (x *SessionData) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionData.ProtoReflect.Descriptor instead.
+func (*SessionData) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SessionData) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionData) GetSender() []byte {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+func (x *SessionData) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SessionData) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SessionData) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+func (x *SessionData) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SessionHeartbeat tells the members how far each sender got, as far as the
+// host knows, so that a lost last message is noticed.
+type SessionHeartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`                                                                           // the roster version
+	Highest       map[string]uint64      `protobuf:"bytes,3,rep,name=highest,proto3" json:"highest,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // sender peer ID (text) -> highest seq
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionHeartbeat) Reset() {
+	*x = SessionHeartbeat{}
+	mi := &file_peercollab_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionHeartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionHeartbeat) ProtoMessage() {}
+
+func (x *SessionHeartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionHeartbeat.ProtoReflect.Descriptor instead.
+func (*SessionHeartbeat) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SessionHeartbeat) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionHeartbeat) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SessionHeartbeat) GetHighest() map[string]uint64 {
+	if x != nil {
+		return x.Highest
+	}
+	return nil
+}
+
+// SessionTopicMessage is what travels on a session's gossipsub topic.
+type SessionTopicMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*SessionTopicMessage_Roster
+	//	*SessionTopicMessage_Data
+	//	*SessionTopicMessage_Heartbeat
+	Msg           isSessionTopicMessage_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionTopicMessage) Reset() {
+	*x = SessionTopicMessage{}
+	mi := &file_peercollab_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionTopicMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionTopicMessage) ProtoMessage() {}
+
+func (x *SessionTopicMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionTopicMessage.ProtoReflect.Descriptor instead.
+func (*SessionTopicMessage) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SessionTopicMessage) GetMsg() isSessionTopicMessage_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *SessionTopicMessage) GetRoster() *SessionRoster {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionTopicMessage_Roster); ok {
+			return x.Roster
+		}
+	}
+	return nil
+}
+
+func (x *SessionTopicMessage) GetData() *SessionData {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionTopicMessage_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *SessionTopicMessage) GetHeartbeat() *SessionHeartbeat {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionTopicMessage_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isSessionTopicMessage_Msg interface {
+	isSessionTopicMessage_Msg()
+}
+
+type SessionTopicMessage_Roster struct {
+	Roster *SessionRoster `protobuf:"bytes,1,opt,name=roster,proto3,oneof"`
+}
+
+type SessionTopicMessage_Data struct {
+	Data *SessionData `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type SessionTopicMessage_Heartbeat struct {
+	Heartbeat *SessionHeartbeat `protobuf:"bytes,3,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*SessionTopicMessage_Roster) isSessionTopicMessage_Msg() {}
+
+func (*SessionTopicMessage_Data) isSessionTopicMessage_Msg() {}
+
+func (*SessionTopicMessage_Heartbeat) isSessionTopicMessage_Msg() {}
+
+// SessionKey is a session key of one epoch.
+type SessionKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint32                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionKey) Reset() {
+	*x = SessionKey{}
+	mi := &file_peercollab_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionKey) ProtoMessage() {}
+
+func (x *SessionKey) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionKey.ProtoReflect.Descriptor instead.
+func (*SessionKey) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SessionKey) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SessionKey) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// SessionRequest is one request of the session stream protocol.
+type SessionRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*SessionRequest_Join
+	//	*SessionRequest_Fetch
+	//	*SessionRequest_Post
+	//	*SessionRequest_Leave
+	//	*SessionRequest_HostRequest
+	Msg           isSessionRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRequest) Reset() {
+	*x = SessionRequest{}
+	mi := &file_peercollab_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRequest) ProtoMessage() {}
+
+func (x *SessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
+func (*SessionRequest) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionRequest) GetMsg() isSessionRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetJoin() *SessionJoin {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetFetch() *SessionFetch {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Fetch); ok {
+			return x.Fetch
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetPost() *SessionPost {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Post); ok {
+			return x.Post
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetLeave() *SessionLeave {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Leave); ok {
+			return x.Leave
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetHostRequest() *HostRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_HostRequest); ok {
+			return x.HostRequest
+		}
+	}
+	return nil
+}
+
+type isSessionRequest_Msg interface {
+	isSessionRequest_Msg()
+}
+
+type SessionRequest_Join struct {
+	Join *SessionJoin `protobuf:"bytes,2,opt,name=join,proto3,oneof"`
+}
+
+type SessionRequest_Fetch struct {
+	Fetch *SessionFetch `protobuf:"bytes,3,opt,name=fetch,proto3,oneof"`
+}
+
+type SessionRequest_Post struct {
+	Post *SessionPost `protobuf:"bytes,4,opt,name=post,proto3,oneof"`
+}
+
+type SessionRequest_Leave struct {
+	Leave *SessionLeave `protobuf:"bytes,5,opt,name=leave,proto3,oneof"`
+}
+
+type SessionRequest_HostRequest struct {
+	HostRequest *HostRequest `protobuf:"bytes,6,opt,name=host_request,json=hostRequest,proto3,oneof"`
+}
+
+func (*SessionRequest_Join) isSessionRequest_Msg() {}
+
+func (*SessionRequest_Fetch) isSessionRequest_Msg() {}
+
+func (*SessionRequest_Post) isSessionRequest_Msg() {}
+
+func (*SessionRequest_Leave) isSessionRequest_Msg() {}
+
+func (*SessionRequest_HostRequest) isSessionRequest_Msg() {}
+
+// SessionJoin asks the host for the roster and key: a member that accepted
+// its invitation (named here; the join counts as the acceptance if that has
+// not arrived yet), or one that restarted or saw a new key epoch.
+type SessionJoin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvitationId  string                 `protobuf:"bytes,1,opt,name=invitation_id,json=invitationId,proto3" json:"invitation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionJoin) Reset() {
+	*x = SessionJoin{}
+	mi := &file_peercollab_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionJoin) ProtoMessage() {}
+
+func (x *SessionJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionJoin.ProtoReflect.Descriptor instead.
+func (*SessionJoin) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SessionJoin) GetInvitationId() string {
+	if x != nil {
+		return x.InvitationId
+	}
+	return ""
+}
+
+// SessionFetch asks for a sender's messages from..to (gap repair).
+type SessionFetch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sender        []byte                 `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	From          uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint64                 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionFetch) Reset() {
+	*x = SessionFetch{}
+	mi := &file_peercollab_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionFetch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionFetch) ProtoMessage() {}
+
+func (x *SessionFetch) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionFetch.ProtoReflect.Descriptor instead.
+func (*SessionFetch) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SessionFetch) GetSender() []byte {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+func (x *SessionFetch) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *SessionFetch) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// SessionPost hands a member's message to the host, which publishes it (for
+// a member that cannot reach the topic, say over a limited relay).
+type SessionPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          *SessionData           `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionPost) Reset() {
+	*x = SessionPost{}
+	mi := &file_peercollab_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionPost) ProtoMessage() {}
+
+func (x *SessionPost) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionPost.ProtoReflect.Descriptor instead.
+func (*SessionPost) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SessionPost) GetData() *SessionData {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// SessionLeave tells the host that the member leaves.
+type SessionLeave struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionLeave) Reset() {
+	*x = SessionLeave{}
+	mi := &file_peercollab_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionLeave) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionLeave) ProtoMessage() {}
+
+func (x *SessionLeave) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionLeave.ProtoReflect.Descriptor instead.
+func (*SessionLeave) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{24}
+}
+
+// HostRequest asks a peer to host a session for an application and invite
+// the requester.
+type HostRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostRequest) Reset() {
+	*x = HostRequest{}
+	mi := &file_peercollab_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostRequest) ProtoMessage() {}
+
+func (x *HostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostRequest.ProtoReflect.Descriptor instead.
+func (*HostRequest) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *HostRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *HostRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// SessionResponse answers a SessionRequest.
+type SessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        SessionResponse_Status `protobuf:"varint,1,opt,name=status,proto3,enum=peercollab.SessionResponse_Status" json:"status,omitempty"`
+	Roster        *SessionRoster         `protobuf:"bytes,2,opt,name=roster,proto3" json:"roster,omitempty"`
+	Keys          []*SessionKey          `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`                            // join: the current key, and the one before
+	Messages      []*SessionData         `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`                    // fetch
+	SessionId     string                 `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"` // host request accepted: the new session
+	Detail        string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionResponse) Reset() {
+	*x = SessionResponse{}
+	mi := &file_peercollab_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionResponse) ProtoMessage() {}
+
+func (x *SessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
+func (*SessionResponse) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SessionResponse) GetStatus() SessionResponse_Status {
+	if x != nil {
+		return x.Status
+	}
+	return SessionResponse_OK
+}
+
+func (x *SessionResponse) GetRoster() *SessionRoster {
+	if x != nil {
+		return x.Roster
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetKeys() []*SessionKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetMessages() []*SessionData {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_peercollab_proto protoreflect.FileDescriptor
 
 const file_peercollab_proto_rawDesc = "" +
@@ -1550,7 +2523,83 @@ const file_peercollab_proto_rawDesc = "" +
 	"\aUNKNOWN\x10\x01\x12\r\n" +
 	"\tNOT_PARTY\x10\x02\x12\f\n" +
 	"\bANSWERED\x10\x03\x12\v\n" +
-	"\aINVALID\x10\x04*\x1c\n" +
+	"\aINVALID\x10\x04\"\x98\x02\n" +
+	"\rSessionRoster\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12%\n" +
+	"\x0eapplication_id\x18\x02 \x01(\tR\rapplicationId\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\fR\x04host\x125\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x1f.peercollab.SessionRoster.StateR\x05state\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\rR\x05epoch\x12\x18\n" +
+	"\amembers\x18\a \x03(\fR\amembers\",\n" +
+	"\x05State\x12\v\n" +
+	"\aFORMING\x10\x00\x12\v\n" +
+	"\aRUNNING\x10\x01\x12\t\n" +
+	"\x05ENDED\x10\x02\"\xa2\x01\n" +
+	"\vSessionData\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06sender\x18\x02 \x01(\fR\x06sender\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\rR\x05epoch\x12\x16\n" +
+	"\x06sealed\x18\x05 \x01(\fR\x06sealed\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xcc\x01\n" +
+	"\x10SessionHeartbeat\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12C\n" +
+	"\ahighest\x18\x03 \x03(\v2).peercollab.SessionHeartbeat.HighestEntryR\ahighest\x1a:\n" +
+	"\fHighestEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xbe\x01\n" +
+	"\x13SessionTopicMessage\x123\n" +
+	"\x06roster\x18\x01 \x01(\v2\x19.peercollab.SessionRosterH\x00R\x06roster\x12-\n" +
+	"\x04data\x18\x02 \x01(\v2\x17.peercollab.SessionDataH\x00R\x04data\x12<\n" +
+	"\theartbeat\x18\x03 \x01(\v2\x1c.peercollab.SessionHeartbeatH\x00R\theartbeatB\x05\n" +
+	"\x03msg\"4\n" +
+	"\n" +
+	"SessionKey\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xb6\x02\n" +
+	"\x0eSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12-\n" +
+	"\x04join\x18\x02 \x01(\v2\x17.peercollab.SessionJoinH\x00R\x04join\x120\n" +
+	"\x05fetch\x18\x03 \x01(\v2\x18.peercollab.SessionFetchH\x00R\x05fetch\x12-\n" +
+	"\x04post\x18\x04 \x01(\v2\x17.peercollab.SessionPostH\x00R\x04post\x120\n" +
+	"\x05leave\x18\x05 \x01(\v2\x18.peercollab.SessionLeaveH\x00R\x05leave\x12<\n" +
+	"\fhost_request\x18\x06 \x01(\v2\x17.peercollab.HostRequestH\x00R\vhostRequestB\x05\n" +
+	"\x03msg\"2\n" +
+	"\vSessionJoin\x12#\n" +
+	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\"J\n" +
+	"\fSessionFetch\x12\x16\n" +
+	"\x06sender\x18\x01 \x01(\fR\x06sender\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x04R\x02to\":\n" +
+	"\vSessionPost\x12+\n" +
+	"\x04data\x18\x01 \x01(\v2\x17.peercollab.SessionDataR\x04data\"\x0e\n" +
+	"\fSessionLeave\"N\n" +
+	"\vHostRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xfa\x02\n" +
+	"\x0fSessionResponse\x12:\n" +
+	"\x06status\x18\x01 \x01(\x0e2\".peercollab.SessionResponse.StatusR\x06status\x121\n" +
+	"\x06roster\x18\x02 \x01(\v2\x19.peercollab.SessionRosterR\x06roster\x12*\n" +
+	"\x04keys\x18\x03 \x03(\v2\x16.peercollab.SessionKeyR\x04keys\x123\n" +
+	"\bmessages\x18\x04 \x03(\v2\x17.peercollab.SessionDataR\bmessages\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x05 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\"`\n" +
+	"\x06Status\x12\x06\n" +
+	"\x02OK\x10\x00\x12\v\n" +
+	"\aUNKNOWN\x10\x01\x12\x0e\n" +
+	"\n" +
+	"NOT_MEMBER\x10\x02\x12\t\n" +
+	"\x05ENDED\x10\x03\x12\v\n" +
+	"\aINVALID\x10\x04\x12\v\n" +
+	"\aPENDING\x10\x05\x12\f\n" +
+	"\bDECLINED\x10\x06*\x1c\n" +
 	"\x04Tier\x12\n" +
 	"\n" +
 	"\x06PUBLIC\x10\x00\x12\b\n" +
@@ -1568,8 +2617,8 @@ func file_peercollab_proto_rawDescGZIP() []byte {
 	return file_peercollab_proto_rawDescData
 }
 
-var file_peercollab_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_peercollab_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_peercollab_proto_goTypes = []any{
 	(Tier)(0),                      // 0: peercollab.Tier
 	(Presence_Status)(0),           // 1: peercollab.Presence.Status
@@ -1577,48 +2626,78 @@ var file_peercollab_proto_goTypes = []any{
 	(InvitationResponse_Action)(0), // 3: peercollab.InvitationResponse.Action
 	(InvitationResponse_Reason)(0), // 4: peercollab.InvitationResponse.Reason
 	(InviteAck_Status)(0),          // 5: peercollab.InviteAck.Status
-	(*Presence)(nil),               // 6: peercollab.Presence
-	(*Profile)(nil),                // 7: peercollab.Profile
-	(*Hello)(nil),                  // 8: peercollab.Hello
-	(*Application)(nil),            // 9: peercollab.Application
-	(*Object)(nil),                 // 10: peercollab.Object
-	(*TopicKey)(nil),               // 11: peercollab.TopicKey
-	(*SnapshotRequest)(nil),        // 12: peercollab.SnapshotRequest
-	(*Snapshot)(nil),               // 13: peercollab.Snapshot
-	(*Update)(nil),                 // 14: peercollab.Update
-	(*Change)(nil),                 // 15: peercollab.Change
-	(*InviteRequest)(nil),          // 16: peercollab.InviteRequest
-	(*Invitation)(nil),             // 17: peercollab.Invitation
-	(*InvitationResponse)(nil),     // 18: peercollab.InvitationResponse
-	(*InvitationCancel)(nil),       // 19: peercollab.InvitationCancel
-	(*InviteAck)(nil),              // 20: peercollab.InviteAck
+	(SessionRoster_State)(0),       // 6: peercollab.SessionRoster.State
+	(SessionResponse_Status)(0),    // 7: peercollab.SessionResponse.Status
+	(*Presence)(nil),               // 8: peercollab.Presence
+	(*Profile)(nil),                // 9: peercollab.Profile
+	(*Hello)(nil),                  // 10: peercollab.Hello
+	(*Application)(nil),            // 11: peercollab.Application
+	(*Object)(nil),                 // 12: peercollab.Object
+	(*TopicKey)(nil),               // 13: peercollab.TopicKey
+	(*SnapshotRequest)(nil),        // 14: peercollab.SnapshotRequest
+	(*Snapshot)(nil),               // 15: peercollab.Snapshot
+	(*Update)(nil),                 // 16: peercollab.Update
+	(*Change)(nil),                 // 17: peercollab.Change
+	(*InviteRequest)(nil),          // 18: peercollab.InviteRequest
+	(*Invitation)(nil),             // 19: peercollab.Invitation
+	(*InvitationResponse)(nil),     // 20: peercollab.InvitationResponse
+	(*InvitationCancel)(nil),       // 21: peercollab.InvitationCancel
+	(*InviteAck)(nil),              // 22: peercollab.InviteAck
+	(*SessionRoster)(nil),          // 23: peercollab.SessionRoster
+	(*SessionData)(nil),            // 24: peercollab.SessionData
+	(*SessionHeartbeat)(nil),       // 25: peercollab.SessionHeartbeat
+	(*SessionTopicMessage)(nil),    // 26: peercollab.SessionTopicMessage
+	(*SessionKey)(nil),             // 27: peercollab.SessionKey
+	(*SessionRequest)(nil),         // 28: peercollab.SessionRequest
+	(*SessionJoin)(nil),            // 29: peercollab.SessionJoin
+	(*SessionFetch)(nil),           // 30: peercollab.SessionFetch
+	(*SessionPost)(nil),            // 31: peercollab.SessionPost
+	(*SessionLeave)(nil),           // 32: peercollab.SessionLeave
+	(*HostRequest)(nil),            // 33: peercollab.HostRequest
+	(*SessionResponse)(nil),        // 34: peercollab.SessionResponse
+	nil,                            // 35: peercollab.SessionHeartbeat.HighestEntry
 }
 var file_peercollab_proto_depIdxs = []int32{
 	1,  // 0: peercollab.Presence.status:type_name -> peercollab.Presence.Status
-	6,  // 1: peercollab.Profile.presence:type_name -> peercollab.Presence
-	7,  // 2: peercollab.Hello.profile:type_name -> peercollab.Profile
+	8,  // 1: peercollab.Profile.presence:type_name -> peercollab.Presence
+	9,  // 2: peercollab.Hello.profile:type_name -> peercollab.Profile
 	0,  // 3: peercollab.TopicKey.tier:type_name -> peercollab.Tier
 	2,  // 4: peercollab.Snapshot.refusal:type_name -> peercollab.Snapshot.Refusal
-	6,  // 5: peercollab.Snapshot.presence:type_name -> peercollab.Presence
-	9,  // 6: peercollab.Snapshot.applications:type_name -> peercollab.Application
-	10, // 7: peercollab.Snapshot.objects:type_name -> peercollab.Object
-	11, // 8: peercollab.Snapshot.keys:type_name -> peercollab.TopicKey
+	8,  // 5: peercollab.Snapshot.presence:type_name -> peercollab.Presence
+	11, // 6: peercollab.Snapshot.applications:type_name -> peercollab.Application
+	12, // 7: peercollab.Snapshot.objects:type_name -> peercollab.Object
+	13, // 8: peercollab.Snapshot.keys:type_name -> peercollab.TopicKey
 	0,  // 9: peercollab.Update.tier:type_name -> peercollab.Tier
-	6,  // 10: peercollab.Change.presence:type_name -> peercollab.Presence
-	9,  // 11: peercollab.Change.application_set:type_name -> peercollab.Application
-	10, // 12: peercollab.Change.object_set:type_name -> peercollab.Object
-	17, // 13: peercollab.InviteRequest.invitation:type_name -> peercollab.Invitation
-	18, // 14: peercollab.InviteRequest.response:type_name -> peercollab.InvitationResponse
-	19, // 15: peercollab.InviteRequest.cancel:type_name -> peercollab.InvitationCancel
+	8,  // 10: peercollab.Change.presence:type_name -> peercollab.Presence
+	11, // 11: peercollab.Change.application_set:type_name -> peercollab.Application
+	12, // 12: peercollab.Change.object_set:type_name -> peercollab.Object
+	19, // 13: peercollab.InviteRequest.invitation:type_name -> peercollab.Invitation
+	20, // 14: peercollab.InviteRequest.response:type_name -> peercollab.InvitationResponse
+	21, // 15: peercollab.InviteRequest.cancel:type_name -> peercollab.InvitationCancel
 	3,  // 16: peercollab.InvitationResponse.action:type_name -> peercollab.InvitationResponse.Action
 	4,  // 17: peercollab.InvitationResponse.reason:type_name -> peercollab.InvitationResponse.Reason
 	5,  // 18: peercollab.InviteAck.status:type_name -> peercollab.InviteAck.Status
-	18, // 19: peercollab.InviteAck.response:type_name -> peercollab.InvitationResponse
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	20, // 19: peercollab.InviteAck.response:type_name -> peercollab.InvitationResponse
+	6,  // 20: peercollab.SessionRoster.state:type_name -> peercollab.SessionRoster.State
+	35, // 21: peercollab.SessionHeartbeat.highest:type_name -> peercollab.SessionHeartbeat.HighestEntry
+	23, // 22: peercollab.SessionTopicMessage.roster:type_name -> peercollab.SessionRoster
+	24, // 23: peercollab.SessionTopicMessage.data:type_name -> peercollab.SessionData
+	25, // 24: peercollab.SessionTopicMessage.heartbeat:type_name -> peercollab.SessionHeartbeat
+	29, // 25: peercollab.SessionRequest.join:type_name -> peercollab.SessionJoin
+	30, // 26: peercollab.SessionRequest.fetch:type_name -> peercollab.SessionFetch
+	31, // 27: peercollab.SessionRequest.post:type_name -> peercollab.SessionPost
+	32, // 28: peercollab.SessionRequest.leave:type_name -> peercollab.SessionLeave
+	33, // 29: peercollab.SessionRequest.host_request:type_name -> peercollab.HostRequest
+	24, // 30: peercollab.SessionPost.data:type_name -> peercollab.SessionData
+	7,  // 31: peercollab.SessionResponse.status:type_name -> peercollab.SessionResponse.Status
+	23, // 32: peercollab.SessionResponse.roster:type_name -> peercollab.SessionRoster
+	27, // 33: peercollab.SessionResponse.keys:type_name -> peercollab.SessionKey
+	24, // 34: peercollab.SessionResponse.messages:type_name -> peercollab.SessionData
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_peercollab_proto_init() }
@@ -1639,13 +2718,25 @@ func file_peercollab_proto_init() {
 		(*InviteRequest_Response)(nil),
 		(*InviteRequest_Cancel)(nil),
 	}
+	file_peercollab_proto_msgTypes[18].OneofWrappers = []any{
+		(*SessionTopicMessage_Roster)(nil),
+		(*SessionTopicMessage_Data)(nil),
+		(*SessionTopicMessage_Heartbeat)(nil),
+	}
+	file_peercollab_proto_msgTypes[20].OneofWrappers = []any{
+		(*SessionRequest_Join)(nil),
+		(*SessionRequest_Fetch)(nil),
+		(*SessionRequest_Post)(nil),
+		(*SessionRequest_Leave)(nil),
+		(*SessionRequest_HostRequest)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peercollab_proto_rawDesc), len(file_peercollab_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   15,
+			NumEnums:      8,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,152 @@
+package sessions
+
+import (
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/protocols/pb"
+	"github.com/peercollab/peercollab/session"
+)
+
+// handler answers the session protocol for the service.
+type handler struct{ s *Service }
+
+func status(st pb.SessionResponse_Status) *pb.SessionResponse { return &pb.SessionResponse{Status: st} }
+
+// Join hands a member the roster and keys. An invited peer that names its
+// invitation is taken as having accepted it (its answer may still be on its
+// way).
+func (h handler) Join(from peer.ID, sid, invitationID string) *pb.SessionResponse {
+	s := h.s
+	s.mu.Lock()
+	x, ok := s.sessions[sid]
+	if !ok || !x.hosting {
+		s.mu.Unlock()
+		return status(pb.SessionResponse_UNKNOWN)
+	}
+	roster := rosterMessage(x.roster).GetRoster()
+	if x.roster.State == session.Ended {
+		s.mu.Unlock()
+		return &pb.SessionResponse{Status: pb.SessionResponse_ENDED, Roster: roster}
+	}
+	after := func() {}
+	if x.h.Standing()[from] == session.Invited && invitationID != "" && x.h.Snapshot().Invites[from] == invitationID {
+		fx, err := x.h.Answer(from, session.Member)
+		if err == nil {
+			after = x.applyLocked(fx)
+		}
+	}
+	if !x.roster.IsMember(from) {
+		s.mu.Unlock()
+		return &pb.SessionResponse{Status: pb.SessionResponse_NOT_MEMBER, Roster: roster}
+	}
+	resp := &pb.SessionResponse{Status: pb.SessionResponse_OK, Roster: rosterMessage(x.roster).GetRoster(), Keys: x.currentKeysLocked()}
+	s.mu.Unlock()
+	after()
+	return resp
+}
+
+// Fetch returns messages of the log to a current member.
+func (h handler) Fetch(from peer.ID, sid string, sender peer.ID, first, last uint64) *pb.SessionResponse {
+	s := h.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, ok := s.sessions[sid]
+	if !ok {
+		return status(pb.SessionResponse_UNKNOWN)
+	}
+	if !x.roster.IsMember(from) {
+		return status(pb.SessionResponse_NOT_MEMBER)
+	}
+	resp := status(pb.SessionResponse_OK)
+	for seq := first; seq <= last; seq++ {
+		if d, ok := x.log[sender][seq]; ok {
+			resp.Messages = append(resp.Messages, d)
+		}
+	}
+	return resp
+}
+
+// Post publishes a member's message for it.
+func (h handler) Post(from peer.ID, sid string, d *pb.SessionData) *pb.SessionResponse {
+	s := h.s
+	s.mu.Lock()
+	x, ok := s.sessions[sid]
+	if !ok || !x.hosting {
+		s.mu.Unlock()
+		return status(pb.SessionResponse_UNKNOWN)
+	}
+	if !x.roster.IsMember(from) || peer.ID(d.GetSender()) != from {
+		s.mu.Unlock()
+		return status(pb.SessionResponse_NOT_MEMBER)
+	}
+	x.receiveLocked(d)
+	s.mu.Unlock()
+	s.goPublish(x, &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: d}})
+	return status(pb.SessionResponse_OK)
+}
+
+// Leave takes a member that leaves out of the roster.
+func (h handler) Leave(from peer.ID, sid string) *pb.SessionResponse {
+	s := h.s
+	s.mu.Lock()
+	x, ok := s.sessions[sid]
+	if !ok || !x.hosting {
+		s.mu.Unlock()
+		return status(pb.SessionResponse_UNKNOWN)
+	}
+	fx, err := x.h.Leave(from)
+	if err != nil {
+		s.mu.Unlock()
+		return status(pb.SessionResponse_NOT_MEMBER)
+	}
+	after := x.applyLocked(fx)
+	s.mu.Unlock()
+	after()
+	return status(pb.SessionResponse_OK)
+}
+
+// standingOf maps an answered invitation to a session standing.
+var standingOf = map[invitations.State]session.Standing{
+	invitations.Accepted:  session.Member,
+	invitations.Declined:  session.Declined,
+	invitations.Expired:   session.Expired,
+	invitations.Cancelled: session.Cancelled,
+	invitations.Error:     session.Failed,
+}
+
+// Changed follows the invitations: answers to a hosted session's feed its
+// tally and roster; an accepted invitation to someone else's session makes
+// this node join it. It is invitations.Config.Changed.
+func (s *Service) Changed(r invitations.Record) {
+	if r.SessionID == "" || !r.State.Answered() {
+		return
+	}
+	s.mu.Lock()
+	x, known := s.sessions[r.SessionID]
+	if r.Direction == invitations.Sent {
+		if !known || !x.hosting || x.h.Standing()[r.Peer] != session.Invited {
+			s.mu.Unlock()
+			return
+		}
+		fx, err := x.h.Answer(r.Peer, standingOf[r.State])
+		if err != nil {
+			s.mu.Unlock()
+			return
+		}
+		after := x.applyLocked(fx)
+		s.mu.Unlock()
+		after()
+		return
+	}
+	if r.State != invitations.Accepted || known || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	x = newSess(s, r.SessionID, r.AppID, r.Peer, false)
+	x.invitationID = r.ID
+	s.sessions[x.id] = x
+	x.changedLocked()
+	s.mu.Unlock()
+	s.goJoin(x)
+}

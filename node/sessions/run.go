@@ -1,0 +1,307 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peercollab/peercollab/protocols/pb"
+	psession "github.com/peercollab/peercollab/protocols/session"
+	"github.com/peercollab/peercollab/session"
+)
+
+// goPublish publishes m on x's topic in the background.
+func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
+	s.mu.Lock()
+	t, closed := x.topic, s.closed
+	s.mu.Unlock()
+	if t == nil || closed {
+		return
+	}
+	data := marshal(m)
+	s.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		defer cancel()
+		if err := t.Publish(ctx, data); err != nil && !errors.Is(err, pubsub.ErrTopicClosed) {
+			log.Debugw("publish on session topic", "session", x.id, "error", err)
+		}
+	})
+}
+
+// read follows a session's topic.
+func (s *Service) read(ctx context.Context, x *sess, sub *pubsub.Subscription) {
+	for {
+		msg, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		tm, ok := msg.ValidatorData.(*pb.SessionTopicMessage)
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		refresh := false
+		switch m := tm.GetMsg().(type) {
+		case *pb.SessionTopicMessage_Data:
+			refresh = x.receiveLocked(m.Data)
+		case *pb.SessionTopicMessage_Roster:
+			if !x.hosting {
+				if r, err := rosterFromPB(m.Roster); err == nil && r.Version > x.roster.Version {
+					refresh = x.newRosterLocked(r)
+				}
+			}
+		case *pb.SessionTopicMessage_Heartbeat:
+			if !x.hosting {
+				for id, seq := range m.Heartbeat.GetHighest() {
+					if p, err := peer.Decode(id); err == nil {
+						x.order.Saw(p, seq)
+					}
+				}
+				refresh = m.Heartbeat.GetVersion() > x.roster.Version
+			}
+		}
+		s.mu.Unlock()
+		if refresh {
+			s.goJoin(x)
+		}
+	}
+}
+
+// newRosterLocked takes a newer roster from the host; it reports whether
+// a key must be fetched.
+func (x *sess) newRosterLocked(r session.Roster) (needKey bool) {
+	x.setRosterLocked(r)
+	me := x.s.cfg.Host.ID()
+	switch {
+	case r.State == session.Ended:
+		x.changedLocked()
+		x.s.goLeaveLater(x)
+		return false
+	case !r.IsMember(me) && x.joined:
+		if x.me == session.Member {
+			x.me = session.Removed
+		}
+		x.changedLocked()
+		x.s.goLeaveLater(x)
+		return false
+	}
+	_, have := x.keys[r.Epoch]
+	x.changedLocked()
+	return !have
+}
+
+// goLeaveLater leaves a finished session's topic after a moment, so that
+// what was just published still goes out.
+func (s *Service) goLeaveLater(x *sess) {
+	s.wg.Go(func() {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-s.ctx.Done():
+		}
+		x.leaveTopic()
+	})
+}
+
+// tick runs a session's periodic work: a host's heartbeat, everyone's
+// repairs, and storing the position reached.
+func (s *Service) tick(ctx context.Context, x *sess) {
+	hb := time.NewTicker(s.cfg.Heartbeat)
+	defer hb.Stop()
+	rp := time.NewTicker(repairEvery)
+	defer rp.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hb.C:
+			s.mu.Lock()
+			var m *pb.SessionTopicMessage
+			if x.hosting && x.roster.State != session.Ended {
+				m = x.heartbeatLocked()
+			}
+			if x.dirty {
+				x.saveLocked()
+			}
+			s.mu.Unlock()
+			if m != nil {
+				s.goPublish(x, m)
+			}
+		case <-rp.C:
+			s.repair(ctx, x)
+		}
+	}
+}
+
+// repair asks for the messages this node misses: from the host, then from
+// the sender, then from any other member. A gap open for giveUpAfter is
+// declared lost and skipped.
+func (s *Service) repair(ctx context.Context, x *sess) {
+	s.mu.Lock()
+	gaps := x.order.Gaps()
+	now := time.Now()
+	var ask []session.Gap
+	for _, g := range gaps {
+		first, seen := x.gaps[g]
+		if !seen {
+			x.gaps[g] = now
+			continue // give gossip a moment first
+		}
+		if now.Sub(first) > giveUpAfter {
+			log.Warnw("messages lost", "session", x.id, "peer", g.Sender, "from", g.From, "to", g.To)
+			x.deliverLocked(x.order.Skip(g.Sender, g.To+1))
+			s.cfg.Hub.Publish(EvtLost, g)
+			continue
+		}
+		ask = append(ask, g)
+	}
+	for g := range x.gaps {
+		if !contains(gaps, g) {
+			delete(x.gaps, g)
+		}
+	}
+	sources := append([]peer.ID{x.host}, x.roster.Members...)
+	me := s.cfg.Host.ID()
+	s.mu.Unlock()
+	for _, g := range ask {
+		tried := map[peer.ID]bool{me: true}
+		for _, src := range append([]peer.ID{x.host, g.Sender}, sources...) {
+			if tried[src] {
+				continue
+			}
+			tried[src] = true
+			if s.fetch(ctx, x, src, g) {
+				break
+			}
+		}
+	}
+}
+
+func contains(gaps []session.Gap, g session.Gap) bool {
+	for _, x := range gaps {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// fetch asks src for a gap; it reports whether src had all of it.
+func (s *Service) fetch(ctx context.Context, x *sess, src peer.ID, g session.Gap) bool {
+	ctx, cancel := context.WithTimeout(ctx, psession.Timeout)
+	defer cancel()
+	resp, err := psession.Request(ctx, s.cfg.Host, src, &pb.SessionRequest{SessionId: x.id,
+		Msg: &pb.SessionRequest_Fetch{Fetch: &pb.SessionFetch{Sender: []byte(g.Sender), From: g.From, To: g.To}}})
+	if err == nil {
+		err = psession.Check(resp)
+	}
+	if err != nil {
+		log.Debugw("fetch", "session", x.id, "from", src, "error", err)
+		return false
+	}
+	got := 0
+	s.mu.Lock()
+	for _, d := range resp.GetMessages() {
+		if peer.ID(d.GetSender()) != g.Sender || d.GetSessionId() != x.id || psession.Verify(d) != nil {
+			continue
+		}
+		x.receiveLocked(d)
+		got++
+	}
+	s.mu.Unlock()
+	return uint64(got) >= g.To-g.From+1
+}
+
+// goJoin asks the host for the roster and keys in the background, until it
+// answers (once at a time per session).
+func (s *Service) goJoin(x *sess) {
+	s.mu.Lock()
+	if s.closed || x.hosting || x.joining {
+		s.mu.Unlock()
+		return
+	}
+	x.joining = true
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			x.joining = false
+			s.mu.Unlock()
+		}()
+		backoff := 100 * time.Millisecond
+		for {
+			done, err := s.join(x)
+			if done {
+				return
+			}
+			s.mu.Lock()
+			x.err = err.Error()
+			s.mu.Unlock()
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	})
+}
+
+// join makes one attempt; done means nothing more to try.
+func (s *Service) join(x *sess) (done bool, err error) {
+	ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
+	defer cancel()
+	if err := s.cfg.Connect(ctx, x.host); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	inv := x.invitationID
+	s.mu.Unlock()
+	resp, err := psession.Request(ctx, s.cfg.Host, x.host, &pb.SessionRequest{SessionId: x.id,
+		Msg: &pb.SessionRequest_Join{Join: &pb.SessionJoin{InvitationId: inv}}})
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, rerr := rosterFromPB(resp.GetRoster()); rerr == nil && resp.GetRoster() != nil && r.Version >= x.roster.Version {
+		x.setRosterLocked(r)
+	}
+	switch resp.GetStatus() {
+	case pb.SessionResponse_OK:
+	case pb.SessionResponse_ENDED:
+		x.roster.State = session.Ended
+		x.setRosterLocked(x.roster)
+		x.changedLocked()
+		return true, nil
+	case pb.SessionResponse_NOT_MEMBER, pb.SessionResponse_UNKNOWN:
+		if x.me == session.Member {
+			x.me = session.Removed
+		} else if x.me == session.Invited {
+			x.me = session.Cancelled
+		}
+		x.err = psession.Check(resp).Error()
+		x.changedLocked()
+		return true, nil
+	default:
+		return false, psession.Check(resp)
+	}
+	for _, k := range resp.GetKeys() {
+		if key, err := psession.KeyFromPB(k); err == nil {
+			x.keys[key.Epoch] = key
+		}
+	}
+	first := !x.joined
+	x.joined, x.me, x.err = true, session.Member, ""
+	if err := x.joinTopicLocked(); err != nil {
+		return false, err
+	}
+	x.replayLocked()
+	x.changedLocked()
+	if first {
+		log.Infow("joined session", "session", x.id, "host", x.host)
+	}
+	return true, nil
+}

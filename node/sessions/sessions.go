@@ -1,0 +1,278 @@
+// Package sessions runs a node's collaboration sessions, hosted and joined:
+// the host's state machine (package session) fed by the answers to its
+// invitations, the session topic with its roster, heartbeats and sealed,
+// signed messages (protocols/session), and reliable delivery: each sender's
+// messages reach the application in order, and gaps (gossipsub loses
+// messages right after a mesh forms) are repaired over the session stream
+// protocol, from the host's log, the sender's, or another member's.
+//
+// What is kept durably (the relaxed invitations database): a hosted
+// session's state and keys; a joined session's roster, keys, the position
+// reached in each sender's messages and the node's own message count. A
+// member that restarts catches up from the host's log, which holds the last
+// LogLimit messages of each session since the host started (a host that
+// restarts keeps its sessions but not their messages: members still repair
+// from each other's logs).
+package sessions
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/node/state"
+	"github.com/peercollab/peercollab/protocols/endpoint"
+	psession "github.com/peercollab/peercollab/protocols/session"
+	"github.com/peercollab/peercollab/session"
+)
+
+var log = logging.Logger("peercollab/sessions")
+
+// Event types.
+const (
+	EvtChanged = "session.changed"
+	EvtMessage = "session.message"
+	EvtLost    = "session.lost"
+)
+
+// Defaults.
+const (
+	// DefaultHeartbeat is how often a host tells its members how far each
+	// sender got.
+	DefaultHeartbeat = 2 * time.Second
+	// LogLimit is how many messages per session a node keeps for others'
+	// repairs and for the application to read back.
+	LogLimit = 10000
+	// repairEvery is how often a member asks for what is missing.
+	repairEvery = 300 * time.Millisecond
+	// giveUpAfter is how long a gap may stay open before the missing
+	// messages are declared lost.
+	giveUpAfter = time.Minute
+	bucket      = "sessions"
+)
+
+// Errors.
+var (
+	ErrNotFound   = errors.New("sessions: no such session")
+	ErrAmbiguous  = errors.New("sessions: more than one session starts so")
+	ErrNotHost    = errors.New("sessions: only the session's host can do that")
+	ErrIsHost     = errors.New("sessions: the host cannot leave its session; end it instead")
+	ErrNotJoined  = errors.New("sessions: this node is not a member of the session (yet)")
+	ErrEnded      = errors.New("sessions: the session has ended")
+	ErrNoApp      = errors.New("sessions: no application with this ID is registered here")
+	ErrNotRunning = errors.New("sessions: the session has not started; the host starts it with `peercollab session start`")
+	ErrNoKey      = errors.New("sessions: the session key has not arrived yet; try again in a moment")
+	ErrBadApp     = errors.New("sessions: malformed application ID")
+)
+
+func checkApp(app string) error {
+	if endpoint.CheckID(app) != nil {
+		return ErrBadApp
+	}
+	return nil
+}
+
+// Config is what the service needs from its node.
+type Config struct {
+	Host        host.Host
+	PubSub      *pubsub.PubSub
+	State       *state.DB
+	Hub         *events.Hub
+	Invitations *invitations.Service
+	// Sign signs with the node's identity key.
+	Sign func([]byte) ([]byte, error)
+	// Connect makes sure there is a connection to p.
+	Connect func(ctx context.Context, p peer.ID) error
+	// App tells whether an application is registered here and whether
+	// requests to host sessions for it are accepted without asking.
+	App func(id string) (registered, autoHost bool)
+	// Heartbeat is the host's heartbeat period; 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
+}
+
+// Service runs the sessions. Its methods are safe for concurrent use.
+type Service struct {
+	cfg   Config
+	proto *psession.Service
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*sess
+	requests map[string]*HostRequest
+	closed   bool
+}
+
+// New loads the stored sessions, resumes them and serves the session
+// protocol. Call Changed with every invitation change (see
+// invitations.Config.Changed).
+func New(cfg Config) (*Service, error) {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, sessions: map[string]*sess{}, requests: map[string]*HostRequest{}}
+	var loaded []stored
+	err := cfg.State.ForEach(bucket, func(_ string, raw []byte) error {
+		var st stored
+		if err := jsonUnmarshal(raw, &st); err != nil {
+			return err
+		}
+		loaded = append(loaded, st)
+		return nil
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("load sessions: %w", err)
+	}
+	s.proto = psession.Serve(cfg.Host, handler{s})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range loaded {
+		x, err := restore(s, st)
+		if err != nil {
+			log.Errorw("restore session", "session", st.ID, "error", err)
+			continue
+		}
+		s.sessions[x.id] = x
+		x.resumeLocked()
+	}
+	return s, nil
+}
+
+// Close stops every session's goroutines and leaves their topics; hosted
+// and joined sessions resume at the next New. Idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	all := make([]*sess, 0, len(s.sessions))
+	for _, x := range s.sessions {
+		all = append(all, x)
+	}
+	s.mu.Unlock()
+	s.proto.Close()
+	s.stop()
+	s.wg.Wait()
+	for _, x := range all {
+		x.leaveTopic()
+	}
+	return nil
+}
+
+// find returns a session by ID or unique prefix (4 characters at least).
+func (s *Service) findLocked(id string) (*sess, error) {
+	if x, ok := s.sessions[id]; ok {
+		return x, nil
+	}
+	var found *sess
+	if len(id) >= 4 {
+		for sid, x := range s.sessions {
+			if strings.HasPrefix(sid, id) {
+				if found != nil {
+					return nil, fmt.Errorf("%w: %q", ErrAmbiguous, id)
+				}
+				found = x
+			}
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return found, nil
+}
+
+// View is a session as the API and events show it.
+type View struct {
+	ID      string        `json:"id"`
+	App     string        `json:"application_id"`
+	Host    peer.ID       `json:"host"`
+	Hosting bool          `json:"hosting"`
+	State   session.State `json:"state"`
+	Version uint64        `json:"version"`
+	Epoch   uint32        `json:"epoch"`
+	Members []peer.ID     `json:"members"`
+	Joined  bool          `json:"joined"`
+	// Me is this node's standing: member, removed, left; invited while
+	// it has not joined yet.
+	Me session.Standing `json:"me"`
+	// Standing is every invited peer's standing (hosted sessions only).
+	Standing map[peer.ID]session.Standing `json:"standing,omitempty"`
+	// Tally counts the session's invitations (hosted sessions only).
+	Tally *invitations.Tally `json:"tally,omitempty"`
+	// Sent is how many messages this node sent; Received how many it
+	// delivered, its own included.
+	Sent     uint64 `json:"sent"`
+	Received uint64 `json:"received"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Get returns a session by ID or unique prefix.
+func (s *Service) Get(id string) (View, error) {
+	s.mu.Lock()
+	x, err := s.findLocked(id)
+	if err != nil {
+		s.mu.Unlock()
+		return View{}, err
+	}
+	v := x.viewLocked()
+	s.mu.Unlock()
+	if v.Hosting {
+		t := invitations.Count(s.cfg.Invitations.List(invitations.Filter{Direction: invitations.Sent, SessionID: v.ID}))
+		v.Tally = &t
+	}
+	return v, nil
+}
+
+// List returns every session, hosted and joined, newest state first.
+func (s *Service) List() []View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]View, 0, len(s.sessions))
+	for _, x := range s.sessions {
+		out = append(out, x.viewLocked())
+	}
+	slices.SortFunc(out, func(a, b View) int { return cmp.Or(cmp.Compare(a.State, b.State), cmp.Compare(a.ID, b.ID)) })
+	return out
+}
+
+// Message is an application message delivered to this node.
+type Message struct {
+	Session string    `json:"session"`
+	Sender  peer.ID   `json:"sender"`
+	Seq     uint64    `json:"seq"`
+	Data    []byte    `json:"data"`
+	Time    time.Time `json:"time"`
+	// Index numbers the messages delivered in this session here, from 1,
+	// for reading them back with Messages.
+	Index uint64 `json:"index"`
+}
+
+// Messages returns the messages delivered in a session after index after
+// (at most LogLimit are kept).
+func (s *Service) Messages(id string, after uint64) ([]Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, err := s.findLocked(id)
+	if err != nil {
+		return nil, err
+	}
+	i, _ := slices.BinarySearchFunc(x.inbox, after+1, func(m Message, idx uint64) int { return cmp.Compare(m.Index, idx) })
+	return slices.Clone(x.inbox[i:]), nil
+}

@@ -1,0 +1,356 @@
+// Package session is the wire side of collaboration sessions: the session
+// topic, its messages and their validation, the sealing and signing of
+// application messages, and the session stream protocol.
+//
+// Each session has a gossipsub topic, Topic(id). Its host publishes the
+// roster (who the members are, at which version and key epoch) and
+// heartbeats (how far each sender got); members publish their application
+// messages as SessionData: numbered per sender, sealed with the session key
+// of an epoch (XChaCha20-Poly1305, bound to session, sender, number and
+// epoch), and signed with the sender's key, so that the host can pass a
+// message on for a member that cannot reach the topic and every member can
+// still check who wrote it. Validator accepts a roster or heartbeat only from
+// the host, and data only from a current member.
+//
+// The stream protocol, ID, carries short requests to the host (or, for a
+// fetch, to any member): Join (roster and keys, for a member that accepted
+// its invitation, restarted, or saw a new epoch), Fetch (a sender's messages
+// in a range: gap repair), Post (a message for the host to publish), Leave,
+// and HostRequest (asking a peer to host a session and invite you). Streams
+// are allowed on limited (relayed) connections.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"golang.org/x/crypto/chacha20poly1305"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/peercollab/peercollab/protocols/internal/wire"
+	"github.com/peercollab/peercollab/protocols/pb"
+)
+
+// ID is the stream protocol's ID.
+const ID protocol.ID = "/peercollab/session/1.0.0"
+
+// Limits and timings.
+const (
+	// MaxPayload is the largest application message, in bytes.
+	MaxPayload = 64 << 10
+	// MaxDataSize caps a SessionData on the wire.
+	MaxDataSize = MaxPayload + 1<<10
+	// MaxRequestSize caps a request.
+	MaxRequestSize = MaxDataSize + 1<<10
+	// MaxFetch is the most messages one fetch returns.
+	MaxFetch = 256
+	// MaxResponseSize caps a response.
+	MaxResponseSize = MaxFetch*MaxDataSize/8 + 64<<10
+	// Timeout bounds a request and its response.
+	Timeout = 10 * time.Second
+	// topicPrefix starts every session topic.
+	topicPrefix = "/peercollab/session/1/"
+)
+
+// Topic is the name of a session's topic.
+func Topic(sessionID string) string { return topicPrefix + sessionID }
+
+// TopicSession returns the session of a topic name.
+func TopicSession(topic string) (string, bool) { return strings.CutPrefix(topic, topicPrefix) }
+
+// Errors.
+var (
+	ErrBadSignature = errors.New("session: message signature is invalid")
+	ErrCannotOpen   = errors.New("session: message cannot be opened with this key")
+	ErrTooLarge     = errors.New("session: message larger than 64 KiB")
+)
+
+// Key is a session key of one epoch.
+type Key struct {
+	Epoch  uint32
+	Secret [chacha20poly1305.KeySize]byte
+}
+
+// NewKey makes a random key for epoch.
+func NewKey(epoch uint32) Key {
+	k := Key{Epoch: epoch}
+	rand.Read(k.Secret[:])
+	return k
+}
+
+// KeyToPB and KeyFromPB convert keys.
+func KeyToPB(k Key) *pb.SessionKey { return &pb.SessionKey{Epoch: k.Epoch, Key: k.Secret[:]} }
+
+// KeyFromPB converts a wire key.
+func KeyFromPB(m *pb.SessionKey) (Key, error) {
+	if len(m.GetKey()) != chacha20poly1305.KeySize {
+		return Key{}, errors.New("session: key of the wrong size")
+	}
+	k := Key{Epoch: m.GetEpoch()}
+	copy(k.Secret[:], m.GetKey())
+	return k, nil
+}
+
+// bound is what the seal and the signature of a message cover.
+func bound(d *pb.SessionData) []byte {
+	b := make([]byte, 0, 96+len(d.SessionId))
+	b = append(b, "peercollab session data\x00"...)
+	b = append(b, d.SessionId...)
+	b = append(b, 0)
+	b = append(b, d.Sender...)
+	b = binary.BigEndian.AppendUint64(b, d.Seq)
+	return binary.BigEndian.AppendUint32(b, d.Epoch)
+}
+
+// Seal makes a signed, sealed message: payload number seq of the sender
+// whose key signs.
+func Seal(sessionID string, sign func([]byte) ([]byte, error), sender peer.ID, seq uint64, key Key, payload []byte) (*pb.SessionData, error) {
+	if len(payload) > MaxPayload {
+		return nil, ErrTooLarge
+	}
+	d := &pb.SessionData{SessionId: sessionID, Sender: []byte(sender), Seq: seq, Epoch: key.Epoch}
+	aead, err := chacha20poly1305.NewX(key.Secret[:])
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(payload)+aead.Overhead())
+	rand.Read(nonce)
+	d.Sealed = aead.Seal(nonce, nonce, payload, bound(d))
+	if d.Signature, err = sign(signed(d)); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// signed is what the sender signs: the bound fields and the sealed text.
+func signed(d *pb.SessionData) []byte { return append(bound(d), d.Sealed...) }
+
+// Verify checks a message's signature against its sender's key.
+func Verify(d *pb.SessionData) error {
+	sender, err := peer.IDFromBytes(d.GetSender())
+	if err != nil {
+		return ErrBadSignature
+	}
+	pub, err := sender.ExtractPublicKey()
+	if err != nil {
+		return ErrBadSignature
+	}
+	ok, err := pub.Verify(signed(d), d.GetSignature())
+	if err != nil || !ok {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// Open returns a message's payload.
+func Open(key Key, d *pb.SessionData) ([]byte, error) {
+	if key.Epoch != d.GetEpoch() {
+		return nil, ErrCannotOpen
+	}
+	aead, err := chacha20poly1305.NewX(key.Secret[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(d.GetSealed()) < aead.NonceSize() {
+		return nil, ErrCannotOpen
+	}
+	nonce, box := d.Sealed[:aead.NonceSize()], d.Sealed[aead.NonceSize():]
+	out, err := aead.Open(nil, nonce, box, bound(d))
+	if err != nil {
+		return nil, ErrCannotOpen
+	}
+	return out, nil
+}
+
+// Membership is what a validator needs to know of a session.
+type Membership interface {
+	// Host is the session's host.
+	Host() peer.ID
+	// IsMember reports whether p is a current member.
+	IsMember(p peer.ID) bool
+}
+
+// Validator accepts on a session's topic a roster or heartbeat that its
+// host published, and data that a current member signed and published (or
+// the host passed on).
+func Validator(m Membership) pubsub.ValidatorEx {
+	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		if len(msg.GetData()) > MaxRequestSize {
+			return pubsub.ValidationReject
+		}
+		var tm pb.SessionTopicMessage
+		if err := proto.Unmarshal(msg.GetData(), &tm); err != nil {
+			return pubsub.ValidationReject
+		}
+		from := msg.GetFrom()
+		switch x := tm.GetMsg().(type) {
+		case *pb.SessionTopicMessage_Roster, *pb.SessionTopicMessage_Heartbeat:
+			if from != m.Host() {
+				return pubsub.ValidationReject
+			}
+		case *pb.SessionTopicMessage_Data:
+			sender, err := peer.IDFromBytes(x.Data.GetSender())
+			if err != nil || (from != sender && from != m.Host()) {
+				return pubsub.ValidationReject
+			}
+			if !m.IsMember(sender) {
+				// Perhaps a member whose joining this node has not heard of
+				// yet: let it go, but do not pass it on.
+				return pubsub.ValidationIgnore
+			}
+			if Verify(x.Data) != nil {
+				return pubsub.ValidationReject
+			}
+		default:
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = &tm
+		return pubsub.ValidationAccept
+	}
+}
+
+// Handler answers the stream protocol's requests; each method runs on the
+// goroutine of its stream. from is the authenticated requester.
+type Handler interface {
+	Join(from peer.ID, session, invitationID string) *pb.SessionResponse
+	Fetch(from peer.ID, session string, sender peer.ID, first, last uint64) *pb.SessionResponse
+	Post(from peer.ID, session string, d *pb.SessionData) *pb.SessionResponse
+	Leave(from peer.ID, session string) *pb.SessionResponse
+	HostRequest(from peer.ID, app, message string) *pb.SessionResponse
+}
+
+// Service answers session requests. Close removes its handler.
+type Service struct {
+	h    host.Host
+	once sync.Once
+}
+
+// Serve registers the stream protocol's handler on h.
+func Serve(h host.Host, handler Handler) *Service {
+	h.SetStreamHandler(ID, wire.Handler(MaxRequestSize, Timeout, func() *pb.SessionRequest { return new(pb.SessionRequest) },
+		func(_ context.Context, from peer.ID, r *pb.SessionRequest) (*pb.SessionResponse, error) {
+			return dispatch(handler, from, r), nil
+		}))
+	return &Service{h: h}
+}
+
+func invalid(detail string) *pb.SessionResponse {
+	return &pb.SessionResponse{Status: pb.SessionResponse_INVALID, Detail: detail}
+}
+
+func dispatch(h Handler, from peer.ID, r *pb.SessionRequest) *pb.SessionResponse {
+	sid := r.GetSessionId()
+	if _, ok := r.GetMsg().(*pb.SessionRequest_HostRequest); !ok && !validID(sid) {
+		return invalid("malformed session ID")
+	}
+	switch m := r.GetMsg().(type) {
+	case *pb.SessionRequest_Join:
+		return h.Join(from, sid, m.Join.GetInvitationId())
+	case *pb.SessionRequest_Fetch:
+		sender, err := peer.IDFromBytes(m.Fetch.GetSender())
+		first, last := m.Fetch.GetFrom(), m.Fetch.GetTo()
+		if err != nil || first == 0 || last < first {
+			return invalid("malformed fetch")
+		}
+		return h.Fetch(from, sid, sender, first, min(last, first+MaxFetch-1))
+	case *pb.SessionRequest_Post:
+		d := m.Post.GetData()
+		if d == nil || d.GetSessionId() != sid || Verify(d) != nil {
+			return invalid("malformed or forged post")
+		}
+		return h.Post(from, sid, d)
+	case *pb.SessionRequest_Leave:
+		return h.Leave(from, sid)
+	case *pb.SessionRequest_HostRequest:
+		return h.HostRequest(from, m.HostRequest.GetApplicationId(), m.HostRequest.GetMessage())
+	}
+	return invalid("unknown request")
+}
+
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Close removes the handler. It is idempotent.
+func (s *Service) Close() error {
+	s.once.Do(func() { s.h.RemoveStreamHandler(ID) })
+	return nil
+}
+
+// Request sends a request to p and returns its response.
+func Request(ctx context.Context, h host.Host, p peer.ID, r *pb.SessionRequest) (*pb.SessionResponse, error) {
+	var resp pb.SessionResponse
+	if err := wire.Exchange(ctx, h, p, ID, r, &resp, MaxResponseSize, Timeout); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// StatusError is a response status other than OK, as an error.
+type StatusError struct {
+	Status pb.SessionResponse_Status
+	Detail string
+}
+
+func (e *StatusError) Error() string {
+	msg := map[pb.SessionResponse_Status]string{
+		pb.SessionResponse_UNKNOWN:    "the host knows no such session",
+		pb.SessionResponse_NOT_MEMBER: "you are not a member of this session",
+		pb.SessionResponse_ENDED:      "the session has ended",
+		pb.SessionResponse_INVALID:    "the peer refused the request as malformed",
+		pb.SessionResponse_PENDING:    "the peer will decide later",
+		pb.SessionResponse_DECLINED:   "the peer declined",
+	}[e.Status]
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return "session: " + msg
+}
+
+// Check returns a response's status as an error, or nil for OK.
+func Check(r *pb.SessionResponse) error {
+	if r.GetStatus() == pb.SessionResponse_OK {
+		return nil
+	}
+	return &StatusError{r.GetStatus(), r.GetDetail()}
+}
+
+// RosterToPB and RosterFromPB convert rosters; members are peer IDs.
+func RosterToPB(session, app string, host peer.ID, state pb.SessionRoster_State, version uint64, epoch uint32, members []peer.ID) *pb.SessionRoster {
+	m := &pb.SessionRoster{SessionId: session, ApplicationId: app, Host: []byte(host), State: state, Version: version, Epoch: epoch}
+	for _, p := range members {
+		m.Members = append(m.Members, []byte(p))
+	}
+	return m
+}
+
+// Members decodes a roster's members.
+func Members(r *pb.SessionRoster) ([]peer.ID, error) {
+	out := make([]peer.ID, 0, len(r.GetMembers()))
+	for _, b := range r.GetMembers() {
+		p, err := peer.IDFromBytes(b)
+		if err != nil {
+			return nil, fmt.Errorf("session: roster member: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
