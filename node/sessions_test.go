@@ -80,7 +80,7 @@ func TestSessionFlow(t *testing.T) {
 	if _, err := host.Sessions().CancelUnanswered(sid); err != nil {
 		t.Fatal(err)
 	}
-	waitSession(t, host, sid, "cancelled", func(v sessions.View) bool { return v.Standing[ps[3].Identity().ID()] == session.Cancelled })
+	waitSession(t, host, sid, "cancelled", func(v sessions.View) bool { return v.Standing[ps[3].Identity().ID().String()] == session.Cancelled })
 	if _, err := host.Sessions().Start(sid); err != nil {
 		t.Fatal(err)
 	}

@@ -285,29 +285,49 @@ func (h *Host) End() (Effects, error) {
 }
 
 // Snapshot is a host's state in a form that can be stored and restored.
+// Its maps are keyed by peer IDs in text form (a peer.ID map key would be
+// written to JSON as raw bytes).
 type Snapshot struct {
-	ID       string               `json:"id"`
-	App      string               `json:"application_id"`
-	Host     peer.ID              `json:"host"`
-	State    State                `json:"state"`
-	Version  uint64               `json:"version"`
-	Epoch    uint32               `json:"epoch"`
-	Standing map[peer.ID]Standing `json:"standing"`
-	Invites  map[peer.ID]string   `json:"invites,omitempty"`
+	ID       string              `json:"id"`
+	App      string              `json:"application_id"`
+	Host     peer.ID             `json:"host"`
+	State    State               `json:"state"`
+	Version  uint64              `json:"version"`
+	Epoch    uint32              `json:"epoch"`
+	Standing map[string]Standing `json:"standing"`
+	Invites  map[string]string   `json:"invites,omitempty"`
 }
 
 // Snapshot returns the host's state.
 func (h *Host) Snapshot() Snapshot {
 	return Snapshot{ID: h.id, App: h.app, Host: h.host, State: h.state, Version: h.version, Epoch: h.epoch,
-		Standing: maps.Clone(h.standing), Invites: maps.Clone(h.invites)}
+		Standing: TextKeys(h.standing), Invites: TextKeys(h.invites)}
 }
 
-// RestoreHost rebuilds a host from a snapshot.
+// RestoreHost rebuilds a host from a snapshot. Entries whose key is not a
+// peer ID are dropped.
 func RestoreHost(s Snapshot) *Host {
-	h := &Host{id: s.ID, app: s.App, host: s.Host, state: s.State, version: s.Version, epoch: s.Epoch,
-		standing: maps.Clone(s.Standing), invites: maps.Clone(s.Invites)}
-	if h.invites == nil {
-		h.invites = map[peer.ID]string{}
+	return &Host{id: s.ID, app: s.App, host: s.Host, state: s.State, version: s.Version, epoch: s.Epoch,
+		standing: PeerKeys(s.Standing), invites: PeerKeys(s.Invites)}
+}
+
+// TextKeys returns m with its peer ID keys in text form, for JSON.
+func TextKeys[V any](m map[peer.ID]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for p, v := range m {
+		out[p.String()] = v
 	}
-	return h
+	return out
+}
+
+// PeerKeys is the inverse of TextKeys; keys that are not peer IDs are
+// dropped.
+func PeerKeys[V any](m map[string]V) map[peer.ID]V {
+	out := make(map[peer.ID]V, len(m))
+	for k, v := range m {
+		if p, err := peer.Decode(k); err == nil {
+			out[p] = v
+		}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/peercollab/peercollab/node/events"
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
@@ -313,6 +315,77 @@ func (c *Client) InvitationPolicy(ctx context.Context) (invitations.Policy, erro
 func (c *Client) SetInvitationPolicy(ctx context.Context, p invitations.Policy) (invitations.Policy, error) {
 	var v PolicyBody
 	return v.Policy, c.do(ctx, "PUT", "/v1/invitations/policy", PolicyBody{p}, &v)
+}
+
+// CreateSession hosts a new session for an application.
+func (c *Client) CreateSession(ctx context.Context, app string) (sessions.View, error) {
+	var v sessions.View
+	return v, c.do(ctx, "POST", "/v1/sessions", SessionCreateRequest{app}, &v)
+}
+
+// Sessions lists the sessions, hosted and joined.
+func (c *Client) Sessions(ctx context.Context) ([]sessions.View, error) {
+	var v []sessions.View
+	return v, c.do(ctx, "GET", "/v1/sessions", nil, &v)
+}
+
+// Session shows one session.
+func (c *Client) Session(ctx context.Context, id string) (sessions.View, error) {
+	var v sessions.View
+	return v, c.do(ctx, "GET", "/v1/sessions/"+url.PathEscape(id), nil, &v)
+}
+
+// SessionInvite invites peers to a hosted session.
+func (c *Client) SessionInvite(ctx context.Context, id string, req SessionInviteRequest) (SessionInviteResponse, error) {
+	var v SessionInviteResponse
+	return v, c.do(ctx, "POST", "/v1/sessions/"+url.PathEscape(id)+"/invite", req, &v)
+}
+
+// SessionOp performs "cancel-unanswered", "start", "end" or "leave" on a
+// session.
+func (c *Client) SessionOp(ctx context.Context, id, op string) (sessions.View, error) {
+	var v sessions.View
+	return v, c.do(ctx, "POST", "/v1/sessions/"+url.PathEscape(id)+"/"+op, nil, &v)
+}
+
+// SessionRemove removes a member from a hosted session.
+func (c *Client) SessionRemove(ctx context.Context, id, peer string) (sessions.View, error) {
+	var v sessions.View
+	return v, c.do(ctx, "POST", "/v1/sessions/"+url.PathEscape(id)+"/remove", PeerRequest{peer}, &v)
+}
+
+// SessionSend sends an application message to a session.
+func (c *Client) SessionSend(ctx context.Context, id string, data []byte) (sessions.Message, error) {
+	var v sessions.Message
+	return v, c.do(ctx, "POST", "/v1/sessions/"+url.PathEscape(id)+"/send", SessionSendRequest{data}, &v)
+}
+
+// SessionMessages returns the messages delivered after index after.
+func (c *Client) SessionMessages(ctx context.Context, id string, after uint64) ([]sessions.Message, error) {
+	var v []sessions.Message
+	return v, c.do(ctx, "GET", "/v1/sessions/"+url.PathEscape(id)+"/messages?after="+strconv.FormatUint(after, 10), nil, &v)
+}
+
+// RequestHost asks a peer to host a session for an application.
+func (c *Client) RequestHost(ctx context.Context, req HostRequestBody) (HostRequestResult, error) {
+	var v HostRequestResult
+	return v, c.do(ctx, "POST", "/v1/host-requests", req, &v)
+}
+
+// HostRequests lists the host requests received.
+func (c *Client) HostRequests(ctx context.Context) ([]sessions.HostRequest, error) {
+	var v []sessions.HostRequest
+	return v, c.do(ctx, "GET", "/v1/host-requests", nil, &v)
+}
+
+// AnswerHostRequest accepts or declines a host request.
+func (c *Client) AnswerHostRequest(ctx context.Context, id string, accept bool) (sessions.HostRequest, error) {
+	verb := "decline"
+	if accept {
+		verb = "accept"
+	}
+	var v sessions.HostRequest
+	return v, c.do(ctx, "POST", "/v1/host-requests/"+url.PathEscape(id)+"/"+verb, nil, &v)
 }
 
 // StreamEvent is an event as the client receives it: the payload is left

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,8 +15,11 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 	"github.com/peercollab/peercollab/protocols/invite"
+	psession "github.com/peercollab/peercollab/protocols/session"
+	"github.com/peercollab/peercollab/session"
 )
 
 // Error is an error the API returned: a stable machine-readable code, the
@@ -133,6 +137,23 @@ var mappings = []mapping{
 	{invite.ErrMessageTooLong, "message_too_long", http.StatusBadRequest, ""},
 	{invite.ErrDataTooLarge, "data_too_large", http.StatusBadRequest, "invitation data may be at most 16384 bytes"},
 	{invite.ErrBadExpiry, "bad_timeout", http.StatusBadRequest, "give a timeout of at most 24h"},
+	{sessions.ErrNotFound, "session_not_found", http.StatusNotFound, "see `peercollab session list`"},
+	{sessions.ErrAmbiguous, "ambiguous_session", http.StatusConflict, "give more of the session ID"},
+	{sessions.ErrNotHost, "not_host", http.StatusForbidden, ""},
+	{sessions.ErrIsHost, "is_host", http.StatusBadRequest, ""},
+	{sessions.ErrNotJoined, "not_joined", http.StatusConflict, ""},
+	{sessions.ErrEnded, "session_ended", http.StatusConflict, ""},
+	{sessions.ErrNotRunning, "session_not_running", http.StatusConflict, ""},
+	{sessions.ErrNoKey, "no_session_key", http.StatusServiceUnavailable, ""},
+	{sessions.ErrBadApp, "bad_id", http.StatusBadRequest, ""},
+	{sessions.ErrNoRequest, "host_request_not_found", http.StatusNotFound, "see `peercollab host-requests`"},
+	{sessions.ErrAnswered, "host_request_answered", http.StatusConflict, ""},
+	{sessions.ErrDeclined, "host_request_declined", http.StatusConflict, ""},
+	{session.ErrEnded, "session_ended", http.StatusConflict, ""},
+	{session.ErrNotForming, "session_started", http.StatusConflict, ""},
+	{session.ErrNotMember, "not_member", http.StatusConflict, ""},
+	{session.ErrIsHost, "is_host", http.StatusBadRequest, ""},
+	{psession.ErrTooLarge, "message_too_large", http.StatusBadRequest, ""},
 	{events.ErrOverflow, "events_overflow", http.StatusServiceUnavailable, "reconnect to the event stream"},
 }
 
@@ -166,12 +187,14 @@ func Sentence(err error) string {
 	return toError(err).Message
 }
 
+// packagePrefix matches a Go package's "name: " prefix at the start of an
+// error text or of one of its wrapped parts.
+var packagePrefix = regexp.MustCompile(`(^|: )(?:contacts|node|events|localapi|near|publish|endpoint|watch|card|invite|invitations|sessions|session|state): `)
+
 // sentence makes one sentence for a person out of an error text: without the
 // Go package prefixes, capitalised, with the hint after a semicolon.
 func sentence(msg, hint string) string {
-	for _, p := range []string{"contacts: ", "node: ", "events: ", "localapi: ", "near: ", "publish: ", "endpoint: ", "watch: ", "card: ", "invite: ", "invitations: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
+	msg = packagePrefix.ReplaceAllString(msg, "$1")
 	msg = strings.TrimRight(msg, ". ")
 	if hint != "" {
 		msg += "; " + hint

@@ -12,6 +12,7 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
@@ -227,4 +228,47 @@ type PolicyBody struct {
 // BatchRequest names a batch of invitations.
 type BatchRequest struct {
 	Batch string `json:"batch"`
+}
+
+// SessionCreateRequest is the body of POST /v1/sessions.
+type SessionCreateRequest struct {
+	AppID string `json:"application_id"`
+}
+
+// SessionInviteRequest is the body of POST /v1/sessions/{id}/invite.
+type SessionInviteRequest struct {
+	Peers   []string `json:"peers"`
+	Message string   `json:"message,omitempty"`
+	Timeout string   `json:"timeout,omitempty"`
+}
+
+// SessionInviteResponse is the answer to POST /v1/sessions/{id}/invite.
+type SessionInviteResponse struct {
+	Session     sessions.View        `json:"session"`
+	Invitations []invitations.Record `json:"invitations"`
+}
+
+// SessionSendRequest is the body of POST /v1/sessions/{id}/send.
+type SessionSendRequest struct {
+	Data []byte `json:"data"`
+}
+
+// PeerRequest names a peer.
+type PeerRequest struct {
+	Peer string `json:"peer"`
+}
+
+// HostRequestBody is the body of POST /v1/host-requests.
+type HostRequestBody struct {
+	Peer    string `json:"peer"`
+	AppID   string `json:"application_id"`
+	Message string `json:"message,omitempty"`
+}
+
+// HostRequestResult is the answer to POST /v1/host-requests: the peer
+// accepted at once (Session set) or will decide later (Pending).
+type HostRequestResult struct {
+	Peer    peer.ID `json:"peer"`
+	Pending bool    `json:"pending"`
+	Session string  `json:"session,omitempty"`
 }

@@ -1,6 +1,8 @@
 package sessions
 
 import (
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peercollab/peercollab/node/invitations"
@@ -30,7 +32,7 @@ func (h handler) Join(from peer.ID, sid, invitationID string) *pb.SessionRespons
 		return &pb.SessionResponse{Status: pb.SessionResponse_ENDED, Roster: roster}
 	}
 	after := func() {}
-	if x.h.Standing()[from] == session.Invited && invitationID != "" && x.h.Snapshot().Invites[from] == invitationID {
+	if x.h.Standing()[from] == session.Invited && invitationID != "" && x.h.Snapshot().Invites[from.String()] == invitationID {
 		fx, err := x.h.Answer(from, session.Member)
 		if err == nil {
 			after = x.applyLocked(fx)
@@ -119,7 +121,14 @@ var standingOf = map[invitations.State]session.Standing{
 // tally and roster; an accepted invitation to someone else's session makes
 // this node join it. It is invitations.Config.Changed.
 func (s *Service) Changed(r invitations.Record) {
-	if r.SessionID == "" || !r.State.Answered() {
+	if r.SessionID == "" {
+		return
+	}
+	if r.Direction == invitations.Received && r.State == invitations.Pending {
+		s.acceptAsked(r)
+		return
+	}
+	if !r.State.Answered() {
 		return
 	}
 	s.mu.Lock()
@@ -149,4 +158,22 @@ func (s *Service) Changed(r invitations.Record) {
 	x.changedLocked()
 	s.mu.Unlock()
 	s.goJoin(x)
+}
+
+// acceptAsked accepts an invitation that answers a host request this node
+// made.
+func (s *Service) acceptAsked(r invitations.Record) {
+	key := askKey{r.Peer, r.AppID}
+	s.mu.Lock()
+	at, ok := s.asked[key]
+	if ok {
+		delete(s.asked, key)
+	}
+	s.mu.Unlock()
+	if !ok || time.Since(at) > askedFor {
+		return
+	}
+	if _, err := s.cfg.Invitations.Accept(r.ID); err != nil {
+		log.Warnw("accept the invitation of a host request", "invitation", r.ID, "error", err)
+	}
 }

@@ -153,6 +153,9 @@ func (s *Service) RequestHost(ctx context.Context, p peer.ID, app, message strin
 	if err := s.cfg.Connect(ctx, p); err != nil {
 		return "", err
 	}
+	s.mu.Lock()
+	s.asked[askKey{p, app}] = time.Now()
+	s.mu.Unlock()
 	resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{Msg: &pb.SessionRequest_HostRequest{HostRequest: &pb.HostRequest{ApplicationId: app, Message: message}}})
 	if err != nil {
 		return "", err

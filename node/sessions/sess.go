@@ -58,18 +58,18 @@ type logEntry struct {
 
 // stored is a session as kept in the database.
 type stored struct {
-	ID           string             `json:"id"`
-	App          string             `json:"application_id"`
-	Host         peer.ID            `json:"host"`
-	Hosting      bool               `json:"hosting"`
-	HostState    *session.Snapshot  `json:"host_state,omitempty"`
-	Roster       session.Roster     `json:"roster"`
-	Keys         map[uint32][]byte  `json:"keys"`
-	Positions    map[peer.ID]uint64 `json:"positions"`
-	MySeq        uint64             `json:"my_seq"`
-	Me           session.Standing   `json:"me"`
-	Joined       bool               `json:"joined"`
-	InvitationID string             `json:"invitation_id,omitempty"`
+	ID           string            `json:"id"`
+	App          string            `json:"application_id"`
+	Host         peer.ID           `json:"host"`
+	Hosting      bool              `json:"hosting"`
+	HostState    *session.Snapshot `json:"host_state,omitempty"`
+	Roster       session.Roster    `json:"roster"`
+	Keys         map[uint32][]byte `json:"keys"`
+	Positions    map[string]uint64 `json:"positions"`
+	MySeq        uint64            `json:"my_seq"`
+	Me           session.Standing  `json:"me"`
+	Joined       bool              `json:"joined"`
+	InvitationID string            `json:"invitation_id,omitempty"`
 }
 
 func newSess(s *Service, id, app string, host peer.ID, hosting bool) *sess {
@@ -89,7 +89,7 @@ func restore(s *Service, st stored) (*sess, error) {
 		copy(key.Secret[:], k)
 		x.keys[e] = key
 	}
-	for p, pos := range st.Positions {
+	for p, pos := range session.PeerKeys(st.Positions) {
 		x.order.Start(p, pos)
 	}
 	x.mySeq, x.me, x.joined, x.invitationID = st.MySeq, st.Me, st.Joined, st.InvitationID
@@ -99,7 +99,7 @@ func restore(s *Service, st stored) (*sess, error) {
 // saveLocked stores the session.
 func (x *sess) saveLocked() {
 	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Roster: x.roster, Keys: map[uint32][]byte{},
-		Positions: x.order.Positions(), MySeq: x.mySeq, Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
+		Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq, Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
 	if x.h != nil {
 		snap := x.h.Snapshot()
 		st.HostState = &snap
@@ -132,7 +132,7 @@ func (x *sess) viewLocked() View {
 		Epoch: x.roster.Epoch, Members: slices.Clone(x.roster.Members), Joined: x.joined, Me: x.me,
 		Sent: x.mySeq, Received: x.index, Error: x.err}
 	if x.h != nil {
-		v.Standing = x.h.Standing()
+		v.Standing = session.TextKeys(x.h.Standing())
 	}
 	return v
 }

@@ -113,8 +113,21 @@ type Service struct {
 	mu       sync.Mutex
 	sessions map[string]*sess
 	requests map[string]*HostRequest
-	closed   bool
+	// asked remembers the host requests this node made (peer and
+	// application), so that the invitation that answers one is accepted
+	// without asking.
+	asked  map[askKey]time.Time
+	closed bool
 }
+
+type askKey struct {
+	peer peer.ID
+	app  string
+}
+
+// askedFor is how long this node waits for the invitation that answers
+// its host request.
+const askedFor = time.Hour
 
 // New loads the stored sessions, resumes them and serves the session
 // protocol. Call Changed with every invitation change (see
@@ -124,7 +137,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, sessions: map[string]*sess{}, requests: map[string]*HostRequest{}}
+	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, sessions: map[string]*sess{}, requests: map[string]*HostRequest{}, asked: map[askKey]time.Time{}}
 	var loaded []stored
 	err := cfg.State.ForEach(bucket, func(_ string, raw []byte) error {
 		var st stored
@@ -213,7 +226,7 @@ type View struct {
 	// it has not joined yet.
 	Me session.Standing `json:"me"`
 	// Standing is every invited peer's standing (hosted sessions only).
-	Standing map[peer.ID]session.Standing `json:"standing,omitempty"`
+	Standing map[string]session.Standing `json:"standing,omitempty"`
 	// Tally counts the session's invitations (hosted sessions only).
 	Tally *invitations.Tally `json:"tally,omitempty"`
 	// Sent is how many messages this node sent; Received how many it

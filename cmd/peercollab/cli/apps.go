@@ -16,7 +16,7 @@ func (e *env) appsCmd() *cobra.Command {
 		Short: "Register applications that invitations can launch; list yours or a peer's",
 	}
 	var desc, launch, dataFile string
-	var autoAccept bool
+	var autoAccept, autoHost bool
 	register := &cobra.Command{
 		Use:   "register APPID --desc TEXT [--launch CMD] [--data FILE]",
 		Short: "Register an application (at most 64)",
@@ -26,7 +26,7 @@ watch you see its ID, description and data (at most 16 KiB); the launch
 command, run when you accept an invitation to the application, stays here.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := publish.RegisteredApp{Application: endpoint.Application{ID: args[0], Description: desc}, Launch: launch, AutoAccept: autoAccept}
+			a := publish.RegisteredApp{Application: endpoint.Application{ID: args[0], Description: desc}, Launch: launch, AutoAccept: autoAccept, AutoHost: autoHost}
 			if dataFile != "" {
 				data, err := readInput(cmd, dataFile)
 				if err != nil {
@@ -45,6 +45,7 @@ command, run when you accept an invitation to the application, stays here.`,
 	register.Flags().StringVar(&launch, "launch", "", "command to run (with sh -c) when an invitation to this application is accepted")
 	register.Flags().StringVar(&dataFile, "data", "", "file of application data that watchers see (at most 16 KiB)")
 	register.Flags().BoolVar(&autoAccept, "auto-accept", false, "accept invitations to this application from trusted contacts without asking")
+	register.Flags().BoolVar(&autoHost, "auto-host", false, "accept requests to host a session for this application without asking")
 	register.MarkFlagRequired("desc")
 
 	var asJSON bool

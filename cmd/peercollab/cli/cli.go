@@ -74,6 +74,10 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.inviteCmd(),
 		e.invitationsCmd(),
 		e.launchInfoCmd(),
+		e.sessionCmd(),
+		e.hostRequestCmd(),
+		e.hostRequestsCmd(),
+		e.chatCmd(),
 		e.testnetCmd(),
 	)
 	err := root.ExecuteContext(ctx)
