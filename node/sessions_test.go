@@ -139,3 +139,81 @@ func TestSessionFlow(t *testing.T) {
 	}
 	waitSession(t, ps[0], sid, "ended", func(v sessions.View) bool { return v.State == session.Ended })
 }
+
+// TestSessionMemberRestart: in a session of five, one member stops while
+// the others keep talking; when it comes back it catches up, and across
+// the restart it has every message of every sender exactly once.
+func TestSessionMemberRestart(t *testing.T) {
+	host := newNode(t, testConfig(t, "Host"))
+	var members []*node.Node
+	var cfgs []node.Config
+	for i := range 4 {
+		cfg := testConfig(t, fmt.Sprintf("M%d", i))
+		m := newNode(t, cfg)
+		pair(t, host, m)
+		register(t, m, publish.RegisteredApp{Application: endpoint.Application{ID: "chat"}, AutoAccept: true})
+		members, cfgs = append(members, m), append(cfgs, cfg)
+	}
+	v, err := host.Sessions().Create("chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := v.ID
+	var ids []peer.ID
+	for _, m := range members {
+		ids = append(ids, m.Identity().ID())
+	}
+	if _, _, err := host.Sessions().Invite(sid, ids, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitSession(t, host, sid, "all accepted", func(v sessions.View) bool { return len(v.Members) == 5 })
+	host.Sessions().Start(sid)
+	for _, m := range members {
+		waitSession(t, m, sid, "running", func(v sessions.View) bool { return v.Joined && v.State == session.Running })
+	}
+	ctx := context.Background()
+	talkers := []*node.Node{host, members[0], members[1], members[2]}
+	say := func(round int) {
+		for j, n := range talkers {
+			if _, err := n.Sessions().Send(ctx, sid, fmt.Appendf(nil, "%d-%d", j, round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for r := range 10 {
+		say(r)
+	}
+	restarting := members[3]
+	before := waitMessages(t, restarting, sid, 40)
+	addr := restarting.Host().Addrs()[0]
+	if err := restarting.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for r := 10; r < 30; r++ {
+		say(r)
+	}
+	cfg := cfgs[3]
+	cfg.ListenAddrs = []string{addr.String()}
+	back := newNode(t, cfg)
+	after := waitMessages(t, back, sid, 80)
+	got := map[peer.ID][]uint64{}
+	for _, m := range append(before, after...) {
+		got[m.Sender] = append(got[m.Sender], m.Seq)
+	}
+	for _, n := range talkers {
+		seqs := got[n.Identity().ID()]
+		if len(seqs) != 30 {
+			t.Fatalf("from %s: %d messages across the restart, want 30: %v", n.Identity().ID(), len(seqs), seqs)
+		}
+		for i, s := range seqs {
+			if s != uint64(i+1) {
+				t.Fatalf("from %s: message %d is seq %d", n.Identity().ID(), i, s)
+			}
+		}
+	}
+	// And it can talk again.
+	if _, err := back.Sessions().Send(ctx, sid, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	waitMessages(t, host, sid, 121)
+}

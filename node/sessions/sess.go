@@ -143,18 +143,29 @@ func (x *sess) changedLocked() {
 	x.s.cfg.Hub.Publish(EvtChanged, x.viewLocked())
 }
 
-// resumeLocked restarts a session loaded from the database.
-func (x *sess) resumeLocked() {
+// resume restarts a session loaded from the database: a host rejoins its
+// topic and republishes the roster; a member asks the host to let it back.
+func (x *sess) resume() {
+	s := x.s
+	s.mu.Lock()
 	switch {
 	case x.roster.State == session.Ended:
+		s.mu.Unlock()
 	case x.hosting:
-		if err := x.joinTopicLocked(); err != nil {
+		err := x.joinTopicLocked()
+		if err != nil {
 			x.err = err.Error()
-			return
 		}
-		x.s.goPublish(x, rosterMessage(x.roster))
+		r := x.roster
+		s.mu.Unlock()
+		if err == nil {
+			s.goPublish(x, rosterMessage(r))
+		}
 	case x.me == session.Invited || x.me == session.Member:
-		x.s.goJoin(x)
+		s.mu.Unlock()
+		s.goJoin(x)
+	default:
+		s.mu.Unlock()
 	}
 }
 

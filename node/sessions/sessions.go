@@ -152,8 +152,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
 	s.proto = psession.Serve(cfg.Host, handler{s})
+	var resume []*sess
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, st := range loaded {
 		x, err := restore(s, st)
 		if err != nil {
@@ -161,7 +161,11 @@ func New(cfg Config) (*Service, error) {
 			continue
 		}
 		s.sessions[x.id] = x
-		x.resumeLocked()
+		resume = append(resume, x)
+	}
+	s.mu.Unlock()
+	for _, x := range resume {
+		x.resume()
 	}
 	return s, nil
 }
@@ -186,6 +190,13 @@ func (s *Service) Close() error {
 	for _, x := range all {
 		x.leaveTopic()
 	}
+	s.mu.Lock()
+	for _, x := range all {
+		if x.dirty {
+			x.saveLocked() // where each sender's messages stopped
+		}
+	}
+	s.mu.Unlock()
 	return nil
 }
 
