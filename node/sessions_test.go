@@ -73,7 +73,9 @@ func TestSessionFlow(t *testing.T) {
 	ps[0].Invitations().Accept(recs[0].ID)
 	ps[1].Invitations().Accept(recs[1].ID)
 	ps[2].Invitations().Decline(recs[2].ID)
-	v = waitSession(t, host, sid, "tally", func(v sessions.View) bool { return v.Tally != nil && v.Tally.Accepted == 2 && v.Tally.Declined == 1 })
+	v = waitSession(t, host, sid, "tally", func(v sessions.View) bool {
+		return v.Tally != nil && v.Tally.Accepted == 2 && v.Tally.Declined == 1 && len(v.Members) == 3
+	})
 	if v.Tally.NoAnswer != 1 || len(v.Members) != 3 {
 		t.Fatalf("before cancel: %+v %+v", v, v.Tally)
 	}

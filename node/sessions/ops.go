@@ -177,8 +177,21 @@ func (s *Service) Send(ctx context.Context, id string, payload []byte) (Message,
 	}
 	key, ok := x.keys[x.roster.Epoch]
 	if !ok {
+		// The roster moved to a new epoch a moment ago; its key is being
+		// fetched. Wait for it a little.
 		s.mu.Unlock()
-		return Message{}, ErrNoKey
+		s.goJoin(x)
+		deadline := time.Now().Add(keyWait)
+		for !ok && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+			s.mu.Lock()
+			key, ok = x.keys[x.roster.Epoch]
+			s.mu.Unlock()
+		}
+		if !ok {
+			return Message{}, ErrNoKey
+		}
+		s.mu.Lock()
 	}
 	x.mySeq++
 	x.saveLocked() // a sequence number is never used twice, even across a crash
@@ -197,6 +210,9 @@ func (s *Service) Send(ctx context.Context, id string, payload []byte) (Message,
 	}
 	return Message{Session: x.id, Sender: me, Seq: d.Seq, Data: payload, Time: time.Now().UTC()}, nil
 }
+
+// keyWait is how long Send waits for the key of a new epoch.
+const keyWait = 3 * time.Second
 
 // hostInMesh reports whether the host is among the topic's peers: if not
 // (a limited relayed connection, say), messages go to the host directly.
