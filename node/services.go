@@ -181,9 +181,12 @@ func (n *Node) SetEndpointName(name string) error {
 func (n *Node) WatchPeer(p peer.ID) error {
 	if _, err := n.store.Get(p); err == nil {
 		t := true
-		_, err := n.UpdateContact(p, AddOptions{Watch: &t})
-		return err
+		if _, err := n.UpdateContact(p, AddOptions{Watch: &t}); err != nil {
+			return err
+		}
 	}
+	// At once, not only when the contact event comes round: the caller
+	// wants to see the watch.
 	return n.watch.Watch(p)
 }
 
@@ -191,8 +194,9 @@ func (n *Node) WatchPeer(p peer.ID) error {
 func (n *Node) UnwatchPeer(p peer.ID) error {
 	if _, err := n.store.Get(p); err == nil {
 		f := false
-		_, err := n.UpdateContact(p, AddOptions{Watch: &f})
-		return err
+		if _, err := n.UpdateContact(p, AddOptions{Watch: &f}); err != nil {
+			return err
+		}
 	}
 	n.watch.Unwatch(p)
 	return nil

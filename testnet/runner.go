@@ -127,9 +127,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	slow, terr := r.teardown()
 	rep.Teardown = StepResult{Name: "tear down: stop the nodes, remove the namespaces", Outcome: OutcomeOK, DurationMS: ms(time.Since(t))}
 	if slow != nil {
-		rep.Teardown.Outcome = OutcomeWarning
+		// A daemon that does not shut down cleanly is a defect of the
+		// daemon: the run fails for it.
+		rep.Teardown.Outcome = OutcomeFailed
 		rep.Teardown.Error = slow.Error()
-		rep.Warnings = append(rep.Warnings, slow.Error())
+		if rep.Error == "" {
+			rep.Error = "teardown: " + slow.Error()
+		}
 	}
 	if terr != nil {
 		rep.Teardown.Outcome = OutcomeFailed
@@ -441,8 +445,7 @@ func (r *runner) sample(stop <-chan struct{}) {
 // run's context: it must finish after an interrupt too.
 //
 // A node that does not exit within StopTimeout of SIGTERM is killed and
-// reported in slow, not as an error: the run's verdict is about its steps
-// (a stop step that hangs fails), and the report shows the warning.
+// reported in slow; the run fails for it.
 func (r *runner) teardown() (slow, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout+30*time.Second)
 	defer cancel()

@@ -74,6 +74,10 @@ type Server struct {
 	n   *node.Node
 	srv *http.Server
 	wg  sync.WaitGroup
+	// streams ends the event streams at Close, which http.Server.Shutdown
+	// would otherwise wait for.
+	streams    context.Context
+	endStreams context.CancelFunc
 
 	closeOnce sync.Once
 }
@@ -81,6 +85,7 @@ type Server struct {
 // Serve starts serving the API of n on l in the background. Close stops it.
 func Serve(n *node.Node, l net.Listener) *Server {
 	s := &Server{n: n}
+	s.streams, s.endStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	s.routes(mux)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -96,6 +101,7 @@ func Serve(n *node.Node, l net.Listener) *Server {
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.endStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err = s.srv.Shutdown(ctx); err != nil {
@@ -183,8 +189,11 @@ func handle[T any](mux *http.ServeMux, pattern string, fn func(r *http.Request) 
 
 func writeError(w http.ResponseWriter, err error) {
 	e := toError(err)
-	if e.Status >= 500 {
+	switch {
+	case e.Status == http.StatusInternalServerError:
 		log.Errorw("request failed", "error", err)
+	case e.Status >= 500: // the fault of a remote peer or of the network
+		log.Debugw("request failed", "error", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)

@@ -30,7 +30,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, ": peercollab events\n\n")
 	flusher.Flush()
 
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
 	for {
 		next, cancel := context.WithTimeout(ctx, keepAlive)
 		ev, err := sub.Next(next)

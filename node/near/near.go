@@ -117,9 +117,13 @@ type Service struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	active   bool
-	mdns     interface{ Close() error }
+	mu     sync.Mutex
+	active bool
+	// activeCtx ends when the node signs out of People Near Me; the
+	// introductions of a signed-in period run under it.
+	activeCtx    context.Context
+	activeCancel context.CancelFunc
+	mdns         interface{ Close() error }
 	people   map[peer.ID]*Person
 	lost     map[peer.ID]time.Time // lost without a bye: when
 	inflight map[peer.ID]bool
@@ -193,6 +197,7 @@ func (s *Service) Start() error {
 		return fmt.Errorf("near: start mDNS: %w", err)
 	}
 	s.mdns, s.active = m, true
+	s.activeCtx, s.activeCancel = context.WithCancel(s.ctx)
 	return nil
 }
 
@@ -213,8 +218,10 @@ func (s *Service) Stop(ctx context.Context) {
 		delete(s.people, p.Peer)
 	}
 	clear(s.lost)
+	cancelIntroductions := s.activeCancel
 	s.mu.Unlock()
 	m.Close()
+	cancelIntroductions()
 	s.introducing.Wait()
 	bye := map[peer.ID]bool{}
 	for _, p := range people {
@@ -423,16 +430,16 @@ func (s *Service) remove(p peer.ID, lost bool) {
 // (dialAfter), and a failed introduction is tried once more after a random
 // pause, with the dial backoff cleared.
 func (s *Service) goExchange(p peer.ID, addrs []ma.Multiaddr) {
-	s.goIntroduce(p, func() {
-		if s.cfg.Host.ID() > p && !s.sleep(dialAfter) {
+	s.goIntroduce(p, func(ctx context.Context) {
+		if s.cfg.Host.ID() > p && !sleep(ctx, dialAfter) {
 			return
 		}
-		err := s.exchange(s.ctx, p, addrs)
-		if err != nil && !errors.Is(err, errSignedOut) && s.sleep(dialAfter+time.Duration(mrand.Int64N(int64(dialAfter)))) {
+		err := s.exchange(ctx, p, addrs)
+		if err != nil && !errors.Is(err, errSignedOut) && sleep(ctx, dialAfter+time.Duration(mrand.Int64N(int64(dialAfter)))) {
 			if sw, ok := s.cfg.Host.Network().(*swarm.Swarm); ok {
 				sw.Backoff().Clear(p)
 			}
-			err = s.exchange(s.ctx, p, addrs)
+			err = s.exchange(ctx, p, addrs)
 		}
 		if err != nil {
 			log.Debugw("introduction failed", "peer", p, "error", err)
@@ -440,9 +447,10 @@ func (s *Service) goExchange(p peer.ID, addrs []ma.Multiaddr) {
 	})
 }
 
-// goIntroduce runs fn in the background unless the service is signed out
-// or an introduction to p is under way already.
-func (s *Service) goIntroduce(p peer.ID, fn func()) {
+// goIntroduce runs fn in the background, with a context that ends at
+// sign-out, unless the service is signed out or an introduction to p is
+// under way already.
+func (s *Service) goIntroduce(p peer.ID, fn func(ctx context.Context)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || !s.active || s.inflight[p] {
@@ -450,6 +458,7 @@ func (s *Service) goIntroduce(p peer.ID, fn func()) {
 	}
 	s.inflight[p] = true
 	s.introducing.Add(1)
+	ctx := s.activeCtx
 	s.wg.Go(func() {
 		defer func() {
 			s.mu.Lock()
@@ -457,7 +466,7 @@ func (s *Service) goIntroduce(p peer.ID, fn func()) {
 			s.mu.Unlock()
 			s.introducing.Done()
 		}()
-		fn()
+		fn(ctx)
 	})
 }
 
@@ -465,13 +474,12 @@ func (s *Service) goIntroduce(p peer.ID, fn func()) {
 // introduces itself to a node both found at once.
 const dialAfter = 50 * time.Millisecond
 
-// sleep waits d, or less if the service closes; it reports whether the
-// service is still open.
-func (s *Service) sleep(d time.Duration) bool {
+// sleep waits d, or less if ctx ends; it reports whether ctx is still on.
+func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-time.After(d):
 		return true
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -572,8 +580,8 @@ func (s *Service) probeLoop() {
 // answered for LostAfter, is removed as lost; a lost one that answers again
 // comes back.
 func (s *Service) goProbe(p peer.ID) {
-	s.goIntroduce(p, func() {
-		ctx, cancel := context.WithTimeout(s.ctx, probeTimeout)
+	s.goIntroduce(p, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		err := s.exchange(ctx, p, nil)
 		cancel()
 		if err == nil || errors.Is(err, errSignedOut) {
