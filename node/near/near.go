@@ -124,10 +124,10 @@ type Service struct {
 	activeCtx    context.Context
 	activeCancel context.CancelFunc
 	mdns         interface{ Close() error }
-	people   map[peer.ID]*Person
-	lost     map[peer.ID]time.Time // lost without a bye: when
-	inflight map[peer.ID]bool
-	closed   bool
+	people       map[peer.ID]*Person
+	lost         map[peer.ID]time.Time // lost without a bye: when
+	inflight     map[peer.ID]bool
+	closed       bool
 
 	// introducing counts introductions under way, which Stop waits for so
 	// that no hello follows its byes.
