@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -28,9 +29,11 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 	"github.com/peercollab/peercollab/protocols/invite"
+	"github.com/peercollab/peercollab/session"
 )
 
 // percentile returns the p-th percentile (0..100) of ds.
@@ -470,3 +473,171 @@ func BenchmarkInvite200(b *testing.B) {
 	b.ReportMetric(ms(percentile(took, 50)), "ms-p50")
 	fmt.Printf("invite %d peers until all answered: first round (dialling all) %.1f ms, rounds %v\n", n, ms(took[0]), took)
 }
+
+// BenchmarkSessionFanout measures a session message until each of 50
+// members has it (its event stream delivers it), p99 over rounds, against
+// raw gossipsub in the same run: a publisher and 50 subscribers connected
+// to it (the same star the session's members form around their host), with
+// flood publishing as the session uses. Sent by the host and by a member;
+// every member must receive every message.
+func BenchmarkSessionFanout(b *testing.B) {
+	const members = 50
+	rounds := max(b.N, 40)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Raw gossipsub star.
+	pubH := rawHost(b)
+	pubPS, err := pubsub.NewGossipSub(ctx, pubH, pubsub.WithFloodPublish(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	topic, _ := pubPS.Join("bench")
+	var subs []*pubsub.Subscription
+	var leafTopic *pubsub.Topic
+	for i := range members {
+		h := rawHost(b)
+		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t, _ := ps.Join("bench")
+		sub, _ := t.Subscribe()
+		subs = append(subs, sub)
+		if i == 0 {
+			leafTopic = t
+		}
+		if err := h.Connect(ctx, peer.AddrInfo{ID: pubH.ID(), Addrs: pubH.Addrs()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hubSub, _ := topic.Subscribe()
+	for len(topic.ListPeers()) < members {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // let the mesh settle, as the session's has
+	payload := make([]byte, 200)
+	rawRound := func(pub *pubsub.Topic, receivers []*pubsub.Subscription) ([]time.Duration, int) {
+		var wg sync.WaitGroup
+		lat := make([]time.Duration, len(receivers))
+		lost := 0
+		var mu sync.Mutex
+		t0 := time.Now()
+		for i, s := range receivers {
+			wg.Go(func() {
+				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				if _, err := s.Next(rctx); err != nil {
+					mu.Lock()
+					lost++
+					mu.Unlock()
+					return
+				}
+				lat[i] = time.Since(t0)
+			})
+		}
+		pub.Publish(ctx, payload)
+		wg.Wait()
+		return lat, lost
+	}
+	var rawHub, rawLeaf []time.Duration
+	rawLost := 0
+	for range rounds {
+		lat, lost := rawRound(topic, subs)
+		rawHub, rawLost = append(rawHub, lat...), rawLost+lost
+	}
+	leafReceivers := append([]*pubsub.Subscription{hubSub}, subs[1:]...)
+	for range rounds {
+		lat, lost := rawRound(leafTopic, leafReceivers)
+		rawLeaf, rawLost = append(rawLeaf, lat...), rawLost+lost
+	}
+
+	// The session.
+	host := newNode(b, testConfig(b, "Host"))
+	var mem []*node.Node
+	var ids []peer.ID
+	for i := range members {
+		m := newNode(b, testConfig(b, fmt.Sprintf("M%d", i)))
+		pair(b, host, m)
+		register(b, m, publish.RegisteredApp{Application: endpoint.Application{ID: "bench"}, AutoAccept: true})
+		mem, ids = append(mem, m), append(ids, m.Identity().ID())
+	}
+	v, err := host.Sessions().Create("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sid := v.ID
+	if _, _, err := host.Sessions().Invite(sid, ids, "", 0); err != nil {
+		b.Fatal(err)
+	}
+	waitSession(b, host, sid, "all joined", func(v sessions.View) bool { return len(v.Members) == members+1 })
+	if _, err := host.Sessions().Start(sid); err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range mem {
+		waitSession(b, m, sid, "running", func(v sessions.View) bool { return v.Joined && v.State == session.Running })
+	}
+	evs := make(map[*node.Node]*events.Sub)
+	for _, n := range append([]*node.Node{host}, mem...) {
+		ev := n.Events()
+		b.Cleanup(func() { ev.Close() })
+		evs[n] = ev
+	}
+	time.Sleep(1500 * time.Millisecond) // the mesh settles, as for the raw star
+	ourRound := func(sender *node.Node, receivers []*node.Node, text string) ([]time.Duration, int) {
+		var wg sync.WaitGroup
+		lat := make([]time.Duration, len(receivers))
+		lost := 0
+		var mu sync.Mutex
+		want := base64.StdEncoding.EncodeToString([]byte(text))
+		t0 := time.Now()
+		for i, r := range receivers {
+			wg.Go(func() {
+				wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				for {
+					ev, err := evs[r].Next(wctx)
+					if err != nil {
+						mu.Lock()
+						lost++
+						mu.Unlock()
+						return
+					}
+					if ev.Type == sessions.EvtMessage && ev.Data.(sessions.Message).Session == sid &&
+						base64.StdEncoding.EncodeToString(ev.Data.(sessions.Message).Data) == want {
+						lat[i] = time.Since(t0)
+						return
+					}
+				}
+			})
+		}
+		if _, err := sender.Sessions().Send(ctx, sid, []byte(text)); err != nil {
+			b.Fatal(err)
+		}
+		wg.Wait()
+		return lat, lost
+	}
+	var ourHub, ourLeaf []time.Duration
+	ourLost := 0
+	for r := range rounds {
+		lat, lost := ourRound(host, mem, fmt.Sprintf("host %d", r))
+		ourHub, ourLost = append(ourHub, lat...), ourLost+lost
+	}
+	leafRecv := append([]*node.Node{host}, mem[1:]...)
+	for r := range rounds {
+		lat, lost := ourRound(mem[0], leafRecv, fmt.Sprintf("member %d", r))
+		ourLeaf, ourLost = append(ourLeaf, lat...), ourLost+lost
+	}
+	b.ReportMetric(ms(percentile(ourHub, 99)), "host-ms-p99")
+	b.ReportMetric(ms(percentile(rawHub, 99)), "raw-hub-ms-p99")
+	b.ReportMetric(float64(percentile(ourHub, 99))/float64(percentile(rawHub, 99)), "x-raw-host-p99")
+	b.ReportMetric(ms(percentile(ourLeaf, 99)), "member-ms-p99")
+	b.ReportMetric(ms(percentile(rawLeaf, 99)), "raw-leaf-ms-p99")
+	b.ReportMetric(float64(percentile(ourLeaf, 99))/float64(percentile(rawLeaf, 99)), "x-raw-member-p99")
+	b.ReportMetric(float64(ourLost), "lost")
+	b.ReportMetric(float64(rawLost), "raw-lost")
+	fmt.Printf("session message to %d members, %d rounds each: from the host p50 %.2f ms p99 %.2f ms (raw gossipsub p50 %.2f p99 %.2f); from a member p50 %.2f ms p99 %.2f ms (raw p50 %.2f p99 %.2f); lost %d (raw %d)\n",
+		members, rounds, ms(percentile(ourHub, 50)), ms(percentile(ourHub, 99)), ms(percentile(rawHub, 50)), ms(percentile(rawHub, 99)),
+		ms(percentile(ourLeaf, 50)), ms(percentile(ourLeaf, 99)), ms(percentile(rawLeaf, 50)), ms(percentile(rawLeaf, 99)), ourLost, rawLost)
+}
+

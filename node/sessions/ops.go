@@ -201,7 +201,7 @@ func (s *Service) Send(ctx context.Context, id string, payload []byte) (Message,
 		s.mu.Unlock()
 		return Message{}, err
 	}
-	x.receiveLocked(d) // our own copy: the log, and delivery in order
+	_, _ = x.receiveLocked(d) // our own copy: the log, and delivery in order
 	relay := !x.hosting && !hostInMesh(x)
 	s.mu.Unlock()
 	s.goPublish(x, &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: d}})

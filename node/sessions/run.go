@@ -43,10 +43,15 @@ func (s *Service) read(ctx context.Context, x *sess, sub *pubsub.Subscription) {
 			continue
 		}
 		s.mu.Lock()
-		refresh := false
+		refresh, pass := false, false
 		switch m := tm.GetMsg().(type) {
 		case *pb.SessionTopicMessage_Data:
-			refresh = x.receiveLocked(m.Data)
+			var fresh bool
+			refresh, fresh = x.receiveLocked(m.Data)
+			// The host passes every member's message on to all members at
+			// once: gossipsub alone forwards it to only a few mesh peers,
+			// and the rest would wait a heartbeat for gossip.
+			pass = fresh && x.hosting && msg.GetFrom() != s.cfg.Host.ID()
 		case *pb.SessionTopicMessage_Roster:
 			if !x.hosting {
 				if r, err := rosterFromPB(m.Roster); err == nil && r.Version > x.roster.Version {
@@ -66,6 +71,9 @@ func (s *Service) read(ctx context.Context, x *sess, sub *pubsub.Subscription) {
 		s.mu.Unlock()
 		if refresh {
 			s.goJoin(x)
+		}
+		if pass {
+			s.goPublish(x, tm)
 		}
 	}
 }

@@ -216,14 +216,15 @@ func (x *sess) leaveTopic() {
 	}
 }
 
-// keepLocked adds a message to the repair log, trimming the oldest.
-func (x *sess) keepLocked(d *pb.SessionData) {
+// keepLocked adds a message to the repair log, trimming the oldest; it
+// reports whether the message was new.
+func (x *sess) keepLocked(d *pb.SessionData) bool {
 	sender := peer.ID(d.Sender)
 	if x.log[sender] == nil {
 		x.log[sender] = map[uint64]*pb.SessionData{}
 	}
 	if _, ok := x.log[sender][d.Seq]; ok {
-		return
+		return false
 	}
 	x.log[sender][d.Seq] = d
 	x.logged = append(x.logged, logEntry{sender, d.Seq})
@@ -235,6 +236,7 @@ func (x *sess) keepLocked(d *pb.SessionData) {
 		x.logged = x.logged[1:]
 		delete(x.log[old.sender], old.seq)
 	}
+	return true
 }
 
 // deliverLocked opens messages in order and hands them to the
@@ -261,15 +263,16 @@ func (x *sess) deliverLocked(ds []*pb.SessionData) {
 // keeps it for repairs and delivers what is now in order. A message of an
 // epoch this node has no key for waits in the log until the key comes (see
 // replayLocked); receiveLocked then reports that a key must be fetched.
-func (x *sess) receiveLocked(d *pb.SessionData) (needKey bool) {
-	x.keepLocked(d)
+// fresh says whether the message was new here.
+func (x *sess) receiveLocked(d *pb.SessionData) (needKey, fresh bool) {
+	fresh = x.keepLocked(d)
 	sender := peer.ID(d.Sender)
 	if _, ok := x.keys[d.Epoch]; !ok {
 		x.order.Saw(sender, d.Seq)
-		return true
+		return true, fresh
 	}
 	x.deliverLocked(x.order.Add(sender, d.Seq, d))
-	return false
+	return false, fresh
 }
 
 // replayLocked delivers the logged messages that were waiting for a key.
