@@ -640,4 +640,3 @@ func BenchmarkSessionFanout(b *testing.B) {
 		members, rounds, ms(percentile(ourHub, 50)), ms(percentile(ourHub, 99)), ms(percentile(rawHub, 50)), ms(percentile(rawHub, 99)),
 		ms(percentile(ourLeaf, 50)), ms(percentile(ourLeaf, 99)), ms(percentile(rawLeaf, 50)), ms(percentile(rawLeaf, 99)), ourLost, rawLost)
 }
-
