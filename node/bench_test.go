@@ -49,6 +49,11 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// warmUp lets gossipsub heartbeats graft the meshes before a measurement,
+// for ours and the raw baseline alike: a fixed warm-up period, not a wait
+// for something that could be observed.
+func warmUp() { <-time.After(1500 * time.Millisecond) }
+
 func rawHost(tb testing.TB) host.Host {
 	tb.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
@@ -211,10 +216,8 @@ func BenchmarkPresenceToWatchers(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for len(topic.ListPeers()) < watchers {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond) // let the mesh form, as ours has by the time it is measured
+	eventually(b, 30*time.Second, func() bool { return len(topic.ListPeers()) == watchers }, func() string { return "raw subscribers missing" })
+	warmUp()
 	var rawLat, rawAll []time.Duration
 	payload := make([]byte, 120) // about the size of a sealed presence update
 	for range rounds {
@@ -512,10 +515,8 @@ func BenchmarkSessionFanout(b *testing.B) {
 		}
 	}
 	hubSub, _ := topic.Subscribe()
-	for len(topic.ListPeers()) < members {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond) // let the mesh settle, as the session's has
+	eventually(b, 30*time.Second, func() bool { return len(topic.ListPeers()) == members }, func() string { return "raw subscribers missing" })
+	warmUp()
 	payload := make([]byte, 200)
 	rawRound := func(pub *pubsub.Topic, receivers []*pubsub.Subscription) ([]time.Duration, int) {
 		var wg sync.WaitGroup
@@ -583,7 +584,7 @@ func BenchmarkSessionFanout(b *testing.B) {
 		b.Cleanup(func() { ev.Close() })
 		evs[n] = ev
 	}
-	time.Sleep(1500 * time.Millisecond) // the mesh settles, as for the raw star
+	warmUp()
 	ourRound := func(sender *node.Node, receivers []*node.Node, text string) ([]time.Duration, int) {
 		var wg sync.WaitGroup
 		lat := make([]time.Duration, len(receivers))

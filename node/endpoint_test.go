@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,17 +73,10 @@ func noEvent(t *testing.T, s *events.Sub, d time.Duration, text string) {
 
 func waitState(t testing.TB, n *node.Node, p peer.ID, st watch.State) watch.Entry {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		e, _ := n.Watch().Get(p)
-		if e.State == st {
-			return e
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("watch of %s is %q (%s), want %q", p, e.State, e.Error, st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var e watch.Entry
+	eventually(t, 15*time.Second, func() bool { e, _ = n.Watch().Get(p); return e.State == st },
+		func() string { return fmt.Sprintf("watch of %s is %q (%s), want %q", p, e.State, e.Error, st) })
+	return e
 }
 
 func TestWatchPermissions(t *testing.T) {

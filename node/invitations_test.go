@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,17 +46,13 @@ func send(t testing.TB, from *node.Node, to *node.Node, req invitations.Request)
 // waitInvitation waits until invitation id at n is in state st.
 func waitInvitation(t testing.TB, n *node.Node, id string, st invitations.State) invitations.Record {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r, err := n.Invitations().Get(id)
-		if err == nil && r.State == st {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("invitation %s at %s is %q (%v), want %q", id, n.Identity().ID(), r.State, err, st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var r invitations.Record
+	var err error
+	eventually(t, 15*time.Second, func() bool { r, err = n.Invitations().Get(id); return err == nil && r.State == st },
+		func() string {
+			return fmt.Sprintf("invitation %s at %s is %q (%v), want %q", id, n.Identity().ID(), r.State, err, st)
+		})
+	return r
 }
 
 func TestInvitationAcceptLaunches(t *testing.T) {
@@ -74,20 +71,11 @@ func TestInvitationAcceptLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitInvitation(t, a, sent.ID, invitations.Accepted)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := os.ReadFile(marker)
-		if err == nil && len(out) > 0 {
-			want := sent.ID + " chat " + a.Identity().ID().String()
-			if strings.TrimSpace(string(out)) != want {
-				t.Fatalf("launched with %q, want %q", out, want)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the launch command did not run")
-		}
-		time.Sleep(10 * time.Millisecond)
+	var out []byte
+	eventually(t, 10*time.Second, func() bool { out, _ = os.ReadFile(marker); return len(out) > 0 },
+		func() string { return "the launch command did not run" })
+	if want := sent.ID + " chat " + a.Identity().ID().String(); strings.TrimSpace(string(out)) != want {
+		t.Fatalf("launched with %q, want %q", out, want)
 	}
 	if _, err := b.Invitations().Decline(sent.ID); !errors.Is(err, invitations.ErrAnswered) {
 		t.Fatalf("declining an accepted invitation: %v", err)

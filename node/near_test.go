@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -32,35 +34,23 @@ func TestPeopleNearMe(t *testing.T) {
 	defer aEv.Close()
 	defer bEv.Close()
 	// Everyone lists everyone else, with names and presence.
+	// waitNear waits until n lists exactly the people named in want, online.
 	waitNear := func(n *node.Node, want map[string]bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		got := map[string]bool{}
+		eventually(t, 10*time.Second, func() bool {
 			people, err := n.Near().List()
 			if err != nil {
-				t.Fatal(err)
+				return false
 			}
-			got := map[string]bool{}
+			got = map[string]bool{}
 			for _, p := range people {
 				if p.Presence.Status == endpoint.Online {
 					got[p.DisplayName] = true
 				}
 			}
-			if len(got) == len(want) && func() bool {
-				for k := range want {
-					if !got[k] {
-						return false
-					}
-				}
-				return true
-			}() {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("near list %v (online), want %v", got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return maps.Equal(got, want)
+		}, func() string { return fmt.Sprintf("near list %v (online), want %v", got, want) })
 	}
 	waitNear(a, map[string]bool{"Bob": true, "Carol": true})
 	waitNear(b, map[string]bool{"Alice": true, "Carol": true})

@@ -322,6 +322,16 @@ func rawHost(socket string) {
 	}))
 }
 
+// pollEvery checks cond every d until it holds (for timing a start-up:
+// the resolution of the measurement is d).
+func pollEvery(d time.Duration, cond func() bool) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for !cond() {
+		<-t.C
+	}
+}
+
 // BenchmarkDaemonStart measures a daemon process from exec until its API
 // answers `id`, on a home that holds an identity, against a raw go-libp2p
 // host process that serves its ID the same way.
@@ -342,14 +352,13 @@ func BenchmarkDaemonStart(b *testing.B) {
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
-			for {
+			pollEvery(500*time.Microsecond, func() bool {
 				resp, err := hc.Get("http://raw/id")
 				if err == nil {
 					resp.Body.Close()
-					break
 				}
-				time.Sleep(500 * time.Microsecond)
-			}
+				return err == nil
+			})
 			raw += time.Since(start)
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -366,12 +375,10 @@ func BenchmarkDaemonStart(b *testing.B) {
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
-			for {
-				if _, err := c.ID(context.Background()); err == nil {
-					break
-				}
-				time.Sleep(500 * time.Microsecond)
-			}
+			pollEvery(500*time.Microsecond, func() bool {
+				_, err := c.ID(context.Background())
+				return err == nil
+			})
 			ours += time.Since(start)
 			cmd.Process.Signal(syscall.SIGTERM)
 			cmd.Wait()
