@@ -7,8 +7,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peercollab/peercollab/contacts"
 )
@@ -19,8 +23,23 @@ type Info struct {
 	DisplayName string               `json:"display_name"`
 	Email       string               `json:"email,omitempty"`
 	Fingerprint contacts.Fingerprint `json:"fingerprint"`
-	Addrs       []ma.Multiaddr       `json:"addrs"`
-	Version     string               `json:"version"`
+	// Addrs are all the node's addresses, relayed ones included.
+	Addrs []ma.Multiaddr `json:"addrs"`
+	// Reachability is what the node believes of itself: public (others
+	// can dial it), private (behind NAT or a firewall), or unknown.
+	Reachability string `json:"reachability"`
+	// PublicAddrs, PrivateAddrs and RelayAddrs sort Addrs: addresses that
+	// look public, private ones (reachable on the local networks only),
+	// and circuits through relays.
+	PublicAddrs  []ma.Multiaddr `json:"public_addrs"`
+	PrivateAddrs []ma.Multiaddr `json:"private_addrs"`
+	RelayAddrs   []ma.Multiaddr `json:"relay_addrs"`
+	// HolePunching is set when the node can upgrade relayed connections
+	// to direct ones (DCUtR), which needs an address that looks public.
+	HolePunching bool `json:"hole_punching"`
+	// Protocols are the protocols the node answers.
+	Protocols []protocol.ID `json:"protocols"`
+	Version   string        `json:"version"`
 }
 
 // Info returns the node's identity and addresses.
@@ -29,14 +48,36 @@ func (n *Node) Info() (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return Info{
-		PeerID:      me.PeerID,
-		DisplayName: me.DisplayName,
-		Email:       me.Email,
-		Fingerprint: me.Fingerprint,
-		Addrs:       n.Addrs(),
-		Version:     Version,
-	}, nil
+	info := Info{
+		PeerID:       me.PeerID,
+		DisplayName:  me.DisplayName,
+		Email:        me.Email,
+		Fingerprint:  me.Fingerprint,
+		Addrs:        n.Addrs(),
+		Reachability: "unknown",
+		Protocols:    n.host.Mux().Protocols(),
+		Version:      Version,
+	}
+	for _, a := range info.Addrs {
+		switch {
+		case isCircuit(a):
+			info.RelayAddrs = append(info.RelayAddrs, a)
+		case manet.IsPublicAddr(a):
+			info.PublicAddrs = append(info.PublicAddrs, a)
+		default:
+			info.PrivateAddrs = append(info.PrivateAddrs, a)
+		}
+	}
+	if r, ok := n.host.(interface{ Reachability() network.Reachability }); ok {
+		switch r.Reachability() {
+		case network.ReachabilityPublic:
+			info.Reachability = "public"
+		case network.ReachabilityPrivate:
+			info.Reachability = "private"
+		}
+	}
+	info.HolePunching = slices.Contains(info.Protocols, holepunch.Protocol)
+	return info, nil
 }
 
 // Addrs are the addresses others can reach the node on: the host's own and

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/spf13/cobra"
 )
 
@@ -24,9 +26,18 @@ func (e *env) idCmd() *cobra.Command {
 			if info.Email != "" {
 				fmt.Fprintf(e.stdout, "e-mail:      %s\n", info.Email)
 			}
-			fmt.Fprintf(e.stdout, "fingerprint: %s\n", info.Fingerprint)
-			for _, a := range info.Addrs {
-				fmt.Fprintf(e.stdout, "address:     %s\n", a)
+			fmt.Fprintf(e.stdout, "fingerprint: %s\nreachable:   %s", info.Fingerprint, info.Reachability)
+			if info.HolePunching {
+				fmt.Fprint(e.stdout, " (hole punching ready)")
+			}
+			fmt.Fprintln(e.stdout)
+			for _, group := range []struct {
+				name  string
+				addrs []ma.Multiaddr
+			}{{"public", info.PublicAddrs}, {"private", info.PrivateAddrs}, {"relayed", info.RelayAddrs}} {
+				for _, a := range group.addrs {
+					fmt.Fprintf(e.stdout, "%-12s %s\n", group.name+":", a)
+				}
 			}
 			return nil
 		},
