@@ -108,6 +108,23 @@ func (h handler) Leave(from peer.ID, sid string) *pb.SessionResponse {
 	return status(pb.SessionResponse_OK)
 }
 
+// Deliver takes a topic message the host handed over directly (this node
+// is not on the topic's mesh).
+func (h handler) Deliver(from peer.ID, sid string, tm *pb.SessionTopicMessage) *pb.SessionResponse {
+	s := h.s
+	s.mu.Lock()
+	x, ok := s.sessions[sid]
+	s.mu.Unlock()
+	if !ok || x.hosting || from != x.host {
+		return status(pb.SessionResponse_UNKNOWN)
+	}
+	if d := tm.GetData(); d != nil && !x.IsMember(peer.ID(d.GetSender())) {
+		return status(pb.SessionResponse_NOT_MEMBER)
+	}
+	s.handleTopic(x, tm, from)
+	return status(pb.SessionResponse_OK)
+}
+
 // standingOf maps an answered invitation to a session standing.
 var standingOf = map[invitations.State]session.Standing{
 	invitations.Accepted:  session.Member,

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -13,10 +14,20 @@ import (
 	"github.com/peercollab/peercollab/session"
 )
 
-// goPublish publishes m on x's topic in the background.
+// goPublish publishes m on x's topic in the background. A host also
+// hands it directly to the members that are not on the topic's mesh.
 func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
 	s.mu.Lock()
 	t, closed := x.topic, s.closed
+	var offMesh []peer.ID
+	if x.hosting && t != nil {
+		mesh := t.ListPeers()
+		for _, p := range x.roster.Members {
+			if p != x.host && !slices.Contains(mesh, p) {
+				offMesh = append(offMesh, p)
+			}
+		}
+	}
 	s.mu.Unlock()
 	if t == nil || closed {
 		return
@@ -29,6 +40,20 @@ func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
 			log.Debugw("publish on session topic", "session", x.id, "error", err)
 		}
 	})
+	for _, p := range offMesh {
+		s.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
+			defer cancel()
+			resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{SessionId: x.id,
+				Msg: &pb.SessionRequest_Deliver{Deliver: &pb.SessionDeliver{Message: m}}})
+			if err == nil {
+				err = psession.Check(resp)
+			}
+			if err != nil {
+				log.Debugw("deliver to a member off the mesh", "session", x.id, "peer", p, "error", err)
+			}
+		})
+	}
 }
 
 // read follows a session's topic.
@@ -38,43 +63,47 @@ func (s *Service) read(ctx context.Context, x *sess, sub *pubsub.Subscription) {
 		if err != nil {
 			return
 		}
-		tm, ok := msg.ValidatorData.(*pb.SessionTopicMessage)
-		if !ok {
-			continue
+		if tm, ok := msg.ValidatorData.(*pb.SessionTopicMessage); ok {
+			s.handleTopic(x, tm, msg.GetFrom())
 		}
-		s.mu.Lock()
-		refresh, pass := false, false
-		switch m := tm.GetMsg().(type) {
-		case *pb.SessionTopicMessage_Data:
-			var fresh bool
-			refresh, fresh = x.receiveLocked(m.Data)
-			// The host passes every member's message on to all members at
-			// once: gossipsub alone forwards it to only a few mesh peers,
-			// and the rest would wait a heartbeat for gossip.
-			pass = fresh && x.hosting && msg.GetFrom() != s.cfg.Host.ID()
-		case *pb.SessionTopicMessage_Roster:
-			if !x.hosting {
-				if r, err := rosterFromPB(m.Roster); err == nil && r.Version > x.roster.Version {
-					refresh = x.newRosterLocked(r)
-				}
-			}
-		case *pb.SessionTopicMessage_Heartbeat:
-			if !x.hosting {
-				for id, seq := range m.Heartbeat.GetHighest() {
-					if p, err := peer.Decode(id); err == nil {
-						x.order.Saw(p, seq)
-					}
-				}
-				refresh = m.Heartbeat.GetVersion() > x.roster.Version
+	}
+}
+
+// handleTopic takes a topic message, from the topic or delivered by the
+// host over a stream; from is who published it.
+func (s *Service) handleTopic(x *sess, tm *pb.SessionTopicMessage, from peer.ID) {
+	s.mu.Lock()
+	refresh, pass := false, false
+	switch m := tm.GetMsg().(type) {
+	case *pb.SessionTopicMessage_Data:
+		var fresh bool
+		refresh, fresh = x.receiveLocked(m.Data)
+		// The host passes every member's message on to all members at
+		// once: gossipsub alone forwards it to only a few mesh peers, and
+		// the rest would wait a heartbeat for gossip.
+		pass = fresh && x.hosting && from != s.cfg.Host.ID()
+	case *pb.SessionTopicMessage_Roster:
+		if !x.hosting {
+			if r, err := rosterFromPB(m.Roster); err == nil && r.Version > x.roster.Version {
+				refresh = x.newRosterLocked(r)
 			}
 		}
-		s.mu.Unlock()
-		if refresh {
-			s.goJoin(x)
+	case *pb.SessionTopicMessage_Heartbeat:
+		if !x.hosting {
+			for id, seq := range m.Heartbeat.GetHighest() {
+				if p, err := peer.Decode(id); err == nil {
+					x.order.Saw(p, seq)
+				}
+			}
+			refresh = m.Heartbeat.GetVersion() > x.roster.Version
 		}
-		if pass {
-			s.goPublish(x, tm)
-		}
+	}
+	s.mu.Unlock()
+	if refresh {
+		s.goJoin(x)
+	}
+	if pass {
+		s.goPublish(x, tm)
 	}
 }
 

@@ -255,6 +255,9 @@ func (w *watcher) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil { // polling ended: the host is on the mesh now
+			continue
+		}
 		w.setState(Failing, err)
 		log.Debugw("watch interrupted", "peer", w.p, "error", err)
 		wait := backoff
@@ -303,9 +306,14 @@ func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic, sub *pubsub.S
 	if err != nil {
 		return err
 	}
-	w.awaitMesh(ctx, topic)
+	inMesh := w.awaitMesh(ctx, topic)
 	if err := w.resync(ctx); err != nil {
 		return err
+	}
+	if !inMesh {
+		// Reached only over a limited relay, say, where gossipsub opens no
+		// stream: fetch snapshots instead, until the host joins our mesh.
+		return w.poll(ctx, topic)
 	}
 	silence := 3*w.s.cfg.Heartbeat + time.Second
 	for {
@@ -331,16 +339,42 @@ func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic, sub *pubsub.S
 
 // awaitMesh waits, briefly, until the host is among the topic's peers, so
 // that updates published right after the snapshot are not lost while the
-// subscription propagates.
-func (w *watcher) awaitMesh(ctx context.Context, topic *pubsub.Topic) {
+// subscription propagates. It reports whether the host got there.
+func (w *watcher) awaitMesh(ctx context.Context, topic *pubsub.Topic) bool {
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if slices.Contains(topic.ListPeers(), w.p) {
-			return
+			return true
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// PollInterval is how often a watcher fetches a snapshot of a host it
+// cannot hear on the topic.
+const PollInterval = 3 * time.Second
+
+// poll fetches snapshots every PollInterval until the host is on the
+// topic's mesh (then it returns nil, and follow starts over) or a fetch
+// fails.
+func (w *watcher) poll(ctx context.Context, topic *pubsub.Topic) error {
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if slices.Contains(topic.ListPeers(), w.p) {
+			return nil
+		}
+		if err := w.resync(ctx); err != nil {
+			return err
 		}
 	}
 }

@@ -457,7 +457,7 @@ func (x SessionResponse_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionResponse_Status.Descriptor instead.
 func (SessionResponse_Status) EnumDescriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{26, 0}
+	return file_peercollab_proto_rawDescGZIP(), []int{27, 0}
 }
 
 // Presence of an endpoint (Windows' PEER_PRESENCE_INFO).
@@ -1952,6 +1952,7 @@ type SessionRequest struct {
 	//	*SessionRequest_Post
 	//	*SessionRequest_Leave
 	//	*SessionRequest_HostRequest
+	//	*SessionRequest_Deliver
 	Msg           isSessionRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2046,6 +2047,15 @@ func (x *SessionRequest) GetHostRequest() *HostRequest {
 	return nil
 }
 
+func (x *SessionRequest) GetDeliver() *SessionDeliver {
+	if x != nil {
+		if x, ok := x.Msg.(*SessionRequest_Deliver); ok {
+			return x.Deliver
+		}
+	}
+	return nil
+}
+
 type isSessionRequest_Msg interface {
 	isSessionRequest_Msg()
 }
@@ -2070,6 +2080,10 @@ type SessionRequest_HostRequest struct {
 	HostRequest *HostRequest `protobuf:"bytes,6,opt,name=host_request,json=hostRequest,proto3,oneof"`
 }
 
+type SessionRequest_Deliver struct {
+	Deliver *SessionDeliver `protobuf:"bytes,7,opt,name=deliver,proto3,oneof"`
+}
+
 func (*SessionRequest_Join) isSessionRequest_Msg() {}
 
 func (*SessionRequest_Fetch) isSessionRequest_Msg() {}
@@ -2079,6 +2093,55 @@ func (*SessionRequest_Post) isSessionRequest_Msg() {}
 func (*SessionRequest_Leave) isSessionRequest_Msg() {}
 
 func (*SessionRequest_HostRequest) isSessionRequest_Msg() {}
+
+func (*SessionRequest_Deliver) isSessionRequest_Msg() {}
+
+// SessionDeliver carries a topic message from the host to a member that is
+// not on the topic's mesh (reached only over a limited relayed connection,
+// where gossipsub opens no stream).
+type SessionDeliver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       *SessionTopicMessage   `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionDeliver) Reset() {
+	*x = SessionDeliver{}
+	mi := &file_peercollab_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionDeliver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionDeliver) ProtoMessage() {}
+
+func (x *SessionDeliver) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionDeliver.ProtoReflect.Descriptor instead.
+func (*SessionDeliver) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SessionDeliver) GetMessage() *SessionTopicMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
 
 // SessionJoin asks the host for the roster and key: a member that accepted
 // its invitation (named here; the join counts as the acceptance if that has
@@ -2092,7 +2155,7 @@ type SessionJoin struct {
 
 func (x *SessionJoin) Reset() {
 	*x = SessionJoin{}
-	mi := &file_peercollab_proto_msgTypes[21]
+	mi := &file_peercollab_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2167,7 @@ func (x *SessionJoin) String() string {
 func (*SessionJoin) ProtoMessage() {}
 
 func (x *SessionJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[21]
+	mi := &file_peercollab_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2180,7 @@ func (x *SessionJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionJoin.ProtoReflect.Descriptor instead.
 func (*SessionJoin) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{21}
+	return file_peercollab_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SessionJoin) GetInvitationId() string {
@@ -2139,7 +2202,7 @@ type SessionFetch struct {
 
 func (x *SessionFetch) Reset() {
 	*x = SessionFetch{}
-	mi := &file_peercollab_proto_msgTypes[22]
+	mi := &file_peercollab_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2214,7 @@ func (x *SessionFetch) String() string {
 func (*SessionFetch) ProtoMessage() {}
 
 func (x *SessionFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[22]
+	mi := &file_peercollab_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2227,7 @@ func (x *SessionFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionFetch.ProtoReflect.Descriptor instead.
 func (*SessionFetch) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{22}
+	return file_peercollab_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SessionFetch) GetSender() []byte {
@@ -2199,7 +2262,7 @@ type SessionPost struct {
 
 func (x *SessionPost) Reset() {
 	*x = SessionPost{}
-	mi := &file_peercollab_proto_msgTypes[23]
+	mi := &file_peercollab_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2274,7 @@ func (x *SessionPost) String() string {
 func (*SessionPost) ProtoMessage() {}
 
 func (x *SessionPost) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[23]
+	mi := &file_peercollab_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2287,7 @@ func (x *SessionPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionPost.ProtoReflect.Descriptor instead.
 func (*SessionPost) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{23}
+	return file_peercollab_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SessionPost) GetData() *SessionData {
@@ -2243,7 +2306,7 @@ type SessionLeave struct {
 
 func (x *SessionLeave) Reset() {
 	*x = SessionLeave{}
-	mi := &file_peercollab_proto_msgTypes[24]
+	mi := &file_peercollab_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2318,7 @@ func (x *SessionLeave) String() string {
 func (*SessionLeave) ProtoMessage() {}
 
 func (x *SessionLeave) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[24]
+	mi := &file_peercollab_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2331,7 @@ func (x *SessionLeave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionLeave.ProtoReflect.Descriptor instead.
 func (*SessionLeave) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{24}
+	return file_peercollab_proto_rawDescGZIP(), []int{25}
 }
 
 // HostRequest asks a peer to host a session for an application and invite
@@ -2283,7 +2346,7 @@ type HostRequest struct {
 
 func (x *HostRequest) Reset() {
 	*x = HostRequest{}
-	mi := &file_peercollab_proto_msgTypes[25]
+	mi := &file_peercollab_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2358,7 @@ func (x *HostRequest) String() string {
 func (*HostRequest) ProtoMessage() {}
 
 func (x *HostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[25]
+	mi := &file_peercollab_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2371,7 @@ func (x *HostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostRequest.ProtoReflect.Descriptor instead.
 func (*HostRequest) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{25}
+	return file_peercollab_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HostRequest) GetApplicationId() string {
@@ -2340,7 +2403,7 @@ type SessionResponse struct {
 
 func (x *SessionResponse) Reset() {
 	*x = SessionResponse{}
-	mi := &file_peercollab_proto_msgTypes[26]
+	mi := &file_peercollab_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2415,7 @@ func (x *SessionResponse) String() string {
 func (*SessionResponse) ProtoMessage() {}
 
 func (x *SessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[26]
+	mi := &file_peercollab_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2428,7 @@ func (x *SessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
 func (*SessionResponse) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{26}
+	return file_peercollab_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SessionResponse) GetStatus() SessionResponse_Status {
@@ -2561,7 +2624,7 @@ const file_peercollab_proto_rawDesc = "" +
 	"\n" +
 	"SessionKey\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xb6\x02\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xee\x02\n" +
 	"\x0eSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12-\n" +
@@ -2569,8 +2632,11 @@ const file_peercollab_proto_rawDesc = "" +
 	"\x05fetch\x18\x03 \x01(\v2\x18.peercollab.SessionFetchH\x00R\x05fetch\x12-\n" +
 	"\x04post\x18\x04 \x01(\v2\x17.peercollab.SessionPostH\x00R\x04post\x120\n" +
 	"\x05leave\x18\x05 \x01(\v2\x18.peercollab.SessionLeaveH\x00R\x05leave\x12<\n" +
-	"\fhost_request\x18\x06 \x01(\v2\x17.peercollab.HostRequestH\x00R\vhostRequestB\x05\n" +
-	"\x03msg\"2\n" +
+	"\fhost_request\x18\x06 \x01(\v2\x17.peercollab.HostRequestH\x00R\vhostRequest\x126\n" +
+	"\adeliver\x18\a \x01(\v2\x1a.peercollab.SessionDeliverH\x00R\adeliverB\x05\n" +
+	"\x03msg\"K\n" +
+	"\x0eSessionDeliver\x129\n" +
+	"\amessage\x18\x01 \x01(\v2\x1f.peercollab.SessionTopicMessageR\amessage\"2\n" +
 	"\vSessionJoin\x12#\n" +
 	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\"J\n" +
 	"\fSessionFetch\x12\x16\n" +
@@ -2618,7 +2684,7 @@ func file_peercollab_proto_rawDescGZIP() []byte {
 }
 
 var file_peercollab_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_peercollab_proto_goTypes = []any{
 	(Tier)(0),                      // 0: peercollab.Tier
 	(Presence_Status)(0),           // 1: peercollab.Presence.Status
@@ -2649,13 +2715,14 @@ var file_peercollab_proto_goTypes = []any{
 	(*SessionTopicMessage)(nil),    // 26: peercollab.SessionTopicMessage
 	(*SessionKey)(nil),             // 27: peercollab.SessionKey
 	(*SessionRequest)(nil),         // 28: peercollab.SessionRequest
-	(*SessionJoin)(nil),            // 29: peercollab.SessionJoin
-	(*SessionFetch)(nil),           // 30: peercollab.SessionFetch
-	(*SessionPost)(nil),            // 31: peercollab.SessionPost
-	(*SessionLeave)(nil),           // 32: peercollab.SessionLeave
-	(*HostRequest)(nil),            // 33: peercollab.HostRequest
-	(*SessionResponse)(nil),        // 34: peercollab.SessionResponse
-	nil,                            // 35: peercollab.SessionHeartbeat.HighestEntry
+	(*SessionDeliver)(nil),         // 29: peercollab.SessionDeliver
+	(*SessionJoin)(nil),            // 30: peercollab.SessionJoin
+	(*SessionFetch)(nil),           // 31: peercollab.SessionFetch
+	(*SessionPost)(nil),            // 32: peercollab.SessionPost
+	(*SessionLeave)(nil),           // 33: peercollab.SessionLeave
+	(*HostRequest)(nil),            // 34: peercollab.HostRequest
+	(*SessionResponse)(nil),        // 35: peercollab.SessionResponse
+	nil,                            // 36: peercollab.SessionHeartbeat.HighestEntry
 }
 var file_peercollab_proto_depIdxs = []int32{
 	1,  // 0: peercollab.Presence.status:type_name -> peercollab.Presence.Status
@@ -2679,25 +2746,27 @@ var file_peercollab_proto_depIdxs = []int32{
 	5,  // 18: peercollab.InviteAck.status:type_name -> peercollab.InviteAck.Status
 	20, // 19: peercollab.InviteAck.response:type_name -> peercollab.InvitationResponse
 	6,  // 20: peercollab.SessionRoster.state:type_name -> peercollab.SessionRoster.State
-	35, // 21: peercollab.SessionHeartbeat.highest:type_name -> peercollab.SessionHeartbeat.HighestEntry
+	36, // 21: peercollab.SessionHeartbeat.highest:type_name -> peercollab.SessionHeartbeat.HighestEntry
 	23, // 22: peercollab.SessionTopicMessage.roster:type_name -> peercollab.SessionRoster
 	24, // 23: peercollab.SessionTopicMessage.data:type_name -> peercollab.SessionData
 	25, // 24: peercollab.SessionTopicMessage.heartbeat:type_name -> peercollab.SessionHeartbeat
-	29, // 25: peercollab.SessionRequest.join:type_name -> peercollab.SessionJoin
-	30, // 26: peercollab.SessionRequest.fetch:type_name -> peercollab.SessionFetch
-	31, // 27: peercollab.SessionRequest.post:type_name -> peercollab.SessionPost
-	32, // 28: peercollab.SessionRequest.leave:type_name -> peercollab.SessionLeave
-	33, // 29: peercollab.SessionRequest.host_request:type_name -> peercollab.HostRequest
-	24, // 30: peercollab.SessionPost.data:type_name -> peercollab.SessionData
-	7,  // 31: peercollab.SessionResponse.status:type_name -> peercollab.SessionResponse.Status
-	23, // 32: peercollab.SessionResponse.roster:type_name -> peercollab.SessionRoster
-	27, // 33: peercollab.SessionResponse.keys:type_name -> peercollab.SessionKey
-	24, // 34: peercollab.SessionResponse.messages:type_name -> peercollab.SessionData
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	30, // 25: peercollab.SessionRequest.join:type_name -> peercollab.SessionJoin
+	31, // 26: peercollab.SessionRequest.fetch:type_name -> peercollab.SessionFetch
+	32, // 27: peercollab.SessionRequest.post:type_name -> peercollab.SessionPost
+	33, // 28: peercollab.SessionRequest.leave:type_name -> peercollab.SessionLeave
+	34, // 29: peercollab.SessionRequest.host_request:type_name -> peercollab.HostRequest
+	29, // 30: peercollab.SessionRequest.deliver:type_name -> peercollab.SessionDeliver
+	26, // 31: peercollab.SessionDeliver.message:type_name -> peercollab.SessionTopicMessage
+	24, // 32: peercollab.SessionPost.data:type_name -> peercollab.SessionData
+	7,  // 33: peercollab.SessionResponse.status:type_name -> peercollab.SessionResponse.Status
+	23, // 34: peercollab.SessionResponse.roster:type_name -> peercollab.SessionRoster
+	27, // 35: peercollab.SessionResponse.keys:type_name -> peercollab.SessionKey
+	24, // 36: peercollab.SessionResponse.messages:type_name -> peercollab.SessionData
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_peercollab_proto_init() }
@@ -2729,6 +2798,7 @@ func file_peercollab_proto_init() {
 		(*SessionRequest_Post)(nil),
 		(*SessionRequest_Leave)(nil),
 		(*SessionRequest_HostRequest)(nil),
+		(*SessionRequest_Deliver)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2736,7 +2806,7 @@ func file_peercollab_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peercollab_proto_rawDesc), len(file_peercollab_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,8 +16,10 @@
 // fetch, to any member): Join (roster and keys, for a member that accepted
 // its invitation, restarted, or saw a new epoch), Fetch (a sender's messages
 // in a range: gap repair), Post (a message for the host to publish), Leave,
-// and HostRequest (asking a peer to host a session and invite you). Streams
-// are allowed on limited (relayed) connections.
+// HostRequest (asking a peer to host a session and invite you), and Deliver
+// (the host hands a topic message to a member that is not on the topic's
+// mesh, such as one reached only over a limited relay, where gossipsub opens
+// no stream). Streams are allowed on limited (relayed) connections.
 package session
 
 import (
@@ -230,6 +232,8 @@ type Handler interface {
 	Post(from peer.ID, session string, d *pb.SessionData) *pb.SessionResponse
 	Leave(from peer.ID, session string) *pb.SessionResponse
 	HostRequest(from peer.ID, app, message string) *pb.SessionResponse
+	// Deliver is given a topic message the host sent directly.
+	Deliver(from peer.ID, session string, m *pb.SessionTopicMessage) *pb.SessionResponse
 }
 
 // Service answers session requests. Close removes its handler.
@@ -276,6 +280,15 @@ func dispatch(h Handler, from peer.ID, r *pb.SessionRequest) *pb.SessionResponse
 		return h.Leave(from, sid)
 	case *pb.SessionRequest_HostRequest:
 		return h.HostRequest(from, m.HostRequest.GetApplicationId(), m.HostRequest.GetMessage())
+	case *pb.SessionRequest_Deliver:
+		tm := m.Deliver.GetMessage()
+		if tm == nil {
+			return invalid("empty delivery")
+		}
+		if d := tm.GetData(); d != nil && (d.GetSessionId() != sid || Verify(d) != nil) {
+			return invalid("malformed or forged message")
+		}
+		return h.Deliver(from, sid, tm)
 	}
 	return invalid("unknown request")
 }

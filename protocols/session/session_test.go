@@ -132,6 +132,10 @@ func (nopHandler) HostRequest(peer.ID, string, string) *pb.SessionResponse {
 	return &pb.SessionResponse{Status: pb.SessionResponse_DECLINED}
 }
 
+func (nopHandler) Deliver(peer.ID, string, *pb.SessionTopicMessage) *pb.SessionResponse {
+	return &pb.SessionResponse{Status: pb.SessionResponse_UNKNOWN}
+}
+
 func FuzzRequest(f *testing.F) {
 	mn, err := mocknet.FullMeshConnected(2)
 	if err != nil {
