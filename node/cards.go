@@ -10,11 +10,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/record"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/reach"
 )
 
 // Info describes the node itself.
@@ -37,6 +39,8 @@ type Info struct {
 	// HolePunching is set when the node can upgrade relayed connections
 	// to direct ones (DCUtR), which needs an address that looks public.
 	HolePunching bool `json:"hole_punching"`
+	// Relays is the state of the reservations on the static relays.
+	Relays []reach.RelayStatus `json:"relays,omitempty"`
 	// Protocols are the protocols the node answers.
 	Protocols []protocol.ID `json:"protocols"`
 	Version   string        `json:"version"`
@@ -77,6 +81,7 @@ func (n *Node) Info() (Info, error) {
 		}
 	}
 	info.HolePunching = slices.Contains(info.Protocols, holepunch.Protocol)
+	info.Relays = n.reach.Relays()
 	return info, nil
 }
 
@@ -233,5 +238,34 @@ func (n *Node) Endorse(data []byte, validity time.Duration) (*contacts.Card, err
 	if err != nil {
 		return nil, err
 	}
+	// Remembered: a relay serving trusted peers only serves those it
+	// endorsed too.
+	if err := n.state.Put(bucketEndorsed, card.PeerID().String(), cert.NotAfter); err != nil {
+		return nil, err
+	}
 	return card.WithChain(append([]*x509.Certificate{cert}, mine.Chain()...), now)
+}
+
+const bucketEndorsed = "endorsed"
+
+// relayTrusts tells whether the relay serves p when it serves trusted
+// peers only: a contact, or a peer this node endorsed (and the
+// endorsement still runs).
+func (n *Node) relayTrusts(p peer.ID) bool {
+	if n.store.IsContact(p) {
+		return true
+	}
+	var until time.Time
+	found, err := n.state.Get(bucketEndorsed, p.String(), &until)
+	return err == nil && found && time.Now().Before(until)
+}
+
+// addressRecord is the node's signed peer record of its current addresses,
+// as the DHT holds it.
+func (n *Node) addressRecord() ([]byte, error) {
+	env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: n.id.ID(), Addrs: n.Addrs()}), n.id.PrivKey())
+	if err != nil {
+		return nil, err
+	}
+	return env.Marshal()
 }

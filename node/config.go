@@ -47,14 +47,30 @@ type Config struct {
 	RelayService bool
 
 	// StaticRelays are multiaddrs (with /p2p/ID) of relays the node keeps a
-	// reservation with, so that others reach it through them, and whose
-	// circuit addresses it puts in its card. Default: none.
+	// reservation with while signed in to the Internet scope, so that others
+	// reach it through them, and whose circuit addresses it puts in its
+	// card. They are DHT bootstrap peers too. Default: none.
 	StaticRelays []string
 
+	// Bootstrap are multiaddrs (with /p2p/ID) of DHT servers to join the
+	// DHT through, besides the relays. Default: none.
+	Bootstrap []string
+
+	// RelayUnlimited (relay nodes) gives circuits no time or data limit, so
+	// that gossipsub, which opens no stream on a limited connection, works
+	// through the relay. Pair it with RelayTrustedOnly. Default: false:
+	// circuits end after RelayLimitDuration or RelayLimitData bytes each
+	// way (go-libp2p's 2 minutes and 128 KiB when 0).
+	RelayUnlimited     bool
+	RelayLimitDuration time.Duration
+	RelayLimitData     int64
+
+	// RelayTrustedOnly (relay nodes) serves only trusted peers: contacts of
+	// the relay node, and peers it endorsed. Default: false, anyone.
+	RelayTrustedOnly bool
+
 	// Reachability overrides AutoNAT's verdict: "public", "private", or ""
-	// to let AutoNAT decide. Default: "", but a node with StaticRelays and no
-	// RelayService is private unless told otherwise, because AutoRelay only
-	// reserves once the node believes it is unreachable.
+	// to let AutoNAT decide. Default: "" (a relay node is public).
 	Reachability string
 
 	// ConnsPerIP caps concurrent connections from one IPv4 address (or IPv6

@@ -32,6 +32,7 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/reach"
 	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/node/state"
 	"github.com/peercollab/peercollab/node/watch"
@@ -58,6 +59,7 @@ type Node struct {
 	near     *near.Service
 	watch    *watch.Service
 	invites  *invitations.Service
+	reach    *reach.Service
 	// sessions is set once New has made it; the invitation service reports
 	// to it from its own goroutine.
 	sessions atomic.Pointer[sessions.Service]
@@ -150,6 +152,19 @@ func (n *Node) startServices() (err error) {
 	}
 	n.publish, err = publish.New(publish.Config{Host: n.host, PubSub: n.ps, State: n.state, Hub: n.hub,
 		Access: n.access, DefaultName: endpointName, Heartbeat: n.cfg.Heartbeat})
+	if err != nil {
+		return err
+	}
+	relays, err := parseRelays(n.cfg.StaticRelays)
+	if err != nil {
+		return err
+	}
+	boot, err := parseRelays(n.cfg.Bootstrap)
+	if err != nil {
+		return err
+	}
+	n.reach, err = reach.New(reach.Config{Host: n.host, Relays: relays, Bootstrap: boot, Server: n.cfg.RelayService,
+		Record: n.addressRecord, Addrs: n.Addrs})
 	if err != nil {
 		return err
 	}
@@ -286,6 +301,9 @@ func (n *Node) Close() error {
 		}
 		if n.publish != nil {
 			errs = append(errs, n.publish.Close())
+		}
+		if n.reach != nil {
+			errs = append(errs, n.reach.Close())
 		}
 		if n.contactSub != nil {
 			n.contactSub.Close()

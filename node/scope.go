@@ -108,6 +108,12 @@ func (n *Node) setScopeLocked(ctx context.Context, s Scope, persist bool) error 
 	case !s.Has(ScopeNearMe) && old.Has(ScopeNearMe):
 		n.near.Stop(ctx)
 	}
+	switch {
+	case s.Has(ScopeInternet) && !old.Has(ScopeInternet):
+		n.reach.Start()
+	case !s.Has(ScopeInternet) && old.Has(ScopeInternet):
+		n.reach.Stop()
+	}
 	if s == ScopeNone {
 		n.publish.SetSignedIn(false)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/reach"
 	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/card"
@@ -75,7 +76,8 @@ func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
 	return n.connectWith(ctx, p, nil)
 }
 
-// connectWith is connectPeer with more addresses to try.
+// connectWith is connectPeer with more addresses to try. When none works,
+// the peer's current addresses are looked up in the DHT and tried.
 func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
 	ai := peer.AddrInfo{ID: p, Addrs: addrs}
 	if c, err := n.store.Get(p); err == nil {
@@ -84,8 +86,33 @@ func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr)
 	if person, ok := n.near.Get(p); ok {
 		ai.Addrs = append(ai.Addrs, person.Addrs...)
 	}
-	return n.Connect(ctx, ai)
+	err := n.Connect(ctx, ai)
+	if err == nil || n.Scope()&ScopeInternet == 0 {
+		return err
+	}
+	found, lerr := n.Locate(ctx, p)
+	if lerr != nil {
+		return err
+	}
+	return n.Connect(ctx, peer.AddrInfo{ID: p, Addrs: found})
 }
+
+// Locate finds p's current addresses through the DHT, and keeps them in
+// p's contact entry when p is a contact.
+func (n *Node) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error) {
+	addrs, err := n.reach.Locate(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	n.host.Peerstore().AddAddrs(p, addrs, peerstore.RecentlyConnectedAddrTTL)
+	if n.store.IsContact(p) {
+		n.store.Update(p, func(c *contacts.Contact) error { c.Addrs = addrs; return nil })
+	}
+	return addrs, nil
+}
+
+// Relays returns the state of the node's relay reservations.
+func (n *Node) Relays() []reach.RelayStatus { return n.reach.Relays() }
 
 // trusted tells whether a card's peer is a contact or endorsed by one
 // within the trust depth.

@@ -153,6 +153,13 @@ func (c *Client) ExportContact(ctx context.Context, peer string) (CardResponse, 
 	return v, c.do(ctx, "GET", "/v1/contacts/"+peerPath(peer)+"/card", nil, &v)
 }
 
+// Locate finds a peer's current addresses through the DHT (and keeps them
+// in its contact entry).
+func (c *Client) Locate(ctx context.Context, peer string) (LocateResponse, error) {
+	var v LocateResponse
+	return v, c.do(ctx, "POST", "/v1/contacts/"+peerPath(peer)+"/locate", nil, &v)
+}
+
 // CheckCard verifies a card and evaluates its trust without storing it.
 func (c *Client) CheckCard(ctx context.Context, card []byte) (CardView, error) {
 	var v CardView

@@ -15,6 +15,7 @@ import (
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/reach"
 	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 	"github.com/peercollab/peercollab/protocols/invite"
@@ -154,6 +155,8 @@ var mappings = []mapping{
 	{session.ErrNotMember, "not_member", http.StatusConflict, ""},
 	{session.ErrIsHost, "is_host", http.StatusBadRequest, ""},
 	{psession.ErrTooLarge, "message_too_large", http.StatusBadRequest, ""},
+	{reach.ErrNoDHT, "no_dht", http.StatusConflict, "start the daemon with --relay or --bootstrap"},
+	{reach.ErrStale, "record_stale", http.StatusNotFound, "the peer has not been online in the Internet scope lately"},
 	{events.ErrOverflow, "events_overflow", http.StatusServiceUnavailable, "reconnect to the event stream"},
 }
 
@@ -189,7 +192,7 @@ func Sentence(err error) string {
 
 // packagePrefix matches a Go package's "name: " prefix at the start of an
 // error text or of one of its wrapped parts.
-var packagePrefix = regexp.MustCompile(`(^|: )(?:contacts|node|events|localapi|near|publish|endpoint|watch|card|invite|invitations|sessions|session|state): `)
+var packagePrefix = regexp.MustCompile(`(^|: )(?:contacts|node|events|localapi|near|publish|endpoint|watch|card|invite|invitations|sessions|session|state|reach): `)
 
 // sentence makes one sentence for a person out of an error text: without the
 // Go package prefixes, capitalised, with the hint after a semicolon.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/node"
 )
@@ -162,3 +163,20 @@ func (s *Server) ping(r *http.Request) (PingResponse, error) {
 
 // pingTimeout bounds a whole ping request.
 const pingTimeout = 60 * time.Second
+
+// LocateResponse is the answer to POST /v1/contacts/{peer}/locate.
+type LocateResponse struct {
+	PeerID peer.ID        `json:"peer_id"`
+	Addrs  []ma.Multiaddr `json:"addrs"`
+}
+
+func (s *Server) locate(r *http.Request) (LocateResponse, error) {
+	p, err := s.n.ResolvePeer(r.PathValue("peer"))
+	if err != nil {
+		return LocateResponse{}, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	addrs, err := s.n.Locate(ctx, p)
+	return LocateResponse{PeerID: p, Addrs: addrs}, err
+}

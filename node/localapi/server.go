@@ -121,6 +121,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle(mux, "PATCH /v1/contacts/{peer}", s.updateContact)
 	handle(mux, "DELETE /v1/contacts/{peer}", s.removeContact)
 	handle(mux, "GET /v1/contacts/{peer}/card", s.exportContact)
+	handle(mux, "POST /v1/contacts/{peer}/locate", s.locate)
 	handle(mux, "POST /v1/cards/check", s.checkCard)
 	handle(mux, "POST /v1/cards/endorse", s.endorse)
 	handle(mux, "POST /v1/ping", s.ping)

@@ -23,7 +23,7 @@ that your contacts can trust it too.
 PEER is a peer ID, a contact's nickname, or a unique prefix of either.`,
 	}
 	cmd.AddCommand(e.contactsAddCmd(), e.contactsListCmd(), e.contactsShowCmd(), e.contactsUpdateCmd(),
-		e.contactsRemoveCmd(), e.contactsExportCmd(), e.contactsEndorseCmd(), e.contactsVerifyCmd())
+		e.contactsRemoveCmd(), e.contactsExportCmd(), e.contactsEndorseCmd(), e.contactsVerifyCmd(), e.contactsLocateCmd())
 	return cmd
 }
 
@@ -175,6 +175,7 @@ func (e *env) contactsShowCmd() *cobra.Command {
 			if d.Card.Chain == nil {
 				fmt.Fprintf(e.stdout, "peer ID:     %s\ncard:        %s\n", c.PeerID, d.Card.Trust.Reason)
 			} else {
+				d.Card.Addrs = c.Addrs // the addresses known now, which may be newer than the card's
 				printCard(e.stdout, d.Card)
 			}
 			fmt.Fprintf(e.stdout, "watch:       %s\nmay watch me: %s\nadded:       %s\n", yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed), c.Added.Local().Format("2006-01-02 15:04"))
@@ -333,5 +334,32 @@ func (e *env) contactsVerifyCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&requireTrusted, "require-trusted", false, "exit non-zero unless the card is trusted")
+	return cmd
+}
+
+func (e *env) contactsLocateCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "locate PEER [--json]",
+		Short: "Find a peer's current addresses through the DHT (and keep them in its contact entry)",
+		Long: `Look up the address record a peer signed into the DHT (while it is signed in
+to the Internet scope), for a contact whose card has gone stale. Nodes do
+this by themselves when they cannot reach a contact; this command shows it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := e.client().Locate(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(res)
+			}
+			for _, a := range res.Addrs {
+				fmt.Fprintln(e.stdout, a)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

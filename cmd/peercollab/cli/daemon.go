@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ type nodeFlags struct {
 	profile      contacts.Profile
 	reachability string
 	scope        string
+	bootstrap    []string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
@@ -25,13 +27,21 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.profile.DisplayName, "name", "", "display name if the identity has to be created (default user@host)")
 	cmd.Flags().StringVar(&f.profile.Email, "email", "", "e-mail address if the identity has to be created")
 	cmd.Flags().StringVar(&f.scope, "scope", "", "sign in to none, nearme, internet or all at start (default: as when last run, else all)")
-	cmd.Flags().StringVar(&f.reachability, "reachability", "", "override AutoNAT: public or private (default: decide, but private with --relay)")
+	cmd.Flags().StringVar(&f.reachability, "reachability", "", "override AutoNAT: public or private (default: let it decide; a relay is public)")
+	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "DHT bootstrap peer (multiaddr with /p2p/ID), repeatable; relays are bootstrap peers too")
 }
 
-// apply copies the flags into cfg.
-func (f *nodeFlags) apply(cmd *cobra.Command, cfg *node.Config) error {
+// apply reads the configuration file of the home, then copies the flags
+// given into cfg (flags win).
+func (f *nodeFlags) apply(cmd *cobra.Command, home string, cfg *node.Config) error {
+	if err := loadConfigFile(home, cfg); err != nil {
+		return err
+	}
 	if cmd.Flags().Changed("listen") {
 		cfg.ListenAddrs = f.listen
+	}
+	if cmd.Flags().Changed("bootstrap") {
+		cfg.Bootstrap = f.bootstrap
 	}
 	if f.profile.DisplayName == "" {
 		f.profile.DisplayName = defaultName()
@@ -63,15 +73,22 @@ identity it creates one first, named by --name (default user@host). The node
 serves its local API on a unix socket in the data directory.
 
 With --relay it keeps a reservation on each given relay
-(/ip4/ADDR/tcp/PORT/p2p/RELAYID), so that peers reach it through them, and puts
-the relay addresses in its card.`,
+(/ip4/ADDR/tcp/PORT/p2p/RELAYID) while signed in to the Internet scope, so
+that peers reach it through them, puts the relay addresses in its card, and
+keeps a signed record of its addresses in the DHT the relays serve.
+
+Settings can also live in HOME/config.yaml (listen, relays, bootstrap, scope,
+reachability, relay: {unlimited, trusted_only, limit_duration, limit_data});
+flags override it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := node.DefaultConfig(e.home)
-			if err := f.apply(cmd, &cfg); err != nil {
+			if err := f.apply(cmd, e.home, &cfg); err != nil {
 				return err
 			}
-			cfg.StaticRelays = relays
+			if cmd.Flags().Changed("relay") {
+				cfg.StaticRelays = relays
+			}
 			return e.runNode(cmd, cfg, "daemon")
 		},
 	}
@@ -82,23 +99,49 @@ the relay addresses in its card.`,
 
 func (e *env) relayCmd() *cobra.Command {
 	var f nodeFlags
+	var unlimited, trustedOnly bool
+	var limitDuration time.Duration
+	var limitData int64
 	cmd := &cobra.Command{
 		Use:   "relay [--listen MULTIADDR]...",
 		Short: "Run a public relay node (circuit relay v2) in the foreground",
-		Long: `Run a node that relays connections for peers behind NAT (circuit relay v2)
-and declares itself publicly reachable. Run it on a host with a public
-address; give its address to peers with 'peercollab daemon --relay ADDR'. It
-is a full node otherwise: it has an identity and answers the local API.`,
+		Long: `Run a node that relays connections for peers behind NAT (circuit relay v2),
+serves the DHT (the peers' address records) and declares itself publicly
+reachable. Run it on a host with a public address; give its address to peers
+with 'peercollab daemon --relay ADDR'. It is a full node otherwise: it has an
+identity and answers the local API.
+
+Circuits are limited (2 minutes and 128 KiB each way by default), and
+gossipsub opens no stream on a limited connection, so sessions and
+subscriptions through a limited relay use the slower stream paths. With
+--unlimited circuits have no limit; pair it with --trusted-only, which serves
+only the relay's contacts and the peers it endorsed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := node.DefaultRelayConfig(e.home)
-			if err := f.apply(cmd, &cfg); err != nil {
+			if err := f.apply(cmd, e.home, &cfg); err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("unlimited") {
+				cfg.RelayUnlimited = unlimited
+			}
+			if cmd.Flags().Changed("trusted-only") {
+				cfg.RelayTrustedOnly = trustedOnly
+			}
+			if cmd.Flags().Changed("limit-duration") {
+				cfg.RelayLimitDuration = limitDuration
+			}
+			if cmd.Flags().Changed("limit-data") {
+				cfg.RelayLimitData = limitData
 			}
 			return e.runNode(cmd, cfg, "relay")
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&unlimited, "unlimited", false, "no time or data limit on circuits")
+	cmd.Flags().BoolVar(&trustedOnly, "trusted-only", false, "serve only this node's contacts and the peers it endorsed")
+	cmd.Flags().DurationVar(&limitDuration, "limit-duration", 0, "how long a circuit may last (default 2m)")
+	cmd.Flags().Int64Var(&limitData, "limit-data", 0, "bytes a circuit may carry each way (default 131072)")
 	return cmd
 }
 

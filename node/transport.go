@@ -7,38 +7,25 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// relayBackoff is how long AutoRelay waits before retrying a relay that
-// refused or failed a reservation (go-libp2p's default is an hour, far too
-// long for a relay that restarts).
-const relayBackoff = 15 * time.Second
-
 // reachOptions are the libp2p options for relaying and reachability.
+// Every node can hole punch (DCUtR) and be dialled through relays; a relay
+// node also runs the relay service, with the configured limits, and counts
+// itself publicly reachable (without that, AutoNAT never decides in a small
+// network and reservations are refused). Reservations on static relays are
+// kept by package reach, not by AutoRelay.
 func (n *Node) reachOptions() ([]libp2p.Option, error) {
-	var opts []libp2p.Option
-	relays, err := parseRelays(n.cfg.StaticRelays)
-	if err != nil {
-		return nil, err
-	}
+	opts := []libp2p.Option{libp2p.EnableHolePunching()}
 	reach := n.cfg.Reachability
 	if n.cfg.RelayService {
-		opts = append(opts, libp2p.EnableRelayService())
+		opts = append(opts, libp2p.EnableRelayService(n.relayOptions()...))
 		if reach == "" {
 			reach = "public"
-		}
-	}
-	if len(relays) > 0 {
-		opts = append(opts,
-			libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithBackoff(relayBackoff), autorelay.WithBootDelay(0)),
-			libp2p.EnableHolePunching(),
-		)
-		if reach == "" {
-			reach = "private"
 		}
 	}
 	switch reach {
@@ -51,6 +38,40 @@ func (n *Node) reachOptions() ([]libp2p.Option, error) {
 		return nil, fmt.Errorf("node: reachability %q is not public, private or empty", reach)
 	}
 	return opts, nil
+}
+
+// relayOptions configure the relay service: the limits of each circuit
+// (none with RelayUnlimited), and, with RelayTrustedOnly, an ACL that
+// serves only trusted peers (contacts, and peers this node endorsed).
+func (n *Node) relayOptions() []relayv2.Option {
+	var opts []relayv2.Option
+	if n.cfg.RelayUnlimited {
+		opts = append(opts, relayv2.WithInfiniteLimits())
+	} else {
+		rc := relayv2.DefaultResources()
+		if n.cfg.RelayLimitDuration > 0 {
+			rc.Limit.Duration = n.cfg.RelayLimitDuration
+		}
+		if n.cfg.RelayLimitData > 0 {
+			rc.Limit.Data = n.cfg.RelayLimitData
+		}
+		opts = append(opts, relayv2.WithResources(rc))
+	}
+	if n.cfg.RelayTrustedOnly {
+		opts = append(opts, relayv2.WithACL(relayACL{n}))
+	}
+	// Reservations carry the relay's addresses even where they look
+	// private (a relay on a company network, or a test network).
+	opts = append(opts, relayv2.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true }))
+	return opts
+}
+
+// relayACL lets only trusted peers reserve and connect.
+type relayACL struct{ n *Node }
+
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.relayTrusts(p) }
+func (a relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	return a.n.relayTrusts(src) && a.n.relayTrusts(dest)
 }
 
 func parseRelays(addrs []string) ([]peer.AddrInfo, error) {

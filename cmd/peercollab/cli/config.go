@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/peercollab/peercollab/node"
+)
+
+// ConfigFile is the name of the optional configuration file in the data
+// directory. Flags given on the command line override it.
+const ConfigFile = "config.yaml"
+
+// fileConfig is the configuration file:
+//
+//	listen: [/ip4/0.0.0.0/tcp/4737, /ip4/0.0.0.0/udp/4737/quic-v1]
+//	relays: [/ip4/203.0.113.7/tcp/4737/p2p/12D3Koo...]
+//	bootstrap: [/ip4/198.51.100.9/tcp/4737/p2p/12D3Koo...]
+//	scope: all                  # none, nearme, internet, all
+//	reachability: ""            # public, private, or "" to let AutoNAT decide
+//	relay:                      # for `peercollab relay`
+//	  unlimited: false          # no time or data limit on circuits
+//	  trusted_only: false       # serve only contacts and peers endorsed here
+//	  limit_duration: 2m
+//	  limit_data: 131072
+type fileConfig struct {
+	Listen       []string    `yaml:"listen"`
+	Relays       []string    `yaml:"relays"`
+	Bootstrap    []string    `yaml:"bootstrap"`
+	Scope        string      `yaml:"scope"`
+	Reachability string      `yaml:"reachability"`
+	Relay        relayConfig `yaml:"relay"`
+}
+
+type relayConfig struct {
+	Unlimited     bool   `yaml:"unlimited"`
+	TrustedOnly   bool   `yaml:"trusted_only"`
+	LimitDuration string `yaml:"limit_duration"`
+	LimitData     int64  `yaml:"limit_data"`
+}
+
+// loadConfigFile reads HOME/config.yaml into cfg, if there is one.
+func loadConfigFile(home string, cfg *node.Config) error {
+	path := filepath.Join(home, ConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+	}
+	var fc fileConfig
+	if err := yaml.UnmarshalWithOptions(data, &fc, yaml.Strict()); err != nil {
+		return fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, true))
+	}
+	if fc.Listen != nil {
+		cfg.ListenAddrs = fc.Listen
+	}
+	cfg.StaticRelays, cfg.Bootstrap = fc.Relays, fc.Bootstrap
+	if fc.Scope != "" {
+		if _, err := node.ParseScope(fc.Scope); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		cfg.Scope = fc.Scope
+	}
+	cfg.Reachability = fc.Reachability
+	cfg.RelayUnlimited, cfg.RelayTrustedOnly, cfg.RelayLimitData = fc.Relay.Unlimited, fc.Relay.TrustedOnly, fc.Relay.LimitData
+	if fc.Relay.LimitDuration != "" {
+		d, err := time.ParseDuration(fc.Relay.LimitDuration)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s: relay.limit_duration %q is not a duration such as 2m", path, fc.Relay.LimitDuration)
+		}
+		cfg.RelayLimitDuration = d
+	}
+	return nil
+}

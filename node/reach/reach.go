@@ -1,0 +1,272 @@
+// Package reach keeps a node reachable beyond its subnet and finds others
+// there: reservations on its static relays (circuit relay v2), so that
+// peers behind other NATs can dial it through them, and a signed record of
+// its addresses in a Kademlia DHT under our own protocol prefix, which a
+// contact whose card has gone stale can be found by.
+//
+// Reservations are kept by the service itself rather than by go-libp2p's
+// AutoRelay: a node knows its relays, must be able to drop them when it
+// signs out of the Internet scope, and must renew them at once when a relay
+// comes back. Each relay is watched every couple of seconds; a lost
+// reservation is renewed with backoff.
+package reach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	rec "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+var log = logging.Logger("peercollab/reach")
+
+// ProtocolPrefix is the prefix of our DHT's protocols (/peercollab/kad/1.0.0),
+// which keeps our nodes out of the public IPFS DHT.
+const ProtocolPrefix = "/peercollab"
+
+// Timings.
+const (
+	// RepublishEvery is how often a signed-in node puts its address record.
+	RepublishEvery = 10 * time.Minute
+	// checkEvery is how often reservations and addresses are looked at.
+	checkEvery = 2 * time.Second
+	// renewBefore renews a reservation this long before it expires.
+	renewBefore = 5 * time.Minute
+)
+
+// ErrNoDHT means the node knows no DHT to ask (no relay or bootstrap peer).
+var ErrNoDHT = errors.New("reach: no DHT: configure a relay or a bootstrap peer")
+
+// Config is what the service needs from its node.
+type Config struct {
+	Host host.Host
+	// Relays are the static relays to keep reservations with.
+	Relays []peer.AddrInfo
+	// Bootstrap are the DHT's entry points (the relays are added to them).
+	Bootstrap []peer.AddrInfo
+	// Server makes this node a DHT server (a relay or bootstrap node).
+	Server bool
+	// Record returns this node's address record: a signed peer record
+	// (envelope bytes) of its current addresses.
+	Record func() ([]byte, error)
+	// Addrs returns the node's current addresses, to notice changes.
+	Addrs func() []ma.Multiaddr
+}
+
+// Service keeps reservations and the address record. Its methods are safe
+// for concurrent use.
+type Service struct {
+	cfg Config
+	dht *dht.IpfsDHT // nil without a DHT
+	ctx context.Context
+	end context.CancelFunc
+	wg  sync.WaitGroup
+
+	mu      sync.Mutex
+	stop    context.CancelFunc // ends the signed-in period
+	running sync.WaitGroup
+	status  map[peer.ID]*RelayStatus
+}
+
+// RelayStatus is how a node stands with one of its relays.
+type RelayStatus struct {
+	Relay     peer.ID   `json:"relay"`
+	Reserved  bool      `json:"reserved"`
+	Expires   time.Time `json:"expires,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// New starts the DHT (when there is a relay, a bootstrap peer, or Server).
+// Reservations and the record start with Start.
+func New(cfg Config) (*Service, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, ctx: ctx, end: cancel, status: map[peer.ID]*RelayStatus{}}
+	for _, r := range cfg.Relays {
+		s.status[r.ID] = &RelayStatus{Relay: r.ID}
+	}
+	boot := append(append([]peer.AddrInfo(nil), cfg.Bootstrap...), cfg.Relays...)
+	if len(boot) == 0 && !cfg.Server {
+		return s, nil
+	}
+	mode := dht.ModeClient
+	if cfg.Server {
+		mode = dht.ModeServer
+	}
+	d, err := dht.New(cfg.Host, dht.Mode(mode), dht.ProtocolPrefix(ProtocolPrefix),
+		dht.Validator(rec.NamespacedValidator{Namespace: Validator{}}), dht.DisableProviders(),
+		dht.BootstrapPeers(boot...), dht.MaxRecordAge(RecordTTL))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start DHT: %w", err)
+	}
+	s.dht = d
+	return s, nil
+}
+
+// Close stops everything. It is idempotent.
+func (s *Service) Close() error {
+	s.Stop()
+	s.end()
+	s.wg.Wait()
+	if s.dht != nil {
+		return s.dht.Close()
+	}
+	return nil
+}
+
+// Start begins the signed-in period: reservations with every relay and
+// the address record in the DHT. It is idempotent.
+func (s *Service) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil || s.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.stop = cancel
+	for _, r := range s.cfg.Relays {
+		s.running.Go(func() { s.keepReservation(ctx, r) })
+	}
+	if s.dht != nil {
+		s.running.Go(func() { s.keepRecord(ctx) })
+	}
+}
+
+// Stop ends the signed-in period: the relays are disconnected (which ends
+// the reservations) and the record is no longer renewed (it drops out of
+// the DHT within RecordTTL). It is idempotent.
+func (s *Service) Stop() {
+	s.mu.Lock()
+	stop := s.stop
+	s.stop = nil
+	s.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	s.running.Wait()
+	for _, r := range s.cfg.Relays {
+		s.cfg.Host.Network().ClosePeer(r.ID)
+		s.setStatus(r.ID, func(st *RelayStatus) { st.Reserved, st.Expires = false, time.Time{} })
+	}
+}
+
+// Relays returns the state of every reservation.
+func (s *Service) Relays() []RelayStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]RelayStatus, 0, len(s.cfg.Relays))
+	for _, r := range s.cfg.Relays {
+		out = append(out, *s.status[r.ID])
+	}
+	return out
+}
+
+func (s *Service) setStatus(p peer.ID, fn func(*RelayStatus)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.status[p]; ok {
+		fn(st)
+	}
+}
+
+// keepReservation holds a reservation with relay r until ctx ends: it
+// reserves, renews before expiry, and reserves again (with backoff) when
+// the relay was lost.
+func (s *Service) keepReservation(ctx context.Context, r peer.AddrInfo) {
+	backoff := time.Second
+	var expires time.Time
+	t := time.NewTicker(checkEvery)
+	defer t.Stop()
+	for {
+		connected := s.cfg.Host.Network().Connectedness(r.ID) == network.Connected
+		if !connected || time.Until(expires) < renewBefore {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			rsvp, err := client.Reserve(rctx, s.cfg.Host, r)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Debugw("relay reservation", "relay", r.ID, "error", err)
+				s.setStatus(r.ID, func(st *RelayStatus) { st.Reserved, st.LastError = false, err.Error() })
+				expires = time.Time{}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 30*time.Second)
+				continue
+			}
+			expires, backoff = rsvp.Expiration, time.Second
+			log.Infow("relay reservation", "relay", r.ID, "expires", expires)
+			s.setStatus(r.ID, func(st *RelayStatus) { st.Reserved, st.Expires, st.LastError = true, expires, "" })
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// keepRecord puts the node's address record into the DHT at start, when
+// its addresses change, and every RepublishEvery.
+func (s *Service) keepRecord(ctx context.Context) {
+	var last string
+	var put time.Time
+	t := time.NewTicker(checkEvery)
+	defer t.Stop()
+	for {
+		addrs := fmt.Sprint(s.cfg.Addrs())
+		if addrs != last || time.Since(put) > RepublishEvery {
+			if err := s.publish(ctx); err != nil {
+				log.Debugw("put address record", "error", err)
+			} else {
+				last, put = addrs, time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) publish(ctx context.Context) error {
+	value, err := s.cfg.Record()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return s.dht.PutValue(ctx, Key(s.cfg.Host.ID()), value)
+}
+
+// Locate finds p's current addresses through its record in the DHT.
+func (s *Service) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error) {
+	if s.dht == nil {
+		return nil, ErrNoDHT
+	}
+	value, err := s.dht.GetValue(ctx, Key(p))
+	if err != nil {
+		return nil, fmt.Errorf("reach: no address record of %s in the DHT: %w", p, err)
+	}
+	pr, err := parseRecord(Key(p), value, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return pr.Addrs, nil
+}
