@@ -19,6 +19,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -65,6 +66,7 @@ type Node struct {
 	sessions atomic.Pointer[sessions.Service]
 
 	contactSub event.Subscription
+	conns      *connWatch
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -126,6 +128,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.conns = &connWatch{n: n, state: map[peer.ID]string{}}
+	n.host.Network().Notify(n.conns)
 	if err := n.startServices(); err != nil {
 		return nil, err
 	}
@@ -311,6 +315,9 @@ func (n *Node) Close() error {
 		n.cancel()
 		n.wg.Wait()
 		if n.host != nil {
+			if n.conns != nil {
+				n.host.Network().StopNotify(n.conns)
+			}
 			errs = append(errs, n.host.Close())
 		}
 		if n.state != nil {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -140,6 +142,7 @@ func (s *Service) Start() {
 	if s.dht != nil {
 		s.running.Go(func() { s.keepRecord(ctx) })
 	}
+	s.running.Go(func() { s.upgradeRelayed(ctx) })
 }
 
 // Stop ends the signed-in period: the relays are disconnected (which ends
@@ -269,4 +272,70 @@ func (s *Service) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error)
 		return nil, err
 	}
 	return pr.Addrs, nil
+}
+
+// Upgrades of relayed connections.
+const (
+	upgradeEvery    = 5 * time.Second
+	upgradeAttempts = 3
+)
+
+// upgradeRelayed gives hole punching a second chance. go-libp2p attempts
+// DCUtR once, when a relayed connection arrives, and only if the receiving
+// node can hole punch by then (it needs to have seen a public address of its
+// own); a connection made earlier stays relayed for good. So, while this node
+// can hole punch, every few seconds it takes each peer it reaches only
+// through connections it dialled over a relay, where the peer speaks DCUtR,
+// and dials it through the relay afresh (closing the old connection): the
+// peer sees a new inbound relayed connection and tries. At most
+// upgradeAttempts times per peer (a symmetric NAT never lets it through).
+func (s *Service) upgradeRelayed(ctx context.Context) {
+	tried := map[peer.ID]int{}
+	t := time.NewTicker(upgradeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h := s.cfg.Host
+		if !slices.Contains(h.Mux().Protocols(), holepunch.Protocol) {
+			continue
+		}
+		for _, p := range h.Network().Peers() {
+			conns := h.Network().ConnsToPeer(p)
+			if len(conns) == 0 || tried[p] >= upgradeAttempts || !onlyDialledRelayed(conns) {
+				continue
+			}
+			if ok, _ := h.Peerstore().SupportsProtocols(p, holepunch.Protocol); len(ok) == 0 {
+				continue
+			}
+			tried[p]++
+			log.Debugw("redial a relayed peer for hole punching", "peer", p, "attempt", tried[p])
+			var addrs []ma.Multiaddr
+			for _, c := range conns {
+				addrs = append(addrs, c.RemoteMultiaddr())
+				c.Close()
+			}
+			dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "hole punching"), 10*time.Second)
+			if err := h.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs}); err != nil {
+				log.Debugw("redial through the relay", "peer", p, "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// onlyDialledRelayed reports whether every connection is relayed and one
+// of them was dialled by this node.
+func onlyDialledRelayed(conns []network.Conn) bool {
+	dialled := false
+	for _, c := range conns {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			return false // a direct connection
+		}
+		dialled = dialled || c.Stat().Direction == network.DirOutbound
+	}
+	return dialled
 }
