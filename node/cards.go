@@ -86,9 +86,16 @@ func (n *Node) Info() (Info, error) {
 }
 
 // Addrs are the addresses others can reach the node on: the host's own and
-// those through its static relays.
-func (n *Node) Addrs() []ma.Multiaddr {
-	addrs := n.host.Addrs()
+// those through its static relays (see withCircuits).
+func (n *Node) Addrs() []ma.Multiaddr { return n.host.Addrs() }
+
+// withCircuits is the host's address factory: it adds the node's circuit
+// addresses through its static relays, which it can always build itself
+// (AutoRelay is not used, see package reach). So identify's signed record,
+// the card and the DHT record all carry them, and a peer that learned this
+// node's addresses by identify can still reach it through a relay after
+// the connection it had is gone.
+func (n *Node) withCircuits(addrs []ma.Multiaddr) []ma.Multiaddr {
 	for _, c := range n.circuitAddrs() {
 		if !slices.ContainsFunc(addrs, c.Equal) {
 			addrs = append(addrs, c)

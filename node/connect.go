@@ -106,7 +106,12 @@ func (n *Node) Ping(ctx context.Context, target string, count int, interval time
 	if err != nil {
 		return "", nil, err
 	}
-	if err := n.Connect(ctx, ai); err != nil {
+	if strings.HasPrefix(target, "/") {
+		err = n.Connect(ctx, ai) // exactly the address given
+	} else {
+		err = n.connectWith(ctx, ai.ID, ai.Addrs) // every address known, and the DHT
+	}
+	if err != nil {
 		return ai.ID, nil, err
 	}
 	pctx, cancel := context.WithCancel(ctx)

@@ -264,6 +264,7 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.UserAgent("peercollab/"+Version),
 		libp2p.DisableMetrics(),
+		libp2p.AddrsFactory(n.withCircuits),
 	)...)
 	if err != nil {
 		rm.Close()

@@ -233,6 +233,10 @@ func (s *Service) goPost(x *sess, d *pb.SessionData) {
 	s.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
 		defer cancel()
+		if err := s.cfg.Connect(ctx, x.host); err != nil {
+			log.Debugw("reach the host", "session", x.id, "error", err)
+			return
+		}
 		resp, err := psession.Request(ctx, s.cfg.Host, x.host, &pb.SessionRequest{SessionId: x.id, Msg: &pb.SessionRequest_Post{Post: &pb.SessionPost{Data: d}}})
 		if err == nil {
 			err = psession.Check(resp)

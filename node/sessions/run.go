@@ -44,6 +44,10 @@ func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
 		s.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
 			defer cancel()
+			if err := s.cfg.Connect(ctx, p); err != nil {
+				log.Debugw("reach a member off the mesh", "session", x.id, "peer", p, "error", err)
+				return
+			}
 			resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{SessionId: x.id,
 				Msg: &pb.SessionRequest_Deliver{Deliver: &pb.SessionDeliver{Message: m}}})
 			if err == nil {
