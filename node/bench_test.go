@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
@@ -293,6 +294,9 @@ func BenchmarkPresenceToWatchers(b *testing.B) {
 // BenchmarkInviteRTT in a process of its own (see runRemoteInvitee).
 const envRemoteInvitee = "PEERCOLLAB_BENCH_INVITEE_HOME"
 
+// envRemoteRelay gives the remote invitee a relay to keep a reservation on.
+const envRemoteRelay = "PEERCOLLAB_BENCH_INVITEE_RELAY"
+
 // runRemoteInvitee runs an invitee node: it trusts the card in
 // HOME/inviter.contact, registers an auto-accepted application "bench",
 // writes its card to HOME/invitee.contact and runs until stdin closes.
@@ -302,6 +306,9 @@ func runRemoteInvitee(home string) {
 	cfg.Profile = contacts.Profile{DisplayName: "Invitee"}
 	cfg.Scope = "internet"
 	cfg.InvitationsPerMinute, cfg.InvitationBurst = 1e9, 1e6
+	if relay := os.Getenv(envRemoteRelay); relay != "" {
+		cfg.StaticRelays = []string{relay}
+	}
 	n, err := node.New(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -330,13 +337,11 @@ func runRemoteInvitee(home string) {
 	io.Copy(io.Discard, os.Stdin)
 }
 
-// BenchmarkInviteRTT measures an invitation until its auto-accepted
-// response, against a libp2p ping round trip on the same connection, in the
-// same run: end to end (Send until the inviter's "accepted" event) and on
-// the wire (the protocol's request until its acknowledgement, which carries
-// the acceptance). The invitee runs in a process of its own, as it would.
-func BenchmarkInviteRTT(b *testing.B) {
-	a := newNode(b, testConfig(b, "Inviter"))
+// startRemoteInvitee runs an invitee node in a process of its own (see
+// runRemoteInvitee), a contact of a with an auto-accepted application
+// "bench", keeping a reservation on relay when given; it returns its peer
+// ID. The process ends with the benchmark.
+func startRemoteInvitee(b *testing.B, a *node.Node, relay string) peer.ID {
 	home := b.TempDir()
 	mine, err := a.MyCard()
 	if err != nil {
@@ -344,14 +349,14 @@ func BenchmarkInviteRTT(b *testing.B) {
 	}
 	os.WriteFile(filepath.Join(home, "inviter.contact"), mine.Marshal(), 0o600)
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envRemoteInvitee+"="+home)
+	cmd.Env = append(os.Environ(), envRemoteInvitee+"="+home, envRemoteRelay+"="+relay)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { stdin.Close(); cmd.Wait() }()
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
 		b.Fatalf("invitee did not start: %q %v", line, err)
 	}
@@ -363,7 +368,17 @@ func BenchmarkInviteRTT(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	invitee := c.PeerID
+	return c.PeerID
+}
+
+// BenchmarkInviteRTT measures an invitation until its auto-accepted
+// response, against a libp2p ping round trip on the same connection, in the
+// same run: end to end (Send until the inviter's "accepted" event) and on
+// the wire (the protocol's request until its acknowledgement, which carries
+// the acceptance). The invitee runs in a process of its own, as it would.
+func BenchmarkInviteRTT(b *testing.B) {
+	a := newNode(b, testConfig(b, "Inviter"))
+	invitee := startRemoteInvitee(b, a, "")
 	ev := a.Events()
 	defer ev.Close()
 	// Warm up: connect, and let identify learn the protocols.
@@ -417,6 +432,7 @@ func BenchmarkInviteRTT(b *testing.B) {
 		endRTT = append(endRTT, time.Since(t0))
 	}
 	now := time.Now()
+	mine, _ := a.MyCard()
 	for range rounds {
 		inv := invite.Invitation{ID: invite.NewID(), AppID: "bench", Sent: now, Expires: now.Add(time.Minute), InviterCard: mine.Marshal()}
 		t0 := time.Now()
@@ -640,4 +656,92 @@ func BenchmarkSessionFanout(b *testing.B) {
 	fmt.Printf("session message to %d members, %d rounds each: from the host p50 %.2f ms p99 %.2f ms (raw gossipsub p50 %.2f p99 %.2f); from a member p50 %.2f ms p99 %.2f ms (raw p50 %.2f p99 %.2f); lost %d (raw %d)\n",
 		members, rounds, ms(percentile(ourHub, 50)), ms(percentile(ourHub, 99)), ms(percentile(rawHub, 50)), ms(percentile(rawHub, 99)),
 		ms(percentile(ourLeaf, 50)), ms(percentile(ourLeaf, 99)), ms(percentile(rawLeaf, 50)), ms(percentile(rawLeaf, 99)), ourLost, rawLost)
+}
+
+// BenchmarkRelayedInviteRTT measures an invitation's round trip over a
+// relayed (circuit v2) connection against raw round trips on the
+// same connection: libp2p ping on one stream, and a ping on a new stream
+// each time (what any request/response protocol pays).
+func BenchmarkRelayedInviteRTT(b *testing.B) {
+	rcfg := node.DefaultRelayConfig(filepath.Join(b.TempDir(), "relay"))
+	rcfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	rcfg.Profile = contacts.Profile{DisplayName: "Relay"}
+	rcfg.Scope = "internet"
+	// Unlimited circuits: the default 128 KiB would end the circuit
+	// midway through the rounds (a limit is policy, not latency).
+	rcfg.RelayUnlimited = true
+	relay := newNode(b, rcfg)
+	relayAddr := relay.Host().Addrs()[0].String() + "/p2p/" + relay.Identity().ID().String()
+	acfg := testConfig(b, "Inviter")
+	acfg.StaticRelays = []string{relayAddr}
+	a := newNode(b, acfg)
+	invitee := startRemoteInvitee(b, a, relayAddr)
+	eventually(b, 20*time.Second, func() bool {
+		// The invitee's reservation is up once the relay can reach it.
+		return relay.Host().Network().Connectedness(invitee) == network.Connected
+	}, func() string { return "the invitee never reached the relay" })
+	// Reach the invitee through the relay only.
+	a.Host().Network().ClosePeer(invitee)
+	circuit := ma.StringCast(relayAddr + "/p2p-circuit")
+	ctx := network.WithAllowLimitedConn(context.Background(), "bench")
+	if err := a.Host().Connect(ctx, peer.AddrInfo{ID: invitee, Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		b.Fatal(err)
+	}
+	if ci, ok := a.ConnTo(invitee); !ok || !ci.Relayed {
+		b.Fatalf("not relayed: %+v", ci)
+	}
+	mine, _ := a.MyCard()
+	rounds := max(b.N, 200)
+	inviteOnce := func() time.Duration {
+		now := time.Now()
+		inv := invite.Invitation{ID: invite.NewID(), AppID: "bench", Sent: now, Expires: now.Add(time.Minute), InviterCard: mine.Marshal()}
+		t0 := time.Now()
+		ack, err := invite.Invite(ctx, a.Host(), invitee, inv)
+		if err != nil || ack.Response == nil || ack.Response.Action != invite.Accepted {
+			b.Fatalf("relayed invite: %+v, %v", ack, err)
+		}
+		return time.Since(t0)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	pings := ping.Ping(pctx, a.Host(), invitee)
+	var pingRTT, streamRTT, wireRTT []time.Duration
+	for range rounds {
+		p := <-pings
+		if p.Error != nil {
+			b.Fatal(p.Error)
+		}
+		pingRTT = append(pingRTT, p.RTT)
+	}
+	cancel()
+	for refused := 0; len(streamRTT) < rounds; {
+		sctx, scancel := context.WithCancel(ctx)
+		t0 := time.Now()
+		ch := ping.Ping(sctx, a.Host(), invitee)
+		p := <-ch
+		d := time.Since(t0)
+		scancel()
+		for range ch {
+		}
+		if p.Error != nil {
+			if refused++; refused > rounds {
+				b.Fatal(p.Error)
+			}
+			continue
+		}
+		streamRTT = append(streamRTT, d)
+	}
+	inviteOnce() // warm up
+	for range rounds {
+		wireRTT = append(wireRTT, inviteOnce())
+	}
+	if ci, _ := a.ConnTo(invitee); !ci.Relayed {
+		b.Fatal("the connection went direct during the measurement")
+	}
+	b.ReportMetric(ms(percentile(wireRTT, 50)), "invite-ms-p50")
+	b.ReportMetric(ms(percentile(pingRTT, 50)), "ping-ms-p50")
+	b.ReportMetric(ms(percentile(streamRTT, 50)), "newstream-ms-p50")
+	b.ReportMetric(float64(percentile(wireRTT, 50))/float64(percentile(streamRTT, 50)), "x-newstream")
+	b.ReportMetric(float64(percentile(wireRTT, 50))/float64(percentile(pingRTT, 50)), "x-ping")
+	fmt.Printf("relayed, %d rounds: invitation round trip p50 %.3f ms p90 %.3f ms; raw stream (ping on a new stream) p50 %.3f ms p90 %.3f ms; ping on one stream p50 %.3f ms\n",
+		rounds, ms(percentile(wireRTT, 50)), ms(percentile(wireRTT, 90)), ms(percentile(streamRTT, 50)), ms(percentile(streamRTT, 90)), ms(percentile(pingRTT, 50)))
 }
