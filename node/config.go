@@ -135,10 +135,15 @@ func DefaultConfig(home string) Config {
 	}
 }
 
-// DefaultRelayConfig is DefaultConfig for a public relay node.
+// DefaultRelayConfig is DefaultConfig for a public relay node: it relays,
+// serves the DHT, allows many connections per address (peers behind one
+// NAT), and signs in to the Internet scope only (People Near Me means
+// nothing on a server, where the peers behind a NAT all seem to share its
+// subnet).
 func DefaultRelayConfig(home string) Config {
 	cfg := DefaultConfig(home)
 	cfg.RelayService = true
 	cfg.ConnsPerIP = 256
+	cfg.Scope = "internet"
 	return cfg
 }

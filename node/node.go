@@ -287,7 +287,9 @@ func (n *Node) Close() error {
 		var errs []error
 		// Leave gracefully: bye to the people near, Offline to watchers.
 		if n.near != nil && n.publish != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// A bye not through in half a second is not worth waiting
+			// for: the neighbours' probes drop this node soon anyway.
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			n.near.Stop(ctx)
 			n.publish.SetSignedIn(false)
 			cancel()
