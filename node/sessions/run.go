@@ -147,7 +147,7 @@ func (s *Service) goLeaveLater(x *sess) {
 }
 
 // tick runs a session's periodic work: a host's heartbeat, everyone's
-// repairs, and storing the position reached.
+// repairs.
 func (s *Service) tick(ctx context.Context, x *sess) {
 	hb := time.NewTicker(s.cfg.Heartbeat)
 	defer hb.Stop()
@@ -162,9 +162,6 @@ func (s *Service) tick(ctx context.Context, x *sess) {
 			var m *pb.SessionTopicMessage
 			if x.hosting && x.roster.State != session.Ended {
 				m = x.heartbeatLocked()
-			}
-			if x.dirty {
-				x.saveLocked()
 			}
 			s.mu.Unlock()
 			if m != nil {

@@ -44,7 +44,6 @@ type sess struct {
 	joining      bool // a join is under way
 	invitationID string
 	err          string
-	dirty        bool // positions changed since last stored
 
 	topic  *pubsub.Topic
 	sub    *pubsub.Subscription
@@ -110,7 +109,6 @@ func (x *sess) saveLocked() {
 	if err := x.s.cfg.State.Put(bucket, x.id, st); err != nil {
 		log.Errorw("store session", "session", x.id, "error", err)
 	}
-	x.dirty = false
 }
 
 func (x *sess) setRosterLocked(r session.Roster) {
@@ -240,8 +238,11 @@ func (x *sess) keepLocked(d *pb.SessionData) bool {
 }
 
 // deliverLocked opens messages in order and hands them to the
-// application.
+// application. The position reached is stored before the application hears
+// of the messages, so that a node killed after delivering does not deliver
+// them again when it comes back.
 func (x *sess) deliverLocked(ds []*pb.SessionData) {
+	var out []Message
 	for _, d := range ds {
 		payload, err := psession.Open(x.keys[d.Epoch], d)
 		if err != nil {
@@ -254,7 +255,12 @@ func (x *sess) deliverLocked(ds []*pb.SessionData) {
 		if len(x.inbox) > LogLimit {
 			x.inbox = slices.Delete(x.inbox, 0, len(x.inbox)-LogLimit)
 		}
-		x.dirty = true
+		out = append(out, m)
+	}
+	if len(ds) > 0 {
+		x.saveLocked()
+	}
+	for _, m := range out {
 		x.s.cfg.Hub.Publish(EvtMessage, m)
 	}
 }

@@ -190,13 +190,6 @@ func (s *Service) Close() error {
 	for _, x := range all {
 		x.leaveTopic()
 	}
-	s.mu.Lock()
-	for _, x := range all {
-		if x.dirty {
-			x.saveLocked() // where each sender's messages stopped
-		}
-	}
-	s.mu.Unlock()
 	return nil
 }
 
