@@ -6,9 +6,10 @@
 // when a node on one of our subnets introduces itself as near. It is updated
 // when the node announces a new name or presence, and it disappears:
 //   - at once when the node signs out of People Near Me (it says bye);
-//   - within about two seconds when its process ends: its connections close
-//     and a redial fails (at once over TCP, after the probe timeout of 2 s
-//     over QUIC, which does not hear that a UDP port closed);
+//   - within moments when its process ends: over TCP its connections close
+//     and a redial fails at once; over QUIC, which does not hear that a UDP
+//     port closed, the next liveness probe times out (ProbeInterval plus
+//     2 s) and its TCP port refuses a connection (see liveness.go);
 //   - within LostAfter plus a probe (12 s by default) when it vanishes
 //     silently (cable cut, machine off), because liveness pings fail.
 //
@@ -31,7 +32,6 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
@@ -529,73 +529,4 @@ func (n notifee) HandlePeerFound(ai peer.AddrInfo) {
 		return // mDNS repeats itself; the prober keeps known people fresh
 	}
 	n.s.goExchange(ai.ID, ai.Addrs)
-}
-
-// watchConns probes a person at once when the last connection to them
-// closes, so that a node whose process ended disappears within moments.
-func (s *Service) watchConns() {
-	for e := range s.connSub.Out() {
-		ev := e.(event.EvtPeerConnectednessChanged)
-		if ev.Connectedness == network.Connected {
-			continue
-		}
-		if _, near := s.Get(ev.Peer); near {
-			s.goProbe(ev.Peer)
-		}
-	}
-}
-
-func (s *Service) probeLoop() {
-	t := time.NewTicker(s.cfg.ProbeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		var probe []peer.ID
-		for p := range s.people {
-			probe = append(probe, p)
-		}
-		for p, since := range s.lost {
-			if time.Since(since) > s.cfg.ForgetAfter {
-				delete(s.lost, p)
-				continue
-			}
-			probe = append(probe, p)
-		}
-		s.mu.Unlock()
-		for _, p := range probe {
-			s.goProbe(p)
-		}
-	}
-}
-
-// goProbe checks in the background that p is still there and still in
-// People Near Me, by introducing this node again (which also refreshes p's
-// entry). A person that answers with a bye is removed at once; one that
-// cannot be reached when its connections have closed, or that has not
-// answered for LostAfter, is removed as lost; a lost one that answers again
-// comes back.
-func (s *Service) goProbe(p peer.ID) {
-	s.goIntroduce(p, func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		err := s.exchange(ctx, p, nil)
-		cancel()
-		if err == nil || errors.Is(err, errSignedOut) {
-			return
-		}
-		s.mu.Lock()
-		person, near := s.people[p]
-		var since time.Duration
-		if near {
-			since = time.Since(person.LastSeen)
-		}
-		s.mu.Unlock()
-		if near && (since > s.cfg.LostAfter || s.cfg.Host.Network().Connectedness(p) != network.Connected) {
-			s.remove(p, true)
-		}
-	})
 }

@@ -15,7 +15,7 @@ func (e *env) nearCmd() *cobra.Command {
 		Long: `List the people near: peercollab nodes signed in to nearme on your subnet, with
 their names and presence. Add one as a contact with 'peercollab contacts add
 --near NAME'. A node that signs out leaves the list at once; one whose process
-ends, within about 2 seconds; one that vanishes silently, within 12 seconds.`,
+ends, within about 4 seconds; one that vanishes silently, within 12 seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			people, err := e.client().Near(cmd.Context())
