@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -77,7 +78,9 @@ func newSess(s *Service, id, app string, host peer.ID, hosting bool) *sess {
 		highest: map[peer.ID]uint64{}, gaps: map[session.Gap]time.Time{}, me: session.Invited}
 }
 
-func restore(s *Service, st stored) (*sess, error) {
+// restore brings a stored session back. delivered is its positions record,
+// newer than the session's own where they differ.
+func restore(s *Service, st stored, delivered map[string]uint64) (*sess, error) {
 	x := newSess(s, st.ID, st.App, st.Host, st.Hosting)
 	if st.HostState != nil {
 		x.h = session.RestoreHost(*st.HostState)
@@ -88,7 +91,14 @@ func restore(s *Service, st stored) (*sess, error) {
 		copy(key.Secret[:], k)
 		x.keys[e] = key
 	}
-	for p, pos := range session.PeerKeys(st.Positions) {
+	positions := maps.Clone(st.Positions)
+	if positions == nil {
+		positions = map[string]uint64{}
+	}
+	for p, pos := range delivered {
+		positions[p] = max(positions[p], pos)
+	}
+	for p, pos := range session.PeerKeys(positions) {
 		x.order.Start(p, pos)
 	}
 	x.mySeq, x.me, x.joined, x.invitationID = st.MySeq, st.Me, st.Joined, st.InvitationID
@@ -258,7 +268,10 @@ func (x *sess) deliverLocked(ds []*pb.SessionData) {
 		out = append(out, m)
 	}
 	if len(ds) > 0 {
-		x.saveLocked()
+		err := x.s.cfg.State.Put(positionsBucket, x.id, session.TextKeys(x.order.Positions()))
+		if err != nil {
+			log.Errorw("store session positions", "session", x.id, "error", err)
+		}
 	}
 	for _, m := range out {
 		x.s.cfg.Hub.Publish(EvtMessage, m)

@@ -61,6 +61,9 @@ const (
 	// messages are declared lost.
 	giveUpAfter = time.Minute
 	bucket      = "sessions"
+	// positionsBucket holds where each session's delivery stands, written
+	// at every delivery (a small record, unlike the session's own).
+	positionsBucket = "session-positions"
 )
 
 // Errors.
@@ -151,11 +154,24 @@ func New(cfg Config) (*Service, error) {
 		cancel()
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
+	positions := map[string]map[string]uint64{}
+	err = cfg.State.ForEach(positionsBucket, func(id string, raw []byte) error {
+		var pos map[string]uint64
+		if err := jsonUnmarshal(raw, &pos); err != nil {
+			return err
+		}
+		positions[id] = pos
+		return nil
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("load session positions: %w", err)
+	}
 	s.proto = psession.Serve(cfg.Host, handler{s})
 	var resume []*sess
 	s.mu.Lock()
 	for _, st := range loaded {
-		x, err := restore(s, st)
+		x, err := restore(s, st, positions[st.ID])
 		if err != nil {
 			log.Errorw("restore session", "session", st.ID, "error", err)
 			continue
