@@ -194,7 +194,7 @@ func (s *Service) Send(ctx context.Context, id string, payload []byte) (Message,
 		s.mu.Lock()
 	}
 	x.mySeq++
-	x.saveLocked() // a sequence number is never used twice, even across a crash
+	x.saveProgressLocked() // a sequence number is never used twice, even across a crash
 	me := s.cfg.Host.ID()
 	d, err := psession.Seal(x.id, s.cfg.Sign, me, x.mySeq, key, payload)
 	if err != nil {

@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -56,7 +55,7 @@ type logEntry struct {
 	seq    uint64
 }
 
-// stored is a session as kept in the database.
+// stored is a session as kept in the database (its progress apart).
 type stored struct {
 	ID           string            `json:"id"`
 	App          string            `json:"application_id"`
@@ -65,8 +64,6 @@ type stored struct {
 	HostState    *session.Snapshot `json:"host_state,omitempty"`
 	Roster       session.Roster    `json:"roster"`
 	Keys         map[uint32][]byte `json:"keys"`
-	Positions    map[string]uint64 `json:"positions"`
-	MySeq        uint64            `json:"my_seq"`
 	Me           session.Standing  `json:"me"`
 	Joined       bool              `json:"joined"`
 	InvitationID string            `json:"invitation_id,omitempty"`
@@ -78,9 +75,26 @@ func newSess(s *Service, id, app string, host peer.ID, hosting bool) *sess {
 		highest: map[peer.ID]uint64{}, gaps: map[session.Gap]time.Time{}, me: session.Invited}
 }
 
-// restore brings a stored session back. delivered is its positions record,
-// newer than the session's own where they differ.
-func restore(s *Service, st stored, delivered map[string]uint64) (*sess, error) {
+// progress is how far a session has come here: the position reached in
+// each sender's messages and the last sequence number used. It is stored
+// at every message sent and delivered, before anyone hears of the message,
+// so that a node killed a moment later neither delivers a message twice
+// nor uses a number twice.
+type progress struct {
+	Positions map[string]uint64 `json:"positions"`
+	MySeq     uint64            `json:"my_seq"`
+}
+
+// saveProgressLocked stores the session's progress record.
+func (x *sess) saveProgressLocked() {
+	pr := progress{Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq}
+	if err := x.s.cfg.State.Put(progressBucket, x.id, pr); err != nil {
+		log.Errorw("store session progress", "session", x.id, "error", err)
+	}
+}
+
+// restore brings a stored session back, with its progress record.
+func restore(s *Service, st stored, pr progress) (*sess, error) {
 	x := newSess(s, st.ID, st.App, st.Host, st.Hosting)
 	if st.HostState != nil {
 		x.h = session.RestoreHost(*st.HostState)
@@ -91,24 +105,17 @@ func restore(s *Service, st stored, delivered map[string]uint64) (*sess, error) 
 		copy(key.Secret[:], k)
 		x.keys[e] = key
 	}
-	positions := maps.Clone(st.Positions)
-	if positions == nil {
-		positions = map[string]uint64{}
-	}
-	for p, pos := range delivered {
-		positions[p] = max(positions[p], pos)
-	}
-	for p, pos := range session.PeerKeys(positions) {
+	for p, pos := range session.PeerKeys(pr.Positions) {
 		x.order.Start(p, pos)
 	}
-	x.mySeq, x.me, x.joined, x.invitationID = st.MySeq, st.Me, st.Joined, st.InvitationID
+	x.mySeq, x.me, x.joined, x.invitationID = pr.MySeq, st.Me, st.Joined, st.InvitationID
 	return x, nil
 }
 
 // saveLocked stores the session.
 func (x *sess) saveLocked() {
 	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Roster: x.roster, Keys: map[uint32][]byte{},
-		Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq, Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
+		Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
 	if x.h != nil {
 		snap := x.h.Snapshot()
 		st.HostState = &snap
@@ -248,9 +255,7 @@ func (x *sess) keepLocked(d *pb.SessionData) bool {
 }
 
 // deliverLocked opens messages in order and hands them to the
-// application. The position reached is stored before the application hears
-// of the messages, so that a node killed after delivering does not deliver
-// them again when it comes back.
+// application, storing the progress first.
 func (x *sess) deliverLocked(ds []*pb.SessionData) {
 	var out []Message
 	for _, d := range ds {
@@ -268,10 +273,7 @@ func (x *sess) deliverLocked(ds []*pb.SessionData) {
 		out = append(out, m)
 	}
 	if len(ds) > 0 {
-		err := x.s.cfg.State.Put(positionsBucket, x.id, session.TextKeys(x.order.Positions()))
-		if err != nil {
-			log.Errorw("store session positions", "session", x.id, "error", err)
-		}
+		x.saveProgressLocked()
 	}
 	for _, m := range out {
 		x.s.cfg.Hub.Publish(EvtMessage, m)

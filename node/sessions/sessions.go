@@ -61,9 +61,9 @@ const (
 	// messages are declared lost.
 	giveUpAfter = time.Minute
 	bucket      = "sessions"
-	// positionsBucket holds where each session's delivery stands, written
-	// at every delivery (a small record, unlike the session's own).
-	positionsBucket = "session-positions"
+	// progressBucket holds each session's progress record, written at
+	// every message sent and delivered (small, unlike the session's own).
+	progressBucket = "session-progress"
 )
 
 // Errors.
@@ -154,24 +154,24 @@ func New(cfg Config) (*Service, error) {
 		cancel()
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
-	positions := map[string]map[string]uint64{}
-	err = cfg.State.ForEach(positionsBucket, func(id string, raw []byte) error {
-		var pos map[string]uint64
-		if err := jsonUnmarshal(raw, &pos); err != nil {
+	progresses := map[string]progress{}
+	err = cfg.State.ForEach(progressBucket, func(id string, raw []byte) error {
+		var pr progress
+		if err := jsonUnmarshal(raw, &pr); err != nil {
 			return err
 		}
-		positions[id] = pos
+		progresses[id] = pr
 		return nil
 	})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("load session positions: %w", err)
+		return nil, fmt.Errorf("load session progress: %w", err)
 	}
 	s.proto = psession.Serve(cfg.Host, handler{s})
 	var resume []*sess
 	s.mu.Lock()
 	for _, st := range loaded {
-		x, err := restore(s, st, positions[st.ID])
+		x, err := restore(s, st, progresses[st.ID])
 		if err != nil {
 			log.Errorw("restore session", "session", st.ID, "error", err)
 			continue
