@@ -120,6 +120,8 @@ func (m *member) current() *proc {
 // wg tracks the goroutines it leaves running; onExit is called (from the
 // process's wait goroutine) when the process exits without being asked.
 func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.WaitGroup, onExit func(msg string)) error {
+	// The process is started under m.mu, so that whoever finds it in
+	// m.proc (the memory sampler, a stop) finds it with its pid.
 	m.mu.Lock()
 	if m.proc != nil {
 		m.mu.Unlock()
@@ -127,9 +129,6 @@ func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.Wai
 	}
 	m.starts++
 	p := &proc{start: m.starts, done: make(chan struct{}), streamDone: make(chan struct{})}
-	m.proc = p
-	m.mu.Unlock()
-
 	m.logf("start %d: %s", p.start, strings.Join(argv, " "))
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = env
@@ -139,16 +138,12 @@ func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.Wai
 	// harness stops it in order); Pdeathsig ends it with the harness.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
-		m.mu.Lock()
-		m.proc = nil
 		m.mu.Unlock()
-		close(p.done)
-		close(p.streamDone)
 		return fmt.Errorf("start %s: %w", m.plan.spec.Name, err)
 	}
 	p.started = time.Now()
-	m.mu.Lock()
 	m.pids = append(m.pids, p.cmd.Process.Pid)
+	m.proc = p
 	m.mu.Unlock()
 	wg.Go(func() {
 		p.cmd.Wait()
