@@ -389,12 +389,14 @@ func (s *Service) upsert(from peer.ID, h card.Hello) {
 	}
 	s.people[from] = p
 	delete(s.lost, from)
+	// A copy, taken under the lock: the next hello may touch p.LastSeen.
+	ev := ChangeEvent{change, *p}
 	s.mu.Unlock()
-	if len(p.Addrs) > 0 {
-		s.cfg.Host.Peerstore().AddAddrs(from, p.Addrs, peerstore.RecentlyConnectedAddrTTL)
+	if len(ev.Person.Addrs) > 0 {
+		s.cfg.Host.Peerstore().AddAddrs(from, ev.Person.Addrs, peerstore.RecentlyConnectedAddrTTL)
 	}
 	log.Debugw("person near", "peer", from, "change", change)
-	s.cfg.Hub.Publish(EvtChanged, ChangeEvent{change, *p})
+	s.cfg.Hub.Publish(EvtChanged, ev)
 }
 
 func samePerson(a, b *Person) bool {
