@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -303,29 +301,4 @@ func tailFile(path string, n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return lines
-}
-
-// memory returns the resident set size of a process and its proportional
-// set size (shared pages divided among the processes that share them, so
-// that PSS adds up across processes), in bytes; 0 when unknown.
-func memory(pid int) (rss, pss int64) {
-	dir := filepath.Join("/proc", fmt.Sprint(pid))
-	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
-		rss = statusKB(b, "VmRSS:") * 1024
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "smaps_rollup")); err == nil {
-		pss = statusKB(b, "Pss:") * 1024
-	}
-	return rss, pss
-}
-
-// statusKB reads a "Key:   N kB" line of /proc/PID/status.
-func statusKB(status []byte, key string) int64 {
-	i := bytes.Index(status, []byte(key))
-	if i < 0 {
-		return 0
-	}
-	var kb int64
-	fmt.Sscanf(string(status[i+len(key):]), "%d", &kb)
-	return kb
 }

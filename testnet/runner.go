@@ -409,37 +409,6 @@ func (r *runner) start(ctx context.Context, m *member) error {
 	})
 }
 
-// sample adds up the node processes' memory every 250 ms until stop is
-// closed, keeping the peak.
-func (r *runner) sample(stop <-chan struct{}) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		var rssSum, pssSum int64
-		n := 0
-		for _, m := range r.members {
-			if p := m.current(); p != nil {
-				rss, pss := memory(p.cmd.Process.Pid)
-				rssSum += rss
-				pssSum += pss
-				n++
-			}
-		}
-		r.mu.Lock()
-		r.peak.Samples++
-		if rssSum > r.peak.PeakNodesRSS {
-			r.peak.PeakNodesRSS, r.peak.PeakNodes = rssSum, n
-		}
-		r.peak.PeakNodesPSS = max(r.peak.PeakNodesPSS, pssSum)
-		r.mu.Unlock()
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // teardown stops every process, removes the namespaces and the work
 // directory, and waits for every goroutine of the run. It never uses the
 // run's context: it must finish after an interrupt too.
