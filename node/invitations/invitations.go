@@ -26,7 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+
 	"sync"
 	"time"
 
@@ -38,6 +38,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/internal/prefix"
 	"github.com/peercollab/peercollab/node/state"
 	"github.com/peercollab/peercollab/protocols/invite"
 )
@@ -366,21 +367,20 @@ func (s *Service) findLocked(id string) (*Record, error) {
 	if r, ok := s.records[string(Sent)+"/"+id]; ok {
 		return r, nil
 	}
-	var found *Record
-	if len(id) >= 4 {
+	byID := func(yield func(string, *Record) bool) {
 		for _, r := range s.records {
-			if strings.HasPrefix(r.ID, id) {
-				if found != nil {
-					return nil, fmt.Errorf("%w: %q", ErrAmbiguous, id)
-				}
-				found = r
+			if !yield(r.ID, r) {
+				return
 			}
 		}
 	}
-	if found == nil {
+	switch r, n := prefix.Find(byID, id); n {
+	case 0:
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	case 1:
+		return r, nil
 	}
-	return found, nil
+	return nil, fmt.Errorf("%w: %q", ErrAmbiguous, id)
 }
 
 // Filter selects invitations for List; zero fields match everything.

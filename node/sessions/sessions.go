@@ -20,8 +20,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +31,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/internal/prefix"
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/state"
 	"github.com/peercollab/peercollab/protocols/endpoint"
@@ -214,21 +215,13 @@ func (s *Service) findLocked(id string) (*sess, error) {
 	if x, ok := s.sessions[id]; ok {
 		return x, nil
 	}
-	var found *sess
-	if len(id) >= 4 {
-		for sid, x := range s.sessions {
-			if strings.HasPrefix(sid, id) {
-				if found != nil {
-					return nil, fmt.Errorf("%w: %q", ErrAmbiguous, id)
-				}
-				found = x
-			}
-		}
-	}
-	if found == nil {
+	switch x, n := prefix.Find(maps.All(s.sessions), id); n {
+	case 0:
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	case 1:
+		return x, nil
 	}
-	return found, nil
+	return nil, fmt.Errorf("%w: %q", ErrAmbiguous, id)
 }
 
 // View is a session as the API and events show it.
