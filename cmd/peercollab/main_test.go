@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -270,10 +272,23 @@ func TestEventStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ev := command(ctx, "--home", a, "events", "--json")
 	stdout, _ := ev.StdoutPipe()
+	stderr, _ := ev.StderrPipe()
 	if err := ev.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); ev.Wait() }()
+	// The stream is subscribed once the command says so on stderr.
+	open := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "Following the node's events") {
+				close(open)
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
 	lines := make(chan string)
 	go func() {
 		dec := json.NewDecoder(stdout)
@@ -286,8 +301,12 @@ func TestEventStream(t *testing.T) {
 			lines <- string(raw)
 		}
 	}()
-	// The stream is open once the API has a subscriber; add until seen.
 	deadline := time.After(20 * time.Second)
+	select {
+	case <-open:
+	case <-deadline:
+		t.Fatal("events did not say within 20s that its stream is open")
+	}
 	must(t, "--home", a, "contacts", "add", card)
 	for {
 		select {

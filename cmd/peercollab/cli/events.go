@@ -16,7 +16,9 @@ func (e *env) eventsCmd() *cobra.Command {
 		Short: "Follow the node's event stream",
 		Long: `Print the node's events as they happen (contacts, people near me, presence,
 invitations, sessions) until interrupted. With --json each event is one line
-of JSON: {"seq":N,"time":...,"type":...,"data":{...}}.`,
+of JSON: {"seq":N,"time":...,"type":...,"data":{...}}. Once the stream is
+open it says so on standard error, so a script can wait for that line before
+it causes the events it wants to see.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -26,6 +28,9 @@ of JSON: {"seq":N,"time":...,"type":...,"data":{...}}.`,
 			}
 			defer context.AfterFunc(ctx, func() { s.Close() })()
 			defer s.Close()
+			// The daemon has subscribed this stream by now: a script can
+			// wait for this line before it causes the events it wants.
+			fmt.Fprintln(e.stderr, "Following the node's events; Ctrl-C stops.")
 			for {
 				ev, err := s.Next()
 				if err != nil {
