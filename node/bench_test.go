@@ -65,6 +65,68 @@ func rawHost(tb testing.TB) host.Host {
 	return h
 }
 
+// rawStar builds the raw gossipsub baseline: a hub and n leaves connected
+// to it, all on topic "bench" with flood publishing (as ours uses), each
+// leaf subscribed. It returns the hub's topic and each leaf's topic and
+// subscription once the hub sees every leaf on the topic.
+func rawStar(b *testing.B, ctx context.Context, n int) (hub *pubsub.Topic, leaves []*pubsub.Topic, subs []*pubsub.Subscription) {
+	b.Helper()
+	join := func(h host.Host) *pubsub.Topic {
+		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t, err := ps.Join("bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return t
+	}
+	hubH := rawHost(b)
+	hub = join(hubH)
+	for range n {
+		h := rawHost(b)
+		t := join(h)
+		sub, err := t.Subscribe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		leaves, subs = append(leaves, t), append(subs, sub)
+		if err := h.Connect(ctx, peer.AddrInfo{ID: hubH.ID(), Addrs: hubH.Addrs()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	eventually(b, 30*time.Second, func() bool { return len(hub.ListPeers()) == n }, func() string { return "raw subscribers missing" })
+	return hub, leaves, subs
+}
+
+// rawRound publishes payload on pub and times its arrival at each receiver.
+// One that does not have it within wait counts as lost, with latency wait.
+func rawRound(ctx context.Context, pub *pubsub.Topic, receivers []*pubsub.Subscription, payload []byte, wait time.Duration) (lat []time.Duration, lost int) {
+	var wg sync.WaitGroup
+	lat = make([]time.Duration, len(receivers))
+	t0 := time.Now()
+	for i, s := range receivers {
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			if _, err := s.Next(rctx); err != nil {
+				lat[i] = wait
+				return
+			}
+			lat[i] = time.Since(t0)
+		})
+	}
+	pub.Publish(ctx, payload)
+	wg.Wait()
+	for _, l := range lat {
+		if l == wait {
+			lost++
+		}
+	}
+	return lat, lost
+}
+
 type foundFunc func(peer.AddrInfo)
 
 func (f foundFunc) HandlePeerFound(ai peer.AddrInfo) { f(ai) }
@@ -194,52 +256,12 @@ func BenchmarkPresenceToWatchers(b *testing.B) {
 	// Raw gossipsub.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pubH := rawHost(b)
-	pubPS, err := pubsub.NewGossipSub(ctx, pubH, pubsub.WithFloodPublish(true))
-	if err != nil {
-		b.Fatal(err)
-	}
-	topic, err := pubPS.Join("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var rawSubs []*pubsub.Subscription
-	for range watchers {
-		h := rawHost(b)
-		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
-		if err != nil {
-			b.Fatal(err)
-		}
-		t, _ := ps.Join("bench")
-		sub, _ := t.Subscribe()
-		rawSubs = append(rawSubs, sub)
-		if err := h.Connect(ctx, peer.AddrInfo{ID: pubH.ID(), Addrs: pubH.Addrs()}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	eventually(b, 30*time.Second, func() bool { return len(topic.ListPeers()) == watchers }, func() string { return "raw subscribers missing" })
+	topic, _, rawSubs := rawStar(b, ctx, watchers)
 	warmUp()
 	var rawLat, rawAll []time.Duration
 	payload := make([]byte, 120) // about the size of a sealed presence update
 	for range rounds {
-		var wg sync.WaitGroup
-		lat := make([]time.Duration, watchers)
-		t0 := time.Now()
-		for i, s := range rawSubs {
-			wg.Go(func() {
-				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-				defer rcancel()
-				if _, err := s.Next(rctx); err != nil {
-					lat[i] = 10 * time.Second
-					return
-				}
-				lat[i] = time.Since(t0)
-			})
-		}
-		if err := topic.Publish(ctx, payload); err != nil {
-			b.Fatal(err)
-		}
-		wg.Wait()
+		lat, _ := rawRound(ctx, topic, rawSubs, payload, 10*time.Second)
 		rawLat = append(rawLat, lat...)
 		rawAll = append(rawAll, slices.Max(lat))
 	}
@@ -498,7 +520,8 @@ func BenchmarkInvite200(b *testing.B) {
 // raw gossipsub in the same run: a publisher and 50 subscribers connected
 // to it (the same star the session's members form around their host), with
 // flood publishing as the session uses. Sent by the host and by a member;
-// every member must receive every message.
+// every member must receive every message. A raw message that does not
+// arrive within 3 s counts as lost, with a latency of 3 s.
 func BenchmarkSessionFanout(b *testing.B) {
 	const members = 50
 	rounds := max(b.N, 40)
@@ -506,56 +529,15 @@ func BenchmarkSessionFanout(b *testing.B) {
 	defer cancel()
 
 	// Raw gossipsub star.
-	pubH := rawHost(b)
-	pubPS, err := pubsub.NewGossipSub(ctx, pubH, pubsub.WithFloodPublish(true))
+	topic, leaves, subs := rawStar(b, ctx, members)
+	hubSub, err := topic.Subscribe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	topic, _ := pubPS.Join("bench")
-	var subs []*pubsub.Subscription
-	var leafTopic *pubsub.Topic
-	for i := range members {
-		h := rawHost(b)
-		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
-		if err != nil {
-			b.Fatal(err)
-		}
-		t, _ := ps.Join("bench")
-		sub, _ := t.Subscribe()
-		subs = append(subs, sub)
-		if i == 0 {
-			leafTopic = t
-		}
-		if err := h.Connect(ctx, peer.AddrInfo{ID: pubH.ID(), Addrs: pubH.Addrs()}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	hubSub, _ := topic.Subscribe()
-	eventually(b, 30*time.Second, func() bool { return len(topic.ListPeers()) == members }, func() string { return "raw subscribers missing" })
 	warmUp()
 	payload := make([]byte, 200)
 	rawRound := func(pub *pubsub.Topic, receivers []*pubsub.Subscription) ([]time.Duration, int) {
-		var wg sync.WaitGroup
-		lat := make([]time.Duration, len(receivers))
-		lost := 0
-		var mu sync.Mutex
-		t0 := time.Now()
-		for i, s := range receivers {
-			wg.Go(func() {
-				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				defer cancel()
-				if _, err := s.Next(rctx); err != nil {
-					mu.Lock()
-					lost++
-					mu.Unlock()
-					return
-				}
-				lat[i] = time.Since(t0)
-			})
-		}
-		pub.Publish(ctx, payload)
-		wg.Wait()
-		return lat, lost
+		return rawRound(ctx, pub, receivers, payload, 3*time.Second)
 	}
 	var rawHub, rawLeaf []time.Duration
 	rawLost := 0
@@ -565,7 +547,7 @@ func BenchmarkSessionFanout(b *testing.B) {
 	}
 	leafReceivers := append([]*pubsub.Subscription{hubSub}, subs[1:]...)
 	for range rounds {
-		lat, lost := rawRound(leafTopic, leafReceivers)
+		lat, lost := rawRound(leaves[0], leafReceivers)
 		rawLeaf, rawLost = append(rawLeaf, lat...), rawLost+lost
 	}
 
