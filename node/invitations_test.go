@@ -174,9 +174,13 @@ func TestInviterRestart(t *testing.T) {
 	acfg.ListenAddrs = []string{addrs[0].String()}
 	a2 := newNode(t, acfg)
 	waitInvitation(t, a2, sent.ID, invitations.Accepted)
-	if r, _ := b.Invitations().Get(sent.ID); r.Unacked != "" {
-		t.Fatalf("the invitee still has %q to deliver", r.Unacked)
-	}
+	// The inviter records the answer before its acknowledgement reaches
+	// the invitee, so wait for that too.
+	var r invitations.Record
+	eventually(t, 10*time.Second, func() bool {
+		r, _ = b.Invitations().Get(sent.ID)
+		return r.Unacked == ""
+	}, func() string { return fmt.Sprintf("the invitee still has %q to deliver", r.Unacked) })
 }
 
 // TestNotPartyIgnored: a response or cancel from a peer that is not party
