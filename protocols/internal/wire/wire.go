@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-msgio/pbio"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -34,19 +35,21 @@ func Exchange(ctx context.Context, h host.Host, p peer.ID, id protocol.ID, req, 
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
-	if err := pbio.NewDelimitedWriter(s).WriteMsg(req); err != nil {
+	if err := write(s, req); err != nil {
 		s.Reset()
 		return fmt.Errorf("send %s request: %w", id, err)
 	}
-	if err := s.CloseWrite(); err != nil {
-		s.Reset()
-		return fmt.Errorf("send %s request: %w", id, err)
-	}
+	// The handler reads one delimited message, so it may have answered and
+	// closed before this FIN leaves; over QUIC its close stops our sending
+	// (STOP_SENDING, code 0), and CloseWrite and Close fail although the
+	// exchange went well. Whether it did is what reading the answer says.
+	s.CloseWrite()
 	if err := read(s, resp, maxSize); err != nil {
 		s.Reset()
 		return fmt.Errorf("read %s answer: %w", id, err)
 	}
-	return s.Close()
+	s.Close()
+	return nil
 }
 
 // Handler returns a stream handler that reads one request (at most maxSize
@@ -69,12 +72,27 @@ func Handler[Req, Resp proto.Message](maxSize int, timeout time.Duration, newReq
 			s.Reset()
 			return
 		}
-		if err := pbio.NewDelimitedWriter(s).WriteMsg(resp); err != nil {
+		if err := write(s, resp); err != nil {
 			s.Reset()
 			return
 		}
 		s.Close()
 	}
+}
+
+// write sends m after its varint length in a single Write. pbio writes the
+// length and the body separately: a handler that has a whole message after
+// the length (an empty one) answers and closes, and over QUIC the second
+// Write then fails.
+func write(w io.Writer, m proto.Message) error {
+	size := proto.Size(m)
+	b := protowire.AppendVarint(make([]byte, 0, protowire.SizeVarint(uint64(size))+size), uint64(size))
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, m)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 func read(s network.Stream, m proto.Message, maxSize int) error {
