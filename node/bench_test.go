@@ -351,12 +351,31 @@ func runRemoteInvitee(home string) {
 	if err == nil {
 		err = os.WriteFile(filepath.Join(home, "invitee.contact"), c.Marshal(), 0o600)
 	}
+	if err == nil && cfg.StaticRelays != nil {
+		err = waitReserved(n)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
+}
+
+// waitReserved waits until n holds its reservation on its relay: before
+// that, a circuit to n is refused (NO_RESERVATION).
+func waitReserved(n *node.Node) error {
+	deadline := time.After(20 * time.Second)
+	for {
+		if rs := n.Relays(); len(rs) > 0 && rs[0].Reserved {
+			return nil
+		}
+		select {
+		case <-deadline:
+			return fmt.Errorf("no reservation on the relay within 20s: %+v", n.Relays())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // startRemoteInvitee runs an invitee node in a process of its own (see
@@ -658,10 +677,6 @@ func BenchmarkRelayedInviteRTT(b *testing.B) {
 	acfg.StaticRelays = []string{relayAddr}
 	a := newNode(b, acfg)
 	invitee := startRemoteInvitee(b, a, relayAddr)
-	eventually(b, 20*time.Second, func() bool {
-		// The invitee's reservation is up once the relay can reach it.
-		return relay.Host().Network().Connectedness(invitee) == network.Connected
-	}, func() string { return "the invitee never reached the relay" })
 	// Reach the invitee through the relay only.
 	a.Host().Network().ClosePeer(invitee)
 	circuit := ma.StringCast(relayAddr + "/p2p-circuit")
