@@ -412,6 +412,43 @@ func startRemoteInvitee(b *testing.B, a *node.Node, relay string) peer.ID {
 	return c.PeerID
 }
 
+// pingRTTs measures the raw round trips to p, rounds of each: libp2p ping
+// on one stream, and a ping on a new stream each time, the floor of any
+// request/response protocol. (go-libp2p allows a peer two inbound ping
+// streams; one closing may still count, and then the new one is refused:
+// that try is repeated.)
+func pingRTTs(b *testing.B, ctx context.Context, h host.Host, p peer.ID, rounds int) (oneStream, newStream []time.Duration) {
+	b.Helper()
+	pctx, cancel := context.WithCancel(ctx)
+	pings := ping.Ping(pctx, h, p)
+	for range rounds {
+		r := <-pings
+		if r.Error != nil {
+			b.Fatal(r.Error)
+		}
+		oneStream = append(oneStream, r.RTT)
+	}
+	cancel()
+	for refused := 0; len(newStream) < rounds; {
+		sctx, scancel := context.WithCancel(ctx)
+		t0 := time.Now()
+		ch := ping.Ping(sctx, h, p)
+		r := <-ch
+		d := time.Since(t0)
+		scancel()
+		for range ch { // the stream is closed when the channel is
+		}
+		if r.Error != nil {
+			if refused++; refused > rounds {
+				b.Fatal(r.Error)
+			}
+			continue
+		}
+		newStream = append(newStream, d)
+	}
+	return oneStream, newStream
+}
+
 // BenchmarkInviteRTT measures an invitation until its auto-accepted
 // response, against a libp2p ping round trip on the same connection, in the
 // same run: end to end (Send until the inviter's "accepted" event) and on
@@ -429,40 +466,9 @@ func BenchmarkInviteRTT(b *testing.B) {
 	}
 	waitInvitation(b, a, recs[0].ID, invitations.Accepted)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pings := ping.Ping(ctx, a.Host(), invitee)
 	rounds := max(b.N, 200)
-	var pingRTT, wireRTT, endRTT []time.Duration
-	for range rounds {
-		p := <-pings
-		if p.Error != nil {
-			b.Fatal(p.Error)
-		}
-		pingRTT = append(pingRTT, p.RTT)
-	}
-	cancel()
-	// The floor of any request/response protocol: a ping on a new stream.
-	// (go-libp2p allows a peer two inbound ping streams; one closing may
-	// still count, and then the new one is refused: that try is repeated.)
-	var streamRTT []time.Duration
-	for refused := 0; len(streamRTT) < rounds; {
-		pctx, pcancel := context.WithCancel(context.Background())
-		t0 := time.Now()
-		ch := ping.Ping(pctx, a.Host(), invitee)
-		p := <-ch
-		d := time.Since(t0)
-		pcancel()
-		for range ch { // the stream is closed when the channel is
-		}
-		if p.Error != nil {
-			if refused++; refused > rounds {
-				b.Fatal(p.Error)
-			}
-			continue
-		}
-		streamRTT = append(streamRTT, d)
-	}
+	pingRTT, streamRTT := pingRTTs(b, context.Background(), a.Host(), invitee, rounds)
+	var wireRTT, endRTT []time.Duration
 	for range rounds {
 		t0 := time.Now()
 		recs, err := a.Invitations().Send([]peer.ID{invitee}, invitations.Request{AppID: "bench"})
@@ -699,34 +705,8 @@ func BenchmarkRelayedInviteRTT(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	pings := ping.Ping(pctx, a.Host(), invitee)
-	var pingRTT, streamRTT, wireRTT []time.Duration
-	for range rounds {
-		p := <-pings
-		if p.Error != nil {
-			b.Fatal(p.Error)
-		}
-		pingRTT = append(pingRTT, p.RTT)
-	}
-	cancel()
-	for refused := 0; len(streamRTT) < rounds; {
-		sctx, scancel := context.WithCancel(ctx)
-		t0 := time.Now()
-		ch := ping.Ping(sctx, a.Host(), invitee)
-		p := <-ch
-		d := time.Since(t0)
-		scancel()
-		for range ch {
-		}
-		if p.Error != nil {
-			if refused++; refused > rounds {
-				b.Fatal(p.Error)
-			}
-			continue
-		}
-		streamRTT = append(streamRTT, d)
-	}
+	pingRTT, streamRTT := pingRTTs(b, ctx, a.Host(), invitee, rounds)
+	var wireRTT []time.Duration
 	inviteOnce() // warm up
 	for range rounds {
 		wireRTT = append(wireRTT, inviteOnce())
