@@ -4,3 +4,4 @@
 package pb
 
 //go:generate protoc --go_out=. --go_opt=paths=source_relative peercollab.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative near.proto

@@ -248,6 +248,7 @@ const (
 	InvitationResponse_NOT_ACCEPTING      InvitationResponse_Reason = 2 // the receiver takes no invitations (from you)
 	InvitationResponse_RATE_LIMITED       InvitationResponse_Reason = 3 // you sent too many
 	InvitationResponse_INVALID            InvitationResponse_Reason = 4 // the invitation was malformed
+	InvitationResponse_INBOX_FULL         InvitationResponse_Reason = 5 // the receiver keeps no more invitations from strangers now; try later
 )
 
 // Enum value maps for InvitationResponse_Reason.
@@ -258,6 +259,7 @@ var (
 		2: "NOT_ACCEPTING",
 		3: "RATE_LIMITED",
 		4: "INVALID",
+		5: "INBOX_FULL",
 	}
 	InvitationResponse_Reason_value = map[string]int32{
 		"NONE":               0,
@@ -265,6 +267,7 @@ var (
 		"NOT_ACCEPTING":      2,
 		"RATE_LIMITED":       3,
 		"INVALID":            4,
+		"INBOX_FULL":         5,
 	}
 )
 
@@ -2560,7 +2563,7 @@ const file_peercollab_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\a \x01(\tR\tsessionId\x12 \n" +
 	"\fsent_unix_ms\x18\b \x01(\x03R\n" +
-	"sentUnixMs\"\xd3\x02\n" +
+	"sentUnixMs\"\xe3\x02\n" +
 	"\x12InvitationResponse\x12#\n" +
 	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\x12=\n" +
 	"\x06action\x18\x02 \x01(\x0e2%.peercollab.InvitationResponse.ActionR\x06action\x12=\n" +
@@ -2569,13 +2572,15 @@ const file_peercollab_proto_rawDesc = "" +
 	"\bDECLINED\x10\x00\x12\f\n" +
 	"\bACCEPTED\x10\x01\x12\v\n" +
 	"\aEXPIRED\x10\x02\x12\t\n" +
-	"\x05ERROR\x10\x03\"\\\n" +
+	"\x05ERROR\x10\x03\"l\n" +
 	"\x06Reason\x12\b\n" +
 	"\x04NONE\x10\x00\x12\x16\n" +
 	"\x12APP_NOT_REGISTERED\x10\x01\x12\x11\n" +
 	"\rNOT_ACCEPTING\x10\x02\x12\x10\n" +
 	"\fRATE_LIMITED\x10\x03\x12\v\n" +
-	"\aINVALID\x10\x04\"7\n" +
+	"\aINVALID\x10\x04\x12\x0e\n" +
+	"\n" +
+	"INBOX_FULL\x10\x05\"7\n" +
 	"\x10InvitationCancel\x12#\n" +
 	"\rinvitation_id\x18\x01 \x01(\tR\finvitationId\"\xc6\x01\n" +
 	"\tInviteAck\x124\n" +
