@@ -147,7 +147,8 @@ func (n *Node) startServices() (err error) {
 	// publisher sends only to its mesh, which is empty until the next
 	// heartbeat grafts the new subscribers: updates published in the first
 	// second of a subscription were lost.
-	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host, pubsub.WithFloodPublish(true)); err != nil {
+	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host, pubsub.WithFloodPublish(true),
+		pubsub.WithPeerFilter(n.pubsubPeerFilter)); err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	endpointName := n.cfg.EndpointName
