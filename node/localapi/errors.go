@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -46,10 +47,30 @@ type errorBody struct {
 
 // Error codes that are not tied to one sentinel.
 const (
+	// CodeBadRequest: the body is not the JSON the endpoint takes (not
+	// JSON, an unknown field, a value of the wrong JSON type, too large), or
+	// a required value is missing.
 	CodeBadRequest = "bad_request"
 	CodeInternal   = "internal"
 	CodeNotFound   = "not_found"
 	CodeNoDaemon   = "no_daemon"
+	// CodeRequestTimeout: the request body did not arrive in time.
+	CodeRequestTimeout = "request_timeout"
+)
+
+// Codes of bad values in a request: each is a 400.
+const (
+	CodeBadPolicy     = "bad_policy"             // invitation policy: anyone, contacts, nobody
+	CodeBadScope      = "bad_scope"              // scope: none, nearme, internet, all
+	CodeBadStatus     = "bad_status"             // presence status
+	CodeBadPermission = "bad_watcher_permission" // watcher permission: allowed, blocked
+	CodeBadDirection  = "bad_direction"          // invitation direction: sent, received
+	CodeBadDuration   = "bad_duration"           // a validity or ping interval
+	CodeBadTimeout    = "bad_timeout"            // an invitation timeout
+	CodeBadCount      = "bad_count"              // a ping count
+	CodeBadIndex      = "bad_index"              // a message index
+	CodeBadFlag       = "bad_flag"               // a true/false query parameter
+	CodeBadBatch      = "bad_batch"              // an invitation batch
 )
 
 // mapping ties a sentinel error to its code, HTTP status and a hint that
@@ -122,7 +143,7 @@ var mappings = []mapping{
 	{endpoint.ErrBadID, "bad_id", http.StatusBadRequest, ""},
 	{endpoint.ErrTooManyApps, "too_many_apps", http.StatusConflict, "remove one first"},
 	{endpoint.ErrTooManyObjects, "too_many_objects", http.StatusConflict, "remove one first"},
-	{endpoint.ErrBadStatus, "bad_status", http.StatusBadRequest, ""},
+	{endpoint.ErrBadStatus, CodeBadStatus, http.StatusBadRequest, ""},
 	{endpoint.ErrOfflineSignedIn, "offline_signed_in", http.StatusConflict, "sign out instead with `peercollab signout`"},
 	{endpoint.ErrNotSignedIn, "peer_not_signed_in", http.StatusConflict, "the peer must sign in before you can see its data"},
 	{endpoint.ErrBlocked, "peer_blocked_you", http.StatusForbidden, ""},
@@ -137,7 +158,7 @@ var mappings = []mapping{
 	{invitations.ErrSelf, "invite_self", http.StatusBadRequest, ""},
 	{invite.ErrMessageTooLong, "message_too_long", http.StatusBadRequest, ""},
 	{invite.ErrDataTooLarge, "data_too_large", http.StatusBadRequest, "invitation data may be at most 16384 bytes"},
-	{invite.ErrBadExpiry, "bad_timeout", http.StatusBadRequest, "give a timeout of at most 24h"},
+	{invite.ErrBadExpiry, CodeBadTimeout, http.StatusBadRequest, "give a timeout of at most 24h"},
 	{sessions.ErrNotFound, "session_not_found", http.StatusNotFound, "see `peercollab session list`"},
 	{sessions.ErrAmbiguous, "ambiguous_session", http.StatusConflict, "give more of the session ID"},
 	{sessions.ErrNotHost, "not_host", http.StatusForbidden, ""},
@@ -176,7 +197,63 @@ func toError(err error) *Error {
 
 // badRequest is an error in the request itself.
 func badRequest(format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: sentence(fmt.Sprintf(format, args...), "")}
+	return badValue(CodeBadRequest, format, args...)
+}
+
+// badValue is a bad value in a request, with its own code.
+func badValue(code, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: code, Message: sentence(fmt.Sprintf(format, args...), "")}
+}
+
+// maxQuoted is the most of a client's value, in bytes, that an error
+// message or a log line repeats; maxMessage caps a whole message.
+const (
+	maxQuoted  = 64
+	maxMessage = 1024
+)
+
+// quote returns s quoted as Go quotes it, cut after maxQuoted bytes (at a
+// character boundary) with an ellipsis after the closing quote.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
+}
+
+// quoted matches a Go-quoted string in an error text.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// shortenQuoted cuts every long quoted string of msg down to a prefix, as
+// quote does, and msg itself to maxMessage bytes: error texts of other
+// packages repeat whole values (`unknown policy "..."`) that a client sent.
+func shortenQuoted(msg string) string {
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if len(q) <= maxQuoted+2 {
+			return q
+		}
+		if s, err := strconv.Unquote(q); err == nil {
+			return quote(s)
+		}
+		return quote(q[1 : len(q)-1])
+	})
+	return cut(msg, maxMessage)
+}
+
+// cut returns s cut after n bytes (at a character boundary) with an
+// ellipsis.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Sentence returns err as one sentence for a person: an API error's message
@@ -198,7 +275,10 @@ var packagePrefix = regexp.MustCompile(`(^|: )(?:contacts|node|events|localapi|n
 // Go package prefixes, capitalised, with the hint after a semicolon.
 func sentence(msg, hint string) string {
 	msg = packagePrefix.ReplaceAllString(msg, "$1")
-	msg = strings.TrimRight(msg, ". ")
+	msg = strings.TrimRight(shortenQuoted(msg), ". ")
+	if msg == "" {
+		msg = "the request failed"
+	}
 	if hint != "" {
 		msg += "; " + hint
 	}

@@ -32,10 +32,11 @@ func (s *Server) listContacts(*http.Request) ([]*Contact, error) {
 }
 
 func (s *Server) addContact(r *http.Request) (AddContactResponse, error) {
-	var req AddContactRequest
-	if err := decode(r, &req); err != nil {
+	var wire addContactWire
+	if err := decode(r, &wire); err != nil {
 		return AddContactResponse{}, err
 	}
+	req := wire.request()
 	if req.Card == "" {
 		return AddContactResponse{}, badRequest("%v", errEmptyCard)
 	}
@@ -65,10 +66,11 @@ func (s *Server) showContact(r *http.Request) (ContactDetail, error) {
 }
 
 func (s *Server) updateContact(r *http.Request) (*Contact, error) {
-	var req UpdateContactRequest
-	if err := decode(r, &req); err != nil {
+	var wire updateContactWire
+	if err := decode(r, &wire); err != nil {
 		return nil, err
 	}
+	req := wire.request()
 	c, err := s.resolve(r)
 	if err != nil {
 		return nil, err
@@ -112,8 +114,8 @@ func (s *Server) endorse(r *http.Request) (CardResponse, error) {
 	var validity time.Duration
 	if req.Validity != "" {
 		var err error
-		if validity, err = time.ParseDuration(req.Validity); err != nil || validity <= 0 {
-			return CardResponse{}, badRequest("validity %q is not a positive duration such as 8760h", req.Validity)
+		if validity, err = parseDuration("validity", req.Validity, CodeBadDuration, time.Second, maxValidity, "8760h"); err != nil {
+			return CardResponse{}, err
 		}
 	}
 	c, err := s.n.Endorse([]byte(req.Card), validity)
@@ -142,14 +144,14 @@ func (s *Server) ping(r *http.Request) (PingResponse, error) {
 	if req.Count == 0 {
 		req.Count = 3
 	}
-	if req.Count < 1 || req.Count > 100 {
-		return PingResponse{}, badRequest("count must be between 1 and 100")
+	if req.Count < 1 || req.Count > maxPingCount {
+		return PingResponse{}, badValue(CodeBadCount, "count must be between 1 and %d", maxPingCount)
 	}
 	interval := 200 * time.Millisecond
 	if req.Interval != "" {
 		var err error
-		if interval, err = time.ParseDuration(req.Interval); err != nil || interval < 0 {
-			return PingResponse{}, badRequest("interval %q is not a duration such as 200ms", req.Interval)
+		if interval, err = parseDuration("interval", req.Interval, CodeBadDuration, 0, pingTimeout, "200ms"); err != nil {
+			return PingResponse{}, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), pingTimeout)
@@ -161,8 +163,15 @@ func (s *Server) ping(r *http.Request) (PingResponse, error) {
 	return PingResponse{Peer: p, Results: res}, nil
 }
 
-// pingTimeout bounds a whole ping request.
-const pingTimeout = 60 * time.Second
+// pingTimeout bounds a whole ping request; maxPingCount its round trips.
+const (
+	pingTimeout  = 60 * time.Second
+	maxPingCount = 100
+)
+
+// maxValidity is the longest endorsement one can ask for: X.509 dates end
+// in 9999, and a time.Duration at 292 years.
+const maxValidity = 100 * 365 * 24 * time.Hour
 
 // LocateResponse is the answer to POST /v1/contacts/{peer}/locate.
 type LocateResponse struct {

@@ -13,24 +13,32 @@ func (s *Server) getScope(*http.Request) (ScopeResponse, error) {
 }
 
 func (s *Server) signIn(r *http.Request) (ScopeResponse, error) {
-	var req ScopeRequest
-	if err := decode(r, &req); err != nil {
+	req, err := decodeScope(r)
+	if err != nil {
 		return ScopeResponse{}, err
 	}
 	if req.Scope == node.ScopeNone {
-		return ScopeResponse{}, badRequest("sign in to nearme, internet or all")
+		return ScopeResponse{}, badValue(CodeBadScope, "sign in to nearme, internet or all")
 	}
-	err := s.n.SignIn(r.Context(), req.Scope)
+	err = s.n.SignIn(r.Context(), req.Scope)
 	return ScopeResponse{s.n.Scope()}, err
 }
 
 func (s *Server) signOut(r *http.Request) (ScopeResponse, error) {
-	var req ScopeRequest
-	if err := decode(r, &req); err != nil {
+	req, err := decodeScope(r)
+	if err != nil {
 		return ScopeResponse{}, err
 	}
-	err := s.n.SignOut(r.Context(), req.Scope)
+	err = s.n.SignOut(r.Context(), req.Scope)
 	return ScopeResponse{s.n.Scope()}, err
+}
+
+func decodeScope(r *http.Request) (ScopeRequest, error) {
+	var wire scopeWire
+	if err := decode(r, &wire); err != nil {
+		return ScopeRequest{}, err
+	}
+	return wire.request()
 }
 
 func (s *Server) listNear(*http.Request) ([]Person, error) {
@@ -46,10 +54,11 @@ func (s *Server) listNear(*http.Request) ([]Person, error) {
 }
 
 func (s *Server) addNear(r *http.Request) (AddContactResponse, error) {
-	var req AddNearRequest
-	if err := decode(r, &req); err != nil {
+	var wire addNearWire
+	if err := decode(r, &wire); err != nil {
 		return AddContactResponse{}, err
 	}
+	req := wire.request()
 	c, created, chk, err := s.n.AddNear(r.PathValue("peer"), node.AddOptions{Nickname: req.Nickname, Watch: req.Watch, Permission: req.WatcherPermission})
 	if err != nil {
 		return AddContactResponse{}, err

@@ -2,11 +2,13 @@ package localapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/protocols/invite"
 )
 
 func (s *Server) invite(r *http.Request) (InvitationList, error) {
@@ -14,12 +16,9 @@ func (s *Server) invite(r *http.Request) (InvitationList, error) {
 	if err := decode(r, &req); err != nil {
 		return InvitationList{}, err
 	}
-	var expiry time.Duration
-	if req.Timeout != "" {
-		var err error
-		if expiry, err = time.ParseDuration(req.Timeout); err != nil || expiry <= 0 {
-			return InvitationList{}, badRequest("timeout %q is not a positive duration such as 5m", req.Timeout)
-		}
+	expiry, err := parseTimeout(req.Timeout)
+	if err != nil {
+		return InvitationList{}, err
 	}
 	peers := make([]peer.ID, 0, len(req.Peers))
 	for _, q := range req.Peers {
@@ -38,9 +37,15 @@ func (s *Server) invite(r *http.Request) (InvitationList, error) {
 
 func (s *Server) listInvitations(r *http.Request) (InvitationList, error) {
 	q := r.URL.Query()
-	f := invitations.Filter{Direction: invitations.Direction(q.Get("direction")), Batch: q.Get("batch"), SessionID: q.Get("session"), Open: q.Get("open") != ""}
+	f := invitations.Filter{Direction: invitations.Direction(q.Get("direction")), Batch: q.Get("batch"), SessionID: q.Get("session")}
 	if f.Direction != "" && f.Direction != invitations.Sent && f.Direction != invitations.Received {
-		return InvitationList{}, badRequest("direction must be sent or received")
+		return InvitationList{}, badValue(CodeBadDirection, "direction %s is neither sent nor received", quote(string(f.Direction)))
+	}
+	if o := q.Get("open"); o != "" {
+		var err error
+		if f.Open, err = strconv.ParseBool(o); err != nil {
+			return InvitationList{}, badValue(CodeBadFlag, "open %s is neither true nor false", quote(o))
+		}
 	}
 	recs := s.n.Invitations().List(f)
 	if recs == nil {
@@ -86,7 +91,7 @@ func (s *Server) cancelUnanswered(r *http.Request) (InvitationList, error) {
 		return InvitationList{}, err
 	}
 	if req.Batch == "" {
-		return InvitationList{}, badRequest("name the batch of invitations")
+		return InvitationList{}, badValue(CodeBadBatch, "name the batch of invitations")
 	}
 	for _, rec := range s.n.Invitations().List(invitations.Filter{Direction: invitations.Sent, Batch: req.Batch, Open: true}) {
 		s.n.Invitations().Cancel(rec.ID)
@@ -100,10 +105,24 @@ func (s *Server) getPolicy(*http.Request) (PolicyBody, error) {
 }
 
 func (s *Server) setPolicy(r *http.Request) (PolicyBody, error) {
-	var req PolicyBody
-	if err := decode(r, &req); err != nil {
+	var wire policyWire
+	if err := decode(r, &wire); err != nil {
 		return PolicyBody{}, err
 	}
-	err := s.n.SetInvitationPolicy(req.Policy)
-	return PolicyBody{s.n.InvitationPolicy()}, err
+	req, err := wire.request()
+	if err != nil {
+		return PolicyBody{}, err
+	}
+	if err := s.n.SetInvitationPolicy(req.Policy); err != nil {
+		return PolicyBody{}, err
+	}
+	return PolicyBody{s.n.InvitationPolicy()}, nil
+}
+
+// parseTimeout reads an invitation's timeout; empty means the default.
+func parseTimeout(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return parseDuration("timeout", s, CodeBadTimeout, time.Millisecond, invite.MaxExpiry, "5m")
 }

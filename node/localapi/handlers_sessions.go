@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -32,12 +31,9 @@ func (s *Server) sessionInvite(r *http.Request) (SessionInviteResponse, error) {
 	if err := decode(r, &req); err != nil {
 		return SessionInviteResponse{}, err
 	}
-	var expiry time.Duration
-	if req.Timeout != "" {
-		var err error
-		if expiry, err = time.ParseDuration(req.Timeout); err != nil || expiry <= 0 {
-			return SessionInviteResponse{}, badRequest("timeout %q is not a positive duration such as 5m", req.Timeout)
-		}
+	expiry, err := parseTimeout(req.Timeout)
+	if err != nil {
+		return SessionInviteResponse{}, err
 	}
 	peers := make([]peer.ID, 0, len(req.Peers))
 	for _, q := range req.Peers {
@@ -84,7 +80,7 @@ func (s *Server) sessionMessages(r *http.Request) ([]sessions.Message, error) {
 	if a := r.URL.Query().Get("after"); a != "" {
 		var err error
 		if after, err = strconv.ParseUint(a, 10, 64); err != nil {
-			return nil, badRequest("after must be a message index")
+			return nil, badValue(CodeBadIndex, "after %s is not a message index", quote(a))
 		}
 	}
 	ms, err := s.n.Sessions().Messages(r.PathValue("id"), after)

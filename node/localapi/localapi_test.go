@@ -82,7 +82,7 @@ func TestErrorCodes(t *testing.T) {
 		t.Errorf("empty request: %v", err)
 	}
 	_, err = c.Endorse(ctx(t), localapi.EndorseRequest{Card: "x", Validity: "-1h"})
-	if code(err) != localapi.CodeBadRequest {
+	if code(err) != localapi.CodeBadDuration {
 		t.Errorf("bad validity: %v", err)
 	}
 	var e *localapi.Error

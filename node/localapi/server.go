@@ -7,6 +7,7 @@
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,27 @@ const SocketFile = "api.sock"
 
 // maxBody caps request bodies: a card is at most 64 KiB, JSON-escaped.
 const maxBody = 256 << 10
+
+// Timeouts of the API's connections. The clients are local processes that
+// send a request in one go, so these are generous; they are there so that
+// connections left open, or fed a byte at a time, do not pile up.
+const (
+	// headerTimeout bounds reading a request's header.
+	headerTimeout = 5 * time.Second
+	// bodyTimeout bounds reading a whole request, header and body (at most
+	// maxBody), from its first byte. The event stream lifts it, and so does
+	// every endpoint once it has read the body (see readBody).
+	bodyTimeout = 10 * time.Second
+	// writeTimeout bounds writing an answer, from when it is ready, so that
+	// a client that never reads does not hold the handler.
+	writeTimeout = 30 * time.Second
+	// idleTimeout closes a kept-alive connection with no request. It is
+	// longer than the Go client's 90 s, so that the client closes first and
+	// never sends on a connection the server is closing.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes caps a request's header.
+	maxHeaderBytes = 64 << 10
+)
 
 // maxSocketPath is the longest path a unix socket may have on Linux.
 const maxSocketPath = 107
@@ -84,11 +106,24 @@ type Server struct {
 
 // Serve starts serving the API of n on l in the background. Close stops it.
 func Serve(n *node.Node, l net.Listener) *Server {
+	return serve(n, l, timeouts{header: headerTimeout, body: bodyTimeout, idle: idleTimeout})
+}
+
+// timeouts are the server's connection timeouts; tests shorten them.
+type timeouts struct{ header, body, idle time.Duration }
+
+func serve(n *node.Node, l net.Listener, t timeouts) *Server {
 	s := &Server{n: n}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: t.header,
+		ReadTimeout:       t.body,
+		IdleTimeout:       t.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 	s.wg.Go(func() {
 		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Errorw("local API stopped", "error", err)
@@ -167,20 +202,28 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle(mux, "POST /v1/host-requests/{id}/decline", s.answerHostRequest(false))
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("No API endpoint %s %s.", r.Method, r.URL.Path)})
+		writeError(w, r, nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: fmt.Sprintf("No API endpoint %s %s.", cut(r.Method, maxQuoted), cut(r.URL.Path, maxQuoted))})
 	})
 }
 
-// handle registers a JSON endpoint: fn's result is encoded as the body, its
-// error as an error body.
+// handle registers a JSON endpoint: it reads the request body (see
+// readBody), then fn's result is encoded as the answer, its error as an
+// error body.
 func handle[T any](mux *http.ServeMux, pattern string, fn func(r *http.Request) (T, error)) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		v, err := fn(r)
+		body, err := readBody(w, r)
 		if err != nil {
-			writeError(w, err)
+			writeError(w, r, nil, err)
 			return
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		v, err := fn(r)
+		if err != nil {
+			writeError(w, r, body, err)
+			return
+		}
+		setWriteDeadline(w)
 		w.Header().Set("Content-Type", "application/json")
 		if err := json.NewEncoder(w).Encode(v); err != nil {
 			log.Debugw("write response", "error", err)
@@ -188,32 +231,30 @@ func handle[T any](mux *http.ServeMux, pattern string, fn func(r *http.Request) 
 	})
 }
 
-func writeError(w http.ResponseWriter, err error) {
+// setWriteDeadline gives the answer writeTimeout to reach the client.
+func setWriteDeadline(w http.ResponseWriter) {
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		log.Debugw("set write deadline", "error", err)
+	}
+}
+
+// writeError answers with err as an error body. A client's mistake (4xx)
+// is logged at debug level only, with the start of the body it sent; the
+// server's own failures (500) at error level. Neither repeats more than a
+// short prefix of what the client sent.
+func writeError(w http.ResponseWriter, r *http.Request, body []byte, err error) {
 	e := toError(err)
+	path := cut(r.URL.Path, maxQuoted)
 	switch {
 	case e.Status == http.StatusInternalServerError:
-		log.Errorw("request failed", "error", err)
+		log.Errorw("request failed", "method", r.Method, "path", path, "error", shortenQuoted(err.Error()))
 	case e.Status >= 500: // the fault of a remote peer or of the network
-		log.Debugw("request failed", "error", err)
+		log.Debugw("request failed", "method", r.Method, "path", path, "error", shortenQuoted(err.Error()))
+	default:
+		log.Debugw("bad request", "method", r.Method, "path", path, "code", e.Code, "error", e.Message, "body", quote(string(body)))
 	}
+	setWriteDeadline(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	json.NewEncoder(w).Encode(errorBody{e})
-}
-
-// decode reads a JSON body into v, refusing unknown fields.
-func decode(r *http.Request, v any) error {
-	d := json.NewDecoder(r.Body)
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return badRequest("request body is larger than %d bytes", maxBody)
-		}
-		if errors.Is(err, io.EOF) {
-			return badRequest("request body is empty")
-		}
-		return badRequest("request body is not valid JSON: %v", err)
-	}
-	return nil
 }

@@ -13,22 +13,42 @@ import (
 // dead clients are noticed and proxies keep the stream open.
 const keepAlive = 15 * time.Second
 
+// eventWriteTimeout bounds writing one event (or keep-alive) to the client:
+// a subscriber that stops reading is cut off after it.
+const eventWriteTimeout = 30 * time.Second
+
 // events streams the node's events as server-sent events: each one an "id:"
 // (the sequence number), an "event:" (the type) and a "data:" line of JSON.
-// A stream that falls too far behind ends with an "error" event.
+// A stream that falls too far behind ends with an "error" event. The stream
+// may stay open for hours: it lifts the server's read deadline, and bounds
+// each write instead.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, badRequest("streaming is not supported on this connection"))
+	if r.ContentLength != 0 {
+		writeError(w, r, nil, badRequest("the event stream takes no request body"))
 		return
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		writeError(w, r, nil, fmt.Errorf("lift read deadline: %w", err))
+		return
+	}
+	// send writes and flushes one event within eventWriteTimeout.
+	send := func(format string, args ...any) error {
+		rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return err
+		}
+		return rc.Flush()
 	}
 	sub := s.n.Events()
 	defer sub.Close()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": peercollab events\n\n")
-	flusher.Flush()
+	if err := send(": peercollab events\n\n"); err != nil {
+		log.Debugw("write event", "error", err)
+		return
+	}
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -44,17 +64,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				log.Errorw("encode event", "type", ev.Type, "error", jerr)
 				continue
 			}
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
+			err = send("id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, context.DeadlineExceeded):
-			fmt.Fprint(w, ": keep-alive\n\n")
+			err = send(": keep-alive\n\n")
 		default:
 			data, _ := json.Marshal(errorBody{toError(err)})
-			fmt.Fprintf(w, "event: error\ndata: %s\n\n", data)
-			flusher.Flush()
+			send("event: error\ndata: %s\n\n", data)
 			return
 		}
-		flusher.Flush()
+		if err != nil {
+			log.Debugw("write event", "error", err)
+			return
+		}
 	}
 }
