@@ -19,10 +19,10 @@ import (
 )
 
 // readBody reads the whole request body, at most maxBody bytes, within the
-// server's read deadline; then it lifts that deadline. Lifting it matters:
-// once the body is in, the server reads on in the background to notice a
-// client that goes away, and a deadline firing there would cancel the
-// request's context in the middle of a long call such as ping.
+// server's read deadline (bodyTimeout from the request's first byte). Once
+// the body is in, net/http clears that deadline for its background read
+// (which watches for the client going away), so a long call such as ping
+// is not cut short by it.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -36,9 +36,6 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 				Message: sentence(fmt.Sprintf("the request body did not arrive within %v", bodyTimeout), "")}
 		}
 		return nil, badRequest("request body could not be read: %v", err)
-	}
-	if err := http.NewResponseController(w).SetReadDeadline(time.Time{}); err != nil {
-		log.Debugw("lift read deadline", "error", err)
 	}
 	return data, nil
 }

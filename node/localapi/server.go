@@ -42,8 +42,8 @@ const (
 	// headerTimeout bounds reading a request's header.
 	headerTimeout = 5 * time.Second
 	// bodyTimeout bounds reading a whole request, header and body (at most
-	// maxBody), from its first byte. The event stream lifts it, and so does
-	// every endpoint once it has read the body (see readBody).
+	// maxBody), from its first byte. It ends with the body: a call may take
+	// longer (see readBody), and the event stream stays open for hours.
 	bodyTimeout = 10 * time.Second
 	// writeTimeout bounds writing an answer, from when it is ready, so that
 	// a client that never reads does not hold the handler.

@@ -20,8 +20,9 @@ const eventWriteTimeout = 30 * time.Second
 // events streams the node's events as server-sent events: each one an "id:"
 // (the sequence number), an "event:" (the type) and a "data:" line of JSON.
 // A stream that falls too far behind ends with an "error" event. The stream
-// may stay open for hours: it lifts the server's read deadline, and bounds
-// each write instead.
+// may stay open for hours: it lifts the server's read deadline (net/http
+// clears it too, once a request without a body is read; the stream does not
+// count on that), and bounds each write instead.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 {
 		writeError(w, r, nil, badRequest("the event stream takes no request body"))
