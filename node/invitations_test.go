@@ -228,3 +228,29 @@ func TestInvitationLimits(t *testing.T) {
 		t.Errorf("self-invitation: %v", err)
 	}
 }
+
+// TestStrangerInboxFull: a stranger may keep only a few unanswered
+// invitations at a node; beyond them the inviter records an error with
+// the reason "inbox full", while a contact's invitation still arrives.
+func TestStrangerInboxFull(t *testing.T) {
+	a, b, stranger := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Stranger"))
+	pair(t, a, b)
+	befriend(t, stranger, b, contacts.Allowed) // the stranger knows Bob; Bob does not know it
+	register(t, b, publish.RegisteredApp{Application: endpoint.Application{ID: "chat"}})
+	for range invitations.DefaultPerPeer {
+		sent := send(t, stranger, b, invitations.Request{AppID: "chat", Data: make([]byte, invite.MaxData), Expiry: time.Hour})
+		r := waitInvitation(t, b, sent.ID, invitations.Pending)
+		if r.Expires.After(time.Now().Add(invitations.DefaultStrangerExpiry)) {
+			t.Fatalf("a stranger's invitation is kept until %v", r.Expires)
+		}
+	}
+	over := send(t, stranger, b, invitations.Request{AppID: "chat"})
+	if r := waitInvitation(t, stranger, over.ID, invitations.Error); r.Reason != invite.InboxFull {
+		t.Fatalf("reason %q", r.Reason)
+	}
+	if _, err := b.Invitations().Get(over.ID); err == nil {
+		t.Fatal("the invitee stored an invitation beyond the stranger's share")
+	}
+	fromContact := send(t, a, b, invitations.Request{AppID: "chat"})
+	waitInvitation(t, b, fromContact.ID, invitations.Pending)
+}

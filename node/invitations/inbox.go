@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/time/rate"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/protocols/invite"
@@ -18,27 +18,37 @@ import (
 // handler answers the invitation protocol for the service.
 type handler struct{ s *Service }
 
-func (h handler) Invited(from peer.ID, inv invite.Invitation, card *contacts.Card) invite.Ack {
+func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation, card *contacts.Card) invite.Ack {
 	s := h.s
+	// Who the inviter is does not need the lock (the contact store has
+	// its own).
+	trusted := s.cfg.Trust(card)
+	stranger := !trusted && !s.cfg.IsContact(from)
+	src := sourceOf(addr)
+	now := time.Now()
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := string(Received) + "/" + inv.ID
-	if r, ok := s.records[key]; ok { // a resend: we have it
-		if r.Peer != from {
+	if e, ok := s.records[key]; ok { // a resend: we have it
+		if e.Peer != from {
 			return invite.Ack{Status: invite.AckNotParty}
 		}
-		if r.State.Answered() {
-			resp := responseOf(*r)
+		if e.State.Answered() {
+			resp := responseOf(e.Record)
 			return invite.Ack{Status: invite.AckAnswered, Response: &resp}
 		}
 		return invite.Ack{Status: invite.AckOK}
 	}
-	if !s.allowLocked(from) {
-		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Error, Reason: invite.RateLimited}}
+	refuse := func(reason invite.Reason) invite.Ack {
+		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Error, Reason: reason}}
 	}
-	trusted := s.cfg.Trust(card)
 	decline := func(reason invite.Reason) invite.Ack {
 		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Declined, Reason: reason}}
+	}
+	if !s.in.allow(from, src, stranger, now) {
+		log.Debugw("invitation rate limited", "peer", from, "source", src.addr, "stranger", stranger)
+		return refuse(invite.RateLimited)
 	}
 	switch s.cfg.Policy() {
 	case Nobody:
@@ -52,51 +62,75 @@ func (h handler) Invited(from peer.ID, inv invite.Invitation, card *contacts.Car
 	if !ok {
 		return decline(invite.AppNotRegistered)
 	}
-	r := &Record{Invitation: inv, Direction: Received, Peer: from, PeerName: s.cfg.Name(from), State: Pending,
-		Trusted: trusted, Updated: time.Now().UTC(), Card: card.Marshal()}
-	if r.PeerName == from.String() {
-		r.PeerName = card.Profile().DisplayName
+	cardPEM := card.Marshal()
+	e := &entry{stranger: stranger, src: src, cost: costOf(&inv, cardPEM)}
+	e.Record = Record{Invitation: inv, Direction: Received, Peer: from, State: Pending,
+		Trusted: trusted, Updated: now.UTC()}
+	e.Data, e.InviterCard = nil, nil
+	if addr != nil {
+		e.Source = addr.String()
 	}
-	s.records[key] = r
+	p := payload{Data: inv.Data, Card: cardPEM}
 	if app.AutoAccept && trusted {
 		// The acceptance travels in the acknowledgement; a lost one is
 		// repeated when the inviter sends the invitation again.
-		s.answerLocked(r, Accepted, app, stepNone)
+		s.nameLocked(e, card)
+		if err := s.addLocked(e, p); err != nil {
+			log.Errorw("store invitation", "invitation", inv.ID, "error", err)
+			return refuse(invite.NoReason)
+		}
+		s.answerLocked(e, Accepted, app, stepNone)
 		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Accepted}}
 	}
-	s.saveLocked(r)
-	s.scheduleLocked(r)
+	if !s.in.room(e) {
+		if stranger && !s.in.full {
+			s.in.full = true
+			log.Infow("refusing invitations from strangers: their budget or the sender's share is full",
+				"stored", s.in.strangers.n, "bytes", s.in.strangers.bytes)
+		}
+		log.Debugw("invitation refused: inbox full", "peer", from, "source", src.addr, "stranger", stranger)
+		return refuse(invite.InboxFull)
+	}
+	if stranger {
+		s.in.full = false
+		if cap := now.Add(s.lim.StrangerExpiry); e.Expires.After(cap) {
+			e.Expires = cap
+		}
+	}
+	s.nameLocked(e, card)
+	if err := s.addLocked(e, p); err != nil {
+		log.Errorw("store invitation", "invitation", inv.ID, "error", err)
+		return refuse(invite.NoReason)
+	}
+	s.in.charge(e)
+	s.saveLocked(e)
+	s.scheduleLocked(e)
 	return invite.Ack{Status: invite.AckOK}
 }
 
-// allowLocked applies the per-peer rate limit.
-func (s *Service) allowLocked(p peer.ID) bool {
-	l, ok := s.limiters[p]
-	if !ok {
-		if len(s.limiters) > 4096 { // forget idle peers now and then
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
-		s.limiters[p] = l
+// nameLocked names a received invitation's inviter for a person.
+func (s *Service) nameLocked(e *entry, card *contacts.Card) {
+	e.PeerName = s.cfg.Name(e.Peer)
+	if e.PeerName == e.Peer.String() {
+		e.PeerName = card.Profile().DisplayName
 	}
-	return l.Allow()
 }
 
 func (h handler) Responded(from peer.ID, resp invite.Response) invite.Ack {
 	s := h.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.records[string(Sent)+"/"+resp.InvitationID]
+	e, ok := s.records[string(Sent)+"/"+resp.InvitationID]
 	switch {
 	case !ok:
 		return invite.Ack{Status: invite.AckUnknown}
-	case r.Peer != from:
-		log.Debugw("response from a peer not party to the invitation", "invitation", r.ID, "peer", from)
+	case e.Peer != from:
+		log.Debugw("response from a peer not party to the invitation", "invitation", e.ID, "peer", from)
 		return invite.Ack{Status: invite.AckNotParty}
-	case r.State.Answered():
+	case e.State.Answered():
 		return invite.Ack{Status: invite.AckAnswered}
 	}
-	s.answeredLocked(r, resp)
+	s.answeredLocked(e, resp)
 	return invite.Ack{Status: invite.AckOK}
 }
 
@@ -104,17 +138,17 @@ func (h handler) Cancelled(from peer.ID, id string) invite.Ack {
 	s := h.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.records[string(Received)+"/"+id]
+	e, ok := s.records[string(Received)+"/"+id]
 	switch {
 	case !ok:
 		return invite.Ack{Status: invite.AckUnknown}
-	case r.Peer != from:
+	case e.Peer != from:
 		log.Debugw("cancel from a peer not party to the invitation", "invitation", id, "peer", from)
 		return invite.Ack{Status: invite.AckNotParty}
-	case r.State.Answered():
+	case e.State.Answered():
 		return invite.Ack{Status: invite.AckAnswered}
 	}
-	s.setLocked(r, Cancelled, invite.NoReason, stepNone)
+	s.setLocked(e, Cancelled, invite.NoReason, stepNone)
 	return invite.Ack{Status: invite.AckOK}
 }
 
@@ -128,39 +162,39 @@ func (s *Service) Decline(id string) (Record, error) { return s.answer(id, Decli
 func (s *Service) answer(id string, st State) (Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.findLocked(id)
+	e, err := s.findLocked(id)
 	if err != nil {
 		return Record{}, err
 	}
-	if r.Direction != Received {
+	if e.Direction != Received {
 		return Record{}, ErrNotReceived
 	}
-	if r.State.Answered() {
-		return Record{}, fmt.Errorf("%w (it is %s)", ErrAnswered, r.State)
+	if e.State.Answered() {
+		return Record{}, fmt.Errorf("%w (it is %s)", ErrAnswered, e.State)
 	}
-	app, ok := s.cfg.App(r.AppID)
+	app, ok := s.cfg.App(e.AppID)
 	if st == Accepted && !ok {
 		return Record{}, ErrNoApp
 	}
-	s.answerLocked(r, st, app, stepRespond)
-	return r.View(), nil
+	s.answerLocked(e, st, app, stepRespond)
+	return e.Record.View(), nil
 }
 
 // answerLocked records an answer, queues it for the inviter unless it goes
 // back another way (unacked is stepNone), and launches the application on
 // acceptance.
-func (s *Service) answerLocked(r *Record, st State, app App, unacked step) {
-	s.setLocked(r, st, invite.NoReason, unacked)
+func (s *Service) answerLocked(e *entry, st State, app App, unacked step) {
+	s.setLocked(e, st, invite.NoReason, unacked)
 	if unacked != stepNone {
-		s.deliverLocked(r)
+		s.deliverLocked(e)
 	}
 	if st == Accepted && app.Launch != "" {
-		if err := s.launch(r, app.Launch); err != nil {
-			log.Warnw("launch application", "invitation", r.ID, "application", r.AppID, "error", err)
+		if err := s.launch(&e.Record, app.Launch); err != nil {
+			log.Warnw("launch application", "invitation", e.ID, "application", e.AppID, "error", err)
 			return
 		}
-		r.Launched = true
-		s.saveLocked(r)
+		e.Launched = true
+		s.saveLocked(e)
 	}
 }
 

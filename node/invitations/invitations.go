@@ -5,28 +5,70 @@
 // A sent invitation is pending until the invitee acknowledges it, then
 // delivered, then accepted, declined, expired, cancelled, or error (with a
 // reason, such as unreachable when it could not be delivered before it
-// expired). A received invitation is pending until the user (or an
-// application's auto-accept) accepts or declines it, or it expires or is
-// cancelled. Every step the peer has to hear of (the invitation, the
-// response, the cancellation) stays in the record until the peer
-// acknowledges it, and is resent with backoff until then or until the
-// invitation expires. Every change is published as an "invitation.changed"
-// event.
+// expired, or inbox full when the invitee keeps no more from strangers). A
+// received invitation is pending until the user (or an application's
+// auto-accept) accepts or declines it, or it expires or is cancelled. Every
+// step the peer has to hear of (the invitation, the response, the
+// cancellation) stays in the record until the peer acknowledges it, and is
+// resent with backoff until then or until the invitation expires. Every
+// change is published as an "invitation.changed" event.
 //
 // Receiving follows the node's policy (anyone, trusted contacts only, or
-// nobody) and a per-peer rate limit; an invitation for an application that
-// is not registered is declined with that reason at once. Accepting runs the
-// application's launch command with the invitation in its environment.
+// nobody); an invitation for an application that is not registered is
+// declined with that reason at once. Accepting runs the application's
+// launch command with the invitation in its environment.
+//
+// # What others can make a node keep
+//
+// Peer IDs cost nothing, so the inbox bounds what it keeps by what that
+// costs, not by who sends it (see Limits for every bound and its default).
+// A received invitation is from a contact when its sender is in the contact
+// store or its card is trusted (endorsed by a trusted contact), and from a
+// stranger otherwise. Unanswered invitations count against one of two
+// budgets, each bounded in number and in bytes (data, card, message and a
+// fixed overhead per record): the strangers' and the contacts'. Strangers
+// never use the contacts' budget, so a contact's invitation is taken
+// however many strangers flood the node. Within the strangers' budget one
+// peer ID, one source address, and one network (a /24 of IPv4, a /48 of
+// IPv6) may each hold only a share. The source address is the remote
+// address of the connection the invitation came over: over a relayed
+// connection that is the relay's, so all who come through one relay share
+// its shares. A stranger's invitation is kept unanswered at most
+// StrangerExpiry (5 minutes, as long as Windows waits for an answer),
+// whatever expiry its sender chose; the sender is not told, and sees it
+// expire at its own time.
+//
+// When a budget or a share is full, the newest invitation is refused: its
+// sender gets an error response with the reason InboxFull ("inbox full, try
+// later") at once, and nothing is stored. No invitation already kept is
+// evicted for it: eviction would take away one the user may be reading,
+// and would owe its sender a message, traffic that anyone could make this
+// node send by flooding it.
+//
+// Before that, invitations are rate limited with token buckets: per peer
+// ID for everyone (contacts and strangers in separate tables), and for
+// strangers also per source address and per network, refused with the
+// reason RateLimited. The limiter tables are bounded without forgetting
+// whom they limit: a limiter whose bucket is full again is the same as a
+// fresh one and is dropped when room is needed; a table full of limiters
+// still in use refuses new strangers rather than drop one.
+//
+// The inbox keeps an index of small records in memory, listed without
+// touching the disk; each invitation's data and card are stored apart and
+// read only when that one invitation is asked for (Get, and so the
+// application's launch info). A received invitation's data and card are
+// deleted once it is declined, expired, cancelled or failed and its answer
+// delivered; an accepted one keeps them for its application. Answered
+// invitations from strangers stay listed (without data) up to
+// StrangerHistory, the oldest removed first.
 package invitations
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-
 	"sync"
 	"time"
 
@@ -44,8 +86,6 @@ import (
 )
 
 var log = logging.Logger("peercollab/invitations")
-
-const bucket = "invitations"
 
 // EvtChanged is the event type of every change of an invitation.
 const EvtChanged = "invitation.changed"
@@ -76,6 +116,14 @@ const (
 // Answered reports whether the state is final.
 func (s State) Answered() bool { return s != Pending && s != Delivered }
 
+func (s State) valid() bool {
+	switch s {
+	case Pending, Delivered, Accepted, Declined, Expired, Cancelled, Error:
+		return true
+	}
+	return false
+}
+
 // step is a message the peer has not acknowledged yet.
 type step string
 
@@ -86,7 +134,8 @@ const (
 	stepCancel  step = "cancel"
 )
 
-// Record is one invitation, sent or received.
+// Record is one invitation, sent or received. Records from List and from
+// events carry neither data nor card; Get returns them whole.
 type Record struct {
 	invite.Invitation
 	Direction Direction `json:"direction"`
@@ -100,6 +149,9 @@ type Record struct {
 	// Trusted: for a received invitation, the inviter is a trusted contact
 	// (or endorsed by one); for a sent one, the invitee is a contact.
 	Trusted bool `json:"trusted"`
+	// Source is the remote address of the connection a received
+	// invitation came over (a relay's for a relayed connection).
+	Source string `json:"source,omitempty"`
 	// Batch groups the invitations sent by one call of Send.
 	Batch   string    `json:"batch,omitempty"`
 	Updated time.Time `json:"updated"`
@@ -174,10 +226,13 @@ type Config struct {
 	// on a goroutine of the service's own (never under its lock, so it may
 	// call the service).
 	Changed func(Record)
-	// RateLimit and RateBurst bound invitations per peer: 0 means 20 a
-	// minute with a burst of 10.
+	// RateLimit and RateBurst bound invitations per peer ID, contact or
+	// stranger: 0 means 20 a minute with a burst of 10.
 	RateLimit rate.Limit
 	RateBurst int
+	// Limits bound what strangers and contacts can make this node keep;
+	// zero fields mean the defaults documented on each.
+	Limits Limits
 }
 
 // Errors of the service.
@@ -195,17 +250,21 @@ var (
 // Service is the inbox and outbox. Its methods are safe for concurrent use.
 type Service struct {
 	cfg   Config
+	lim   Limits
 	proto *invite.Service
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 
-	mu       sync.Mutex
-	records  map[string]*Record // by key
-	limiters map[peer.ID]*rate.Limiter
-	timers   map[string]*time.Timer
-	sending  map[string]bool // keys with a delivery goroutine
-	closed   bool
+	mu      sync.Mutex
+	records map[string]*entry // by key
+	timers  map[string]*time.Timer
+	sending map[string]bool // keys with a delivery goroutine
+	in      intake
+	// history holds the keys of answered invitations from strangers,
+	// oldest first, for pruning beyond lim.StrangerHistory.
+	history []string
+	closed  bool
 
 	// changes queues records for cfg.Changed; notify wakes its goroutine.
 	changes []Record
@@ -219,26 +278,19 @@ func New(cfg Config) (*Service, error) {
 		cfg.RateLimit, cfg.RateBurst = rate.Every(3*time.Second), 10
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, records: map[string]*Record{}, limiters: map[peer.ID]*rate.Limiter{},
+	s := &Service{cfg: cfg, lim: cfg.Limits.withDefaults(), ctx: ctx, stop: cancel, records: map[string]*entry{},
 		timers: map[string]*time.Timer{}, sending: map[string]bool{}, notify: make(chan struct{}, 1)}
-	if cfg.Changed != nil {
-		s.wg.Go(s.notifyLoop)
-	}
-	err := cfg.State.ForEach(bucket, func(_ string, raw []byte) error {
-		r := new(Record)
-		if err := json.Unmarshal(raw, r); err != nil {
-			return err
-		}
-		s.records[r.key()] = r
-		return nil
-	})
-	if err != nil {
+	s.in = newIntake(s.lim, cfg.RateLimit, cfg.RateBurst)
+	if err := s.load(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("load invitations: %w", err)
 	}
+	if cfg.Changed != nil {
+		s.wg.Go(s.notifyLoop)
+	}
 	s.mu.Lock()
-	for _, r := range s.records {
-		s.scheduleLocked(r)
+	for _, e := range s.records {
+		s.scheduleLocked(e)
 	}
 	s.mu.Unlock()
 	s.proto = invite.New(cfg.Host, handler{s})
@@ -265,21 +317,21 @@ func (s *Service) Close() error {
 }
 
 // scheduleLocked arms a record's expiry and resumes its delivery.
-func (s *Service) scheduleLocked(r *Record) {
-	if r.State.Answered() && r.Unacked == stepNone {
+func (s *Service) scheduleLocked(e *entry) {
+	if e.State.Answered() && e.Unacked == stepNone {
 		return
 	}
 	now := time.Now()
-	if !r.State.Answered() {
-		if !r.Expires.After(now) {
-			s.expireLocked(r)
-		} else if _, ok := s.timers[r.key()]; !ok {
-			key := r.key()
-			s.timers[key] = time.AfterFunc(r.Expires.Sub(now), func() { s.expire(key) })
+	if !e.State.Answered() {
+		if !e.Expires.After(now) {
+			s.expireLocked(e)
+		} else if _, ok := s.timers[e.key()]; !ok {
+			key := e.key()
+			s.timers[key] = time.AfterFunc(e.Expires.Sub(now), func() { s.expire(key) })
 		}
 	}
-	if r.Unacked != stepNone {
-		s.deliverLocked(r)
+	if e.Unacked != stepNone {
+		s.deliverLocked(e)
 	}
 }
 
@@ -287,45 +339,35 @@ func (s *Service) expire(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.timers, key)
-	if r, ok := s.records[key]; ok && !s.closed && !r.State.Answered() {
-		s.expireLocked(r)
+	if e, ok := s.records[key]; ok && !s.closed && !e.State.Answered() {
+		s.expireLocked(e)
 	}
 }
 
 // expireLocked ends an unanswered invitation at its expiry. A sent one
 // never delivered ends in error: unreachable.
-func (s *Service) expireLocked(r *Record) {
-	if r.Direction == Sent && r.State == Pending {
-		s.setLocked(r, Error, invite.Unreachable, stepNone)
+func (s *Service) expireLocked(e *entry) {
+	if e.Direction == Sent && e.State == Pending {
+		s.setLocked(e, Error, invite.Unreachable, stepNone)
 		return
 	}
-	s.setLocked(r, Expired, invite.NoReason, stepNone)
+	s.setLocked(e, Expired, invite.NoReason, stepNone)
 }
 
 // setLocked changes a record's state, stores it and publishes the change.
-func (s *Service) setLocked(r *Record, st State, reason invite.Reason, unacked step) {
-	r.State, r.Reason, r.Unacked, r.Updated = st, reason, unacked, time.Now().UTC()
-	s.saveLocked(r)
+// An answer frees the record's place in its budget.
+func (s *Service) setLocked(e *entry, st State, reason invite.Reason, unacked step) {
+	e.State, e.Reason, e.Unacked, e.Updated = st, reason, unacked, time.Now().UTC()
 	if st.Answered() {
-		if t, ok := s.timers[r.key()]; ok {
+		if t, ok := s.timers[e.key()]; ok {
 			t.Stop()
-			delete(s.timers, r.key())
+			delete(s.timers, e.key())
 		}
+		s.releaseLocked(e)
 	}
-}
-
-// saveLocked stores a record and publishes it.
-func (s *Service) saveLocked(r *Record) {
-	if err := s.cfg.State.Put(bucket, r.key(), r); err != nil {
-		log.Errorw("store invitation", "invitation", r.ID, "error", err)
-	}
-	s.cfg.Hub.Publish(EvtChanged, r.View())
-	if s.cfg.Changed != nil {
-		s.changes = append(s.changes, r.View())
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
+	s.saveLocked(e)
+	if st.Answered() && e.Direction == Received && e.stranger {
+		s.historyLocked(e)
 	}
 }
 
@@ -347,38 +389,61 @@ func (s *Service) notifyLoop() {
 	}
 }
 
-// Get returns an invitation by ID (sent or received).
+// publishLocked tells the event stream and cfg.Changed of a change.
+func (s *Service) publishLocked(e *entry) {
+	v := e.Record.View()
+	s.cfg.Hub.Publish(EvtChanged, v)
+	if s.cfg.Changed != nil {
+		s.changes = append(s.changes, v)
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Get returns an invitation by ID (sent or received), with its data and,
+// for a received one, the inviter's card, read from the database.
 func (s *Service) Get(id string) (Record, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.findLocked(id)
+	e, err := s.findLocked(id)
 	if err != nil {
+		s.mu.Unlock()
 		return Record{}, err
 	}
-	return *r, nil
+	r, stored := e.Record, e.payload
+	s.mu.Unlock()
+	if stored {
+		p, err := s.loadPayload(r.key())
+		if err != nil {
+			return Record{}, fmt.Errorf("read invitation %s: %w", r.ID, err)
+		}
+		r.Data, r.Card = p.Data, p.Card
+	}
+	return r, nil
 }
 
 // findLocked finds an invitation by ID or by a prefix of its ID that only
 // one invitation has.
-func (s *Service) findLocked(id string) (*Record, error) {
-	if r, ok := s.records[string(Received)+"/"+id]; ok {
-		return r, nil
+func (s *Service) findLocked(id string) (*entry, error) {
+	if e, ok := s.records[string(Received)+"/"+id]; ok {
+		return e, nil
 	}
-	if r, ok := s.records[string(Sent)+"/"+id]; ok {
-		return r, nil
+	if e, ok := s.records[string(Sent)+"/"+id]; ok {
+		return e, nil
 	}
-	byID := func(yield func(string, *Record) bool) {
-		for _, r := range s.records {
-			if !yield(r.ID, r) {
+	byID := func(yield func(string, *entry) bool) {
+		for _, e := range s.records {
+			if !yield(e.ID, e) {
 				return
 			}
 		}
 	}
-	switch r, n := prefix.Find(byID, id); n {
+	switch e, n := prefix.Find(byID, id); n {
 	case 0:
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case 1:
-		return r, nil
+		return e, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrAmbiguous, id)
 }
@@ -391,17 +456,18 @@ type Filter struct {
 	Open      bool // only those not answered yet
 }
 
-// List returns the invitations that match f, newest first.
+// List returns the invitations that match f, newest first, without their
+// data and cards (see Get).
 func (s *Service) List(f Filter) []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Record
-	for _, r := range s.records {
-		if (f.Direction != "" && r.Direction != f.Direction) || (f.Batch != "" && r.Batch != f.Batch) ||
-			(f.SessionID != "" && r.SessionID != f.SessionID) || (f.Open && r.State.Answered()) {
+	for _, e := range s.records {
+		if (f.Direction != "" && e.Direction != f.Direction) || (f.Batch != "" && e.Batch != f.Batch) ||
+			(f.SessionID != "" && e.SessionID != f.SessionID) || (f.Open && e.State.Answered()) {
 			continue
 		}
-		out = append(out, r.View())
+		out = append(out, e.Record.View())
 	}
 	slices.SortFunc(out, func(a, b Record) int { return cmp.Or(b.Sent.Compare(a.Sent), cmp.Compare(a.ID, b.ID)) })
 	return out

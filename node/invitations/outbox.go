@@ -3,6 +3,7 @@ package invitations
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -42,30 +43,34 @@ func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
 	}
 	now := time.Now().UTC()
 	batch := invite.NewID()
-	recs := make([]*Record, 0, len(peers))
+	recs := make([]*entry, 0, len(peers))
 	for _, p := range peers {
 		if p == s.cfg.Host.ID() {
 			return nil, ErrSelf
 		}
-		r := &Record{
+		e := &entry{Record: Record{
 			Invitation: invite.Invitation{ID: invite.NewID(), AppID: req.AppID, Message: req.Message, Data: req.Data,
 				Sent: now, Expires: now.Add(req.Expiry), SessionID: req.SessionID, InviterCard: card.Marshal()},
 			Direction: Sent, Peer: p, PeerName: s.cfg.Name(p), State: Pending, Trusted: s.cfg.IsContact(p),
 			Batch: batch, Updated: now, Unacked: stepInvite,
-		}
-		if err := r.Check(); err != nil {
+		}}
+		if err := e.Check(); err != nil {
 			return nil, err
 		}
-		recs = append(recs, r)
+		e.Data, e.InviterCard = nil, nil
+		recs = append(recs, e)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Record, len(recs))
-	for i, r := range recs {
-		s.records[r.key()] = r
-		s.saveLocked(r)
-		s.scheduleLocked(r)
-		out[i] = r.View()
+	for i, e := range recs {
+		if err := s.addLocked(e, payload{Data: req.Data}); err != nil {
+			return nil, err
+		}
+		s.saveLocked(e)
+		s.scheduleLocked(e)
+		out[i] = e.Record.View()
+		out[i].Data = append([]byte(nil), req.Data...)
 	}
 	return out, nil
 }
@@ -76,34 +81,34 @@ func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
 func (s *Service) Cancel(id string) (Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.findLocked(id)
+	e, err := s.findLocked(id)
 	if err != nil {
 		return Record{}, err
 	}
-	if r.Direction != Sent {
+	if e.Direction != Sent {
 		return Record{}, ErrNotSent
 	}
-	if r.State.Answered() {
+	if e.State.Answered() {
 		return Record{}, ErrAnswered
 	}
 	next := stepCancel
-	if r.State == Pending {
+	if e.State == Pending {
 		// Not delivered: nothing to tell the invitee, unless the invitation
 		// is on its way right now; then its acknowledgement sends the cancel.
 		next = stepNone
-		if s.sending[r.key()] {
+		if s.sending[e.key()] {
 			next = stepInvite
 		}
 	}
-	s.setLocked(r, Cancelled, invite.NoReason, next)
-	s.scheduleLocked(r)
-	return r.View(), nil
+	s.setLocked(e, Cancelled, invite.NoReason, next)
+	s.scheduleLocked(e)
+	return e.Record.View(), nil
 }
 
 // deliverLocked starts delivering a record's unacknowledged step, unless a
 // delivery of it runs already.
-func (s *Service) deliverLocked(r *Record) {
-	key := r.key()
+func (s *Service) deliverLocked(e *entry) {
+	key := e.key()
 	if s.closed || s.sending[key] {
 		return
 	}
@@ -128,25 +133,25 @@ func (s *Service) deliver(key string) {
 	backoff := retryMin
 	for {
 		s.mu.Lock()
-		r, ok := s.records[key]
-		if !ok || s.closed || r.Unacked == stepNone {
+		e, ok := s.records[key]
+		if !ok || s.closed || e.Unacked == stepNone {
 			s.mu.Unlock()
 			return
 		}
-		snap, st := *r, r.Unacked
+		snap, st, stored := e.Record, e.Unacked, e.payload
 		s.mu.Unlock()
 		if time.Now().After(snap.Expires) && st != stepRespond {
 			s.mu.Lock()
-			if r.Unacked == st {
-				r.Unacked = stepNone
-				s.saveLocked(r)
+			if e.Unacked == st {
+				e.Unacked = stepNone
+				s.saveLocked(e)
 			}
 			s.mu.Unlock()
 			return
 		}
-		ack, err := s.send(snap, st)
-		if err == nil {
-			s.acked(key, st, ack)
+		ack, err := s.send(snap, st, stored)
+		if err == nil || errors.Is(err, invite.ErrBadAck) {
+			s.acked(key, st, ack, err)
 			continue
 		}
 		log.Debugw("deliver invitation step", "invitation", snap.ID, "step", st, "peer", snap.Peer, "error", err)
@@ -159,8 +164,18 @@ func (s *Service) deliver(key string) {
 	}
 }
 
-// send performs one step over the network.
-func (s *Service) send(r Record, st step) (invite.Ack, error) {
+// send performs one step over the network. The invitation's data, and the
+// inviter's card of a received one (for its addresses), are read from the
+// database when stored; the invitation carries this node's card as it is
+// now.
+func (s *Service) send(r Record, st step, stored bool) (invite.Ack, error) {
+	if stored && (st == stepInvite || r.Direction == Received) {
+		p, err := s.loadPayload(r.key())
+		if err != nil {
+			return invite.Ack{}, fmt.Errorf("read invitation data: %w", err)
+		}
+		r.Data, r.Card = p.Data, p.Card
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, invite.Timeout)
 	defer cancel()
 	var addrs []ma.Multiaddr
@@ -172,6 +187,11 @@ func (s *Service) send(r Record, st step) (invite.Ack, error) {
 	}
 	switch st {
 	case stepInvite:
+		card, err := s.cfg.MyCard()
+		if err != nil {
+			return invite.Ack{}, err
+		}
+		r.InviterCard = card.Marshal()
 		return invite.Invite(ctx, s.cfg.Host, r.Peer, r.Invitation)
 	case stepCancel:
 		return invite.Cancel(ctx, s.cfg.Host, r.Peer, r.ID)
@@ -196,45 +216,55 @@ func responseOf(r Record) invite.Response {
 	return resp
 }
 
-// acked records the peer's acknowledgement of step st.
-func (s *Service) acked(key string, st step, ack invite.Ack) {
+// acked records the peer's acknowledgement of step st, or the malformed
+// acknowledgement it sent instead (badAck).
+func (s *Service) acked(key string, st step, ack invite.Ack, badAck error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.records[key]
-	if !ok || r.Unacked != st {
+	e, ok := s.records[key]
+	if !ok || e.Unacked != st {
 		return
 	}
 	err := ack.Err()
+	if badAck != nil {
+		log.Debugw("malformed acknowledgement", "invitation", e.ID, "step", st, "peer", e.Peer, "error", badAck)
+		err = badAck
+	}
 	switch {
 	case st == stepInvite && err == nil && ack.Response != nil:
-		s.answeredLocked(r, *ack.Response)
+		s.answeredLocked(e, *ack.Response)
 	case st == stepInvite && err == nil:
-		if r.State == Pending {
-			s.setLocked(r, Delivered, invite.NoReason, stepNone)
+		if e.State == Pending {
+			s.setLocked(e, Delivered, invite.NoReason, stepNone)
 		} else { // cancelled while the invitation was on its way
-			s.setLocked(r, r.State, r.Reason, stepCancel)
-			s.deliverLocked(r)
+			s.setLocked(e, e.State, e.Reason, stepCancel)
+			s.deliverLocked(e)
 		}
 	case st == stepInvite && errors.Is(err, invite.ErrAnswered) && ack.Response != nil:
-		s.answeredLocked(r, *ack.Response)
+		s.answeredLocked(e, *ack.Response)
 	case st == stepInvite && err != nil:
-		s.setLocked(r, Error, invite.Invalid, stepNone)
+		if e.State.Answered() { // cancelled meanwhile: it stays so
+			e.Unacked = stepNone
+			s.saveLocked(e)
+			return
+		}
+		s.setLocked(e, Error, invite.Invalid, stepNone)
 	default:
 		// A response or cancel the peer knows, has seen, or does not
 		// want: either way there is nothing more to tell it.
 		if err != nil {
-			log.Debugw("invitation step refused", "invitation", r.ID, "step", st, "error", err)
+			log.Debugw("invitation step refused", "invitation", e.ID, "step", st, "error", err)
 		}
-		r.Unacked = stepNone
-		s.saveLocked(r)
+		e.Unacked = stepNone
+		s.saveLocked(e)
 	}
 }
 
 // answeredLocked records the invitee's response to a sent invitation.
-func (s *Service) answeredLocked(r *Record, resp invite.Response) {
-	if r.State.Answered() {
+func (s *Service) answeredLocked(e *entry, resp invite.Response) {
+	if e.State.Answered() {
 		return
 	}
 	st := map[invite.Action]State{invite.Accepted: Accepted, invite.Declined: Declined, invite.Expired: Expired, invite.Error: Error}[resp.Action]
-	s.setLocked(r, st, resp.Reason, stepNone)
+	s.setLocked(e, st, resp.Reason, stepNone)
 }

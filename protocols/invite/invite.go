@@ -16,7 +16,14 @@
 // handshake). A Response or Cancel from a peer that is not party to the
 // invitation is refused with NotParty. An invitation that the receiver
 // answers at once (its policy declines it, the application is not
-// registered) gets its Response inside the acknowledgement.
+// registered, the inviter sends too many, or the receiver keeps no more
+// invitations from strangers: InboxFull) gets its Response inside the
+// acknowledgement. The receiver's handler is told the remote address of
+// the connection an invitation came over, so that it can limit by address.
+//
+// The client reads an acknowledgement as coming from a peer that may be
+// hostile: an unknown status, reason or action, or a response about another
+// invitation, is ErrBadAck, never a value the caller has to check.
 package invite
 
 import (
@@ -32,8 +39,10 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/protocols/endpoint"
@@ -77,6 +86,7 @@ var (
 	ErrNotParty       = errors.New("invite: the peer says you are not party to this invitation")
 	ErrAnswered       = errors.New("invite: the invitation was answered, cancelled or expired already")
 	ErrInvalid        = errors.New("invite: the peer refused the request as malformed")
+	ErrBadAck         = errors.New("invite: the peer answered with a malformed acknowledgement")
 )
 
 // NewID returns a fresh invitation ID.
@@ -182,7 +192,11 @@ func (a *Action) UnmarshalText(b []byte) error {
 	return fmt.Errorf("invite: unknown action %q", b)
 }
 
-// Reason explains a response other than an acceptance.
+// Reason explains a response other than an acceptance. The reasons up to
+// InboxFull travel on the wire (pb.InvitationResponse_Reason, same
+// numbers); the ones after it are the inviter's own and never sent. Records
+// store a reason as its text, never its number, so local reasons may be
+// renumbered when the wire gains one.
 type Reason int
 
 // Reasons.
@@ -192,30 +206,87 @@ const (
 	NotAccepting
 	RateLimited
 	Invalid
+	// InboxFull: the invitee keeps as many unanswered invitations from
+	// strangers (or from the inviter's address or network) as it will;
+	// the inviter may try again later.
+	InboxFull
+
 	// Unreachable is never sent: the inviter records it when it could not
 	// deliver the invitation before it expired.
 	Unreachable
+
+	// maxWire is the last reason that travels.
+	maxWire = InboxFull
 )
 
+var reasonText = [...]string{
+	NoReason:         "",
+	AppNotRegistered: "application not registered",
+	NotAccepting:     "not accepting invitations",
+	RateLimited:      "rate limited",
+	Invalid:          "invalid invitation",
+	InboxFull:        "inbox full, try later",
+	Unreachable:      "unreachable",
+}
+
 func (r Reason) String() string {
-	if r < 0 || r > Unreachable {
+	if r < 0 || int(r) >= len(reasonText) {
 		return fmt.Sprintf("Reason(%d)", int(r))
 	}
-	return [...]string{"", "application not registered", "not accepting invitations", "rate limited", "invalid invitation", "unreachable"}[r]
+	return reasonText[r]
 }
+
+// Wire reports whether the reason travels on the wire.
+func (r Reason) Wire() bool { return r >= NoReason && r <= maxWire }
 
 // MarshalText implements encoding.TextMarshaler.
 func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (r *Reason) UnmarshalText(b []byte) error {
-	for i := NoReason; i <= Unreachable; i++ {
-		if i.String() == string(b) {
-			*r = i
+	for i, text := range reasonText {
+		if text == string(b) {
+			*r = Reason(i)
 			return nil
 		}
 	}
 	return fmt.Errorf("invite: unknown reason %q", b)
+}
+
+// reasonToPB and reasonFromPB map reasons to the wire and back: a reason
+// that does not travel is sent as none; an unknown one read is not ok.
+func reasonToPB(r Reason) pb.InvitationResponse_Reason {
+	switch r {
+	case AppNotRegistered:
+		return pb.InvitationResponse_APP_NOT_REGISTERED
+	case NotAccepting:
+		return pb.InvitationResponse_NOT_ACCEPTING
+	case RateLimited:
+		return pb.InvitationResponse_RATE_LIMITED
+	case Invalid:
+		return pb.InvitationResponse_INVALID
+	case InboxFull:
+		return pb.InvitationResponse_INBOX_FULL
+	}
+	return pb.InvitationResponse_NONE
+}
+
+func reasonFromPB(r pb.InvitationResponse_Reason) (Reason, bool) {
+	switch r {
+	case pb.InvitationResponse_NONE:
+		return NoReason, true
+	case pb.InvitationResponse_APP_NOT_REGISTERED:
+		return AppNotRegistered, true
+	case pb.InvitationResponse_NOT_ACCEPTING:
+		return NotAccepting, true
+	case pb.InvitationResponse_RATE_LIMITED:
+		return RateLimited, true
+	case pb.InvitationResponse_INVALID:
+		return Invalid, true
+	case pb.InvitationResponse_INBOX_FULL:
+		return InboxFull, true
+	}
+	return NoReason, false
 }
 
 // Response answers an invitation.
@@ -226,11 +297,15 @@ type Response struct {
 }
 
 func (r Response) toPB() *pb.InvitationResponse {
-	return &pb.InvitationResponse{InvitationId: r.InvitationID, Action: pb.InvitationResponse_Action(r.Action), Reason: pb.InvitationResponse_Reason(r.Reason)}
+	return &pb.InvitationResponse{InvitationId: r.InvitationID, Action: pb.InvitationResponse_Action(r.Action), Reason: reasonToPB(r.Reason)}
 }
 
-func responseFromPB(m *pb.InvitationResponse) Response {
-	return Response{InvitationID: m.GetInvitationId(), Action: Action(m.GetAction()), Reason: Reason(m.GetReason())}
+// responseFromPB reads a response off the wire; ok is false when its
+// action or reason is unknown or its invitation ID malformed.
+func responseFromPB(m *pb.InvitationResponse) (r Response, ok bool) {
+	reason, ok := reasonFromPB(m.GetReason())
+	r = Response{InvitationID: m.GetInvitationId(), Action: Action(m.GetAction()), Reason: reason}
+	return r, ok && CheckID(r.InvitationID) == nil && r.Action >= Declined && r.Action <= Error
 }
 
 // AckStatus is a receiver's verdict on a request.
@@ -272,8 +347,11 @@ func (a Ack) Err() error {
 // the authenticated sender.
 type Handler interface {
 	// Invited is given an invitation whose limits, expiry and card have
-	// been checked (card is the inviter's, parsed).
-	Invited(from peer.ID, inv Invitation, card *contacts.Card) Ack
+	// been checked (card is the inviter's, parsed). addr is the remote
+	// address of the connection it came over: for a relayed connection,
+	// the relay's address with /p2p-circuit (what a receiver limits by
+	// address is then the relay, shared by all who come through it).
+	Invited(from peer.ID, addr ma.Multiaddr, inv Invitation, card *contacts.Card) Ack
 	// Responded is given a response to an invitation.
 	Responded(from peer.ID, r Response) Ack
 	// Cancelled is given the cancellation of an invitation.
@@ -290,15 +368,20 @@ type Service struct {
 // New registers the protocol's handler on h.
 func New(h host.Host, handler Handler) *Service {
 	s := &Service{h: h}
-	h.SetStreamHandler(ID, wire.Handler(MaxRequestSize, Timeout, func() *pb.InviteRequest { return new(pb.InviteRequest) },
-		func(_ context.Context, from peer.ID, m *pb.InviteRequest) (*pb.InviteAck, error) {
-			ack := s.dispatch(handler, from, m, time.Now())
+	newReq := func() *pb.InviteRequest { return new(pb.InviteRequest) }
+	h.SetStreamHandler(ID, func(st network.Stream) {
+		// The handler is made per stream, so that it knows the address of
+		// the stream's connection.
+		addr := st.Conn().RemoteMultiaddr()
+		wire.Handler(MaxRequestSize, Timeout, newReq, func(_ context.Context, from peer.ID, m *pb.InviteRequest) (*pb.InviteAck, error) {
+			ack := s.dispatch(handler, from, addr, m, time.Now())
 			out := &pb.InviteAck{Status: ack.Status}
 			if ack.Response != nil {
 				out.Response = ack.Response.toPB()
 			}
 			return out, nil
-		}))
+		})(st)
+	})
 	return s
 }
 
@@ -309,7 +392,7 @@ func (s *Service) Close() error {
 }
 
 // dispatch checks a request and hands it to the handler.
-func (s *Service) dispatch(h Handler, from peer.ID, m *pb.InviteRequest, now time.Time) Ack {
+func (s *Service) dispatch(h Handler, from peer.ID, addr ma.Multiaddr, m *pb.InviteRequest, now time.Time) Ack {
 	switch msg := m.GetMsg().(type) {
 	case *pb.InviteRequest_Invitation:
 		inv := invitationFromPB(msg.Invitation)
@@ -325,10 +408,10 @@ func (s *Service) dispatch(h Handler, from peer.ID, m *pb.InviteRequest, now tim
 		if err := inv.CheckExpiry(now); err != nil {
 			return Ack{Status: AckAnswered, Response: &Response{InvitationID: inv.ID, Action: Expired}}
 		}
-		return h.Invited(from, inv, card)
+		return h.Invited(from, addr, inv, card)
 	case *pb.InviteRequest_Response:
-		r := responseFromPB(msg.Response)
-		if CheckID(r.InvitationID) != nil || r.Action < Declined || r.Action > Error || r.Reason < NoReason || r.Reason >= Unreachable {
+		r, ok := responseFromPB(msg.Response)
+		if !ok {
 			return Ack{Status: AckInvalid}
 		}
 		return h.Responded(from, r)
@@ -342,30 +425,53 @@ func (s *Service) dispatch(h Handler, from peer.ID, m *pb.InviteRequest, now tim
 	return Ack{Status: AckInvalid}
 }
 
-func send(ctx context.Context, h host.Host, p peer.ID, req *pb.InviteRequest) (Ack, error) {
+// send sends a request about invitation id and reads the acknowledgement.
+func send(ctx context.Context, h host.Host, p peer.ID, id string, req *pb.InviteRequest) (Ack, error) {
 	var m pb.InviteAck
 	if err := wire.Exchange(ctx, h, p, ID, req, &m, maxAckSize, Timeout); err != nil {
 		return Ack{}, err
 	}
+	_, invitation := req.GetMsg().(*pb.InviteRequest_Invitation)
+	return ackFromPB(&m, id, invitation)
+}
+
+// ackFromPB reads an acknowledgement of a request about invitation id, as
+// a peer that may be hostile sent it: an unknown status, or a response
+// that is malformed or about another invitation, is ErrBadAck. A response
+// means something only in the acknowledgement of an invitation (answered
+// at once, or answered before); elsewhere it is dropped.
+func ackFromPB(m *pb.InviteAck, id string, invitation bool) (Ack, error) {
 	ack := Ack{Status: m.GetStatus()}
-	if m.Response != nil {
-		r := responseFromPB(m.Response)
-		ack.Response = &r
+	switch ack.Status {
+	case AckOK, AckUnknown, AckNotParty, AckAnswered, AckInvalid:
+	default:
+		return Ack{}, fmt.Errorf("%w: status %d", ErrBadAck, int32(ack.Status))
 	}
+	if m.Response == nil || !invitation || (ack.Status != AckOK && ack.Status != AckAnswered) {
+		return ack, nil
+	}
+	r, ok := responseFromPB(m.Response)
+	if !ok {
+		return Ack{}, fmt.Errorf("%w: malformed response", ErrBadAck)
+	}
+	if r.InvitationID != id {
+		return Ack{}, fmt.Errorf("%w: response to another invitation", ErrBadAck)
+	}
+	ack.Response = &r
 	return ack, nil
 }
 
 // Invite sends an invitation to p.
 func Invite(ctx context.Context, h host.Host, p peer.ID, inv Invitation) (Ack, error) {
-	return send(ctx, h, p, &pb.InviteRequest{Msg: &pb.InviteRequest_Invitation{Invitation: inv.toPB()}})
+	return send(ctx, h, p, inv.ID, &pb.InviteRequest{Msg: &pb.InviteRequest_Invitation{Invitation: inv.toPB()}})
 }
 
 // Respond sends the response to an invitation to its inviter p.
 func Respond(ctx context.Context, h host.Host, p peer.ID, r Response) (Ack, error) {
-	return send(ctx, h, p, &pb.InviteRequest{Msg: &pb.InviteRequest_Response{Response: r.toPB()}})
+	return send(ctx, h, p, r.InvitationID, &pb.InviteRequest{Msg: &pb.InviteRequest_Response{Response: r.toPB()}})
 }
 
 // Cancel withdraws invitation id sent to p.
 func Cancel(ctx context.Context, h host.Host, p peer.ID, id string) (Ack, error) {
-	return send(ctx, h, p, &pb.InviteRequest{Msg: &pb.InviteRequest_Cancel{Cancel: &pb.InvitationCancel{InvitationId: id}}})
+	return send(ctx, h, p, id, &pb.InviteRequest{Msg: &pb.InviteRequest_Cancel{Cancel: &pb.InvitationCancel{InvitationId: id}}})
 }
