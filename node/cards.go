@@ -44,6 +44,10 @@ type Info struct {
 	// Protocols are the protocols the node answers.
 	Protocols []protocol.ID `json:"protocols"`
 	Version   string        `json:"version"`
+	// Connections counts the open connections, and Peers the peers they
+	// go to.
+	Connections int `json:"connections"`
+	Peers       int `json:"peers"`
 }
 
 // Info returns the node's identity and addresses.
@@ -61,6 +65,8 @@ func (n *Node) Info() (Info, error) {
 		Reachability: "unknown",
 		Protocols:    n.host.Mux().Protocols(),
 		Version:      Version,
+		Connections:  len(n.host.Network().Conns()),
+		Peers:        len(n.host.Network().Peers()),
 	}
 	for _, a := range info.Addrs {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/near"
 )
 
 // DefaultPort is the TCP and UDP (QUIC) port a node listens on unless told
@@ -36,9 +37,19 @@ type Config struct {
 
 	// ConnsLow and ConnsHigh are the connection manager's watermarks:
 	// above ConnsHigh connections it trims down to ConnsLow, sparing
-	// connections younger than ConnGrace. Default: 100, 400, 1 minute.
+	// contacts, protected peers and connections younger than ConnGrace.
+	// Connections to strangers that are idle are closed after ConnGrace
+	// whatever their number (see connbudget.go). Default: 32, 128, 1 minute.
 	ConnsLow, ConnsHigh int
 	ConnGrace           time.Duration
+
+	// StrangerConns is how many inbound connections peers that are neither
+	// contacts nor protected (relays, session members) may hold; when they
+	// hold as many, a newcomer from a less crowded address takes the place
+	// of the most crowded address's newest (see connbudget.go). 0 turns
+	// the budget off. Default: 64; a relay, whose clients are all
+	// strangers: 0.
+	StrangerConns int
 
 	// RelayService makes the node a public relay: it runs a circuit relay v2
 	// service and declares itself publicly reachable (without that, AutoNAT
@@ -92,11 +103,12 @@ type Config struct {
 	// three heartbeats). Default: 10 s.
 	Heartbeat time.Duration
 
-	// NearProbeInterval and NearLostAfter bound how long a vanished node
-	// stays in People Near Me: probed every NearProbeInterval, dropped when
-	// not heard of for NearLostAfter. Default: 2 s and 10 s.
-	NearProbeInterval time.Duration
-	NearLostAfter     time.Duration
+	// NearInterval is how often the node announces itself to its subnet at
+	// least (People Near Me); on a crowded subnet it announces less often
+	// (see package near). Neighbours drop a node not heard of for three
+	// intervals and a second, so this bounds how long a vanished node stays
+	// listed. Default: 2 s (dropped after 7 s).
+	NearInterval time.Duration
 
 	// InvitationsPerMinute and InvitationBurst bound the invitations one
 	// peer may send this node; beyond them it answers "rate limited".
@@ -118,8 +130,9 @@ func DefaultConfig(home string) Config {
 	return Config{
 		Home:          home,
 		MaxTrustDepth: contacts.DefaultMaxDepth,
-		ConnsLow:      100,
-		ConnsHigh:     400,
+		ConnsLow:      32,
+		ConnsHigh:     128,
+		StrangerConns: 64,
 		ConnGrace:     time.Minute,
 		EventBuffer:   1024,
 		ConnsPerIP:    8,
@@ -130,8 +143,7 @@ func DefaultConfig(home string) Config {
 		InvitationsPerMinute: 20,
 		InvitationBurst:      10,
 
-		NearProbeInterval: 2 * time.Second,
-		NearLostAfter:     10 * time.Second,
+		NearInterval: near.DefaultInterval,
 	}
 }
 
@@ -144,6 +156,8 @@ func DefaultRelayConfig(home string) Config {
 	cfg := DefaultConfig(home)
 	cfg.RelayService = true
 	cfg.ConnsPerIP = 256
+	cfg.StrangerConns = 0
+	cfg.ConnsLow, cfg.ConnsHigh = 400, 1000
 	cfg.Scope = "internet"
 	return cfg
 }

@@ -15,13 +15,13 @@ import (
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
-// nearConfig is a node on loopback, signed in to People Near Me, with
-// quick liveness probes.
+// nearConfig is a node on loopback, signed in to People Near Me, that
+// announces itself every second (so that it is dropped 4 s after it
+// vanishes).
 func nearConfig(t testing.TB, name string) node.Config {
 	cfg := testConfig(t, name)
 	cfg.Scope = "all"
-	cfg.NearProbeInterval = 300 * time.Millisecond
-	cfg.NearLostAfter = 2 * time.Second
+	cfg.NearInterval = time.Second
 	return cfg
 }
 
@@ -99,9 +99,10 @@ func TestPeopleNearMe(t *testing.T) {
 		t.Error("a node signed out of People Near Me still lists people")
 	}
 
-	// A node that goes away without a bye (its host closes) is dropped too.
+	// A node that goes away without a bye (it stops announcing) is dropped
+	// too, when three announcements are missed.
 	start = time.Now()
-	b.Host().Close()
+	b.Near().Close()
 	waitEvent(t, aEv, near.EvtChanged, `"deleted"`, `"Bob"`)
 	t.Logf("vanished node dropped after %v", time.Since(start))
 	_ = contacts.Added

@@ -67,6 +67,7 @@ type Node struct {
 
 	contactSub event.Subscription
 	conns      *connWatch
+	budget     *connBudget
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -173,8 +174,8 @@ func (n *Node) startServices() (err error) {
 	if err != nil {
 		return err
 	}
-	n.near, err = near.New(near.Config{Host: n.host, Hub: n.hub, Mine: n.hello,
-		ProbeInterval: n.cfg.NearProbeInterval, LostAfter: n.cfg.NearLostAfter})
+	n.near, err = near.New(near.Config{Host: n.host, Hub: n.hub, Key: n.id.PrivKey(), Profile: n.nearProfile,
+		Mine: n.hello, Interval: n.cfg.NearInterval})
 	if err != nil {
 		return err
 	}
@@ -207,12 +208,21 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	for _, c := range list {
+		n.host.ConnManager().Protect(c.PeerID, tagContact)
 		if c.Watch {
 			n.watch.Watch(c.PeerID)
 		}
 	}
+	for _, r := range append(relays, boot...) {
+		n.host.ConnManager().Protect(r.ID, "relay")
+	}
+	n.wg.Go(n.trimLoop)
 	return nil
 }
+
+// tagContact protects the connections of contacts from the connection
+// manager's trimming.
+const tagContact = "contact"
 
 // startScope signs in where the configuration or the last run says.
 func (n *Node) startScope(ctx context.Context) error {
@@ -251,6 +261,7 @@ func (n *Node) newHost() (host.Host, error) {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
 	cm, err := connmgr.NewConnManager(n.cfg.ConnsLow, n.cfg.ConnsHigh, connmgr.WithGracePeriod(n.cfg.ConnGrace))
+	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store}
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -263,6 +274,7 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(n.budget),
 		libp2p.UserAgent("peercollab/"+Version),
 		libp2p.DisableMetrics(),
 		libp2p.AddrsFactory(n.withCircuits),
@@ -272,6 +284,7 @@ func (n *Node) newHost() (host.Host, error) {
 		cm.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+	n.budget.h.Store(&h)
 	bound := h.Network().ListenAddresses()
 	for _, a := range addrs {
 		if !slices.ContainsFunc(bound, func(b ma.Multiaddr) bool { return sameTransport(a, b) }) {

@@ -45,6 +45,17 @@ func (n *Node) hello(to peer.ID) (card.Hello, error) {
 	return card.Hello{Card: c, EndpointName: name, Presence: pres}, nil
 }
 
+// nearProfile is what the node announces to its subnet: its public profile.
+func (n *Node) nearProfile() (near.Profile, error) {
+	me, err := n.store.Me()
+	if err != nil {
+		return near.Profile{}, err
+	}
+	name, pres := n.publish.Profile()
+	return near.Profile{DisplayName: me.DisplayName, Email: me.Email, EndpointName: name, Presence: pres,
+		Fingerprint: me.Fingerprint}, nil
+}
+
 // access decides what of this node's endpoint data a peer may see: trusted
 // contacts allowed to watch get everything, people near who are not
 // contacts the public profile, blocked contacts and strangers nothing.
@@ -171,6 +182,11 @@ func (n *Node) followContacts() {
 			continue
 		}
 		c := ev.Contact
+		if ev.Change == contacts.Deleted {
+			n.host.ConnManager().Unprotect(c.PeerID, tagContact)
+		} else {
+			n.host.ConnManager().Protect(c.PeerID, tagContact)
+		}
 		if ev.Change == contacts.Deleted || c.WatcherPermission == contacts.Blocked {
 			n.publish.Rekey()
 		}
@@ -273,14 +289,18 @@ func (n *Node) ResolvePeer(query string) (peer.ID, error) {
 	return "", cerr
 }
 
-// AddNear adds a person near as a contact, with the card the card protocol
-// fetched (Windows' AddToContactManager).
+// AddNear adds a person near as a contact, with the card fetched from them
+// over the card protocol (Windows' AddToContactManager).
 func (n *Node) AddNear(query string, opts AddOptions) (*contacts.Contact, bool, CardCheck, error) {
 	p, err := n.near.Resolve(query)
 	if err != nil {
 		return nil, false, CardCheck{}, err
 	}
-	c, created, chk, err := n.AddCard(p.Card, opts)
+	crd, err := n.near.Card(n.ctx, p.Peer)
+	if err != nil {
+		return nil, false, CardCheck{}, err
+	}
+	c, created, chk, err := n.AddCard(crd.Marshal(), opts)
 	if err == nil {
 		n.store.Update(c.PeerID, func(c *contacts.Contact) error { c.LastSeen = time.Now().UTC(); return nil })
 	}

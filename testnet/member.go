@@ -27,11 +27,16 @@ type member struct {
 	events  *recorder
 	id      string // peer ID, known from init
 
-	mu     sync.Mutex
-	proc   *proc // the current process; nil when stopped
-	starts int   // how many times it was started
-	pids   []int // of every process it ran
-	exits  []string
+	mu      sync.Mutex
+	proc    *proc // the current process; nil when stopped
+	starts  int   // how many times it was started
+	pids    []int // of every process it ran
+	started []time.Time
+	exits   []string
+	// cpu is the processor time of each process as last sampled, and
+	// peakRSS the largest resident memory sampled.
+	cpu     map[int]float64
+	peakRSS int64
 }
 
 // proc is one run of a node's daemon process.
@@ -106,6 +111,19 @@ func (m *member) logf(format string, args ...any) {
 	fmt.Fprintf(m.log, "--- testnet %s: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
+// account records a sample of process pid's resources.
+func (m *member) account(pid int, rss int64, cpu float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cpu == nil {
+		m.cpu = map[int]float64{}
+	}
+	if cpu > 0 {
+		m.cpu[pid] = cpu
+	}
+	m.peakRSS = max(m.peakRSS, rss)
+}
+
 // current returns the running process, or nil.
 func (m *member) current() *proc {
 	m.mu.Lock()
@@ -141,6 +159,7 @@ func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.Wai
 	}
 	p.started = time.Now()
 	m.pids = append(m.pids, p.cmd.Process.Pid)
+	m.started = append(m.started, p.started)
 	m.proc = p
 	m.mu.Unlock()
 	wg.Go(func() {

@@ -74,6 +74,38 @@ func veth(ctx context.Context, ns1, name1, ns2, name2 string) error {
 	return sys(ctx, "", "ip", "link", "add", name1, "netns", ns1, "type", "veth", "peer", "name", name2, "netns", ns2)
 }
 
+// Neighbour (ARP) table sizes for crowded subnets. The kernel's table is
+// shared by every namespace, and its default hard limit (gc_thresh3, 1,024
+// entries) is too small from about 33 nodes on one subnet, which needs about
+// N×(N−1) entries: dials then time out although nothing is wrong with the
+// nodes (TESTNETS.md).
+var neighbourThresholds = [3]int{16384, 32768, 65536}
+
+// raiseNeighbourTable raises the neighbour table's thresholds to
+// neighbourThresholds, never lowering them, and says what it changed.
+func raiseNeighbourTable() (changed string, err error) {
+	var parts []string
+	for i, want := range neighbourThresholds {
+		path := fmt.Sprintf("/proc/sys/net/ipv4/neigh/default/gc_thresh%d", i+1)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		have, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || have >= want {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(strconv.Itoa(want)), 0o644); err != nil {
+			return "", fmt.Errorf("raise the neighbour table: %w", err)
+		}
+		parts = append(parts, fmt.Sprintf("gc_thresh%d %d -> %d", i+1, have, want))
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return "raised the kernel's neighbour (ARP) table for crowded subnets: " + strings.Join(parts, ", "), nil
+}
+
 // build makes the plan's namespaces, bridges, links, routes and NAT rules.
 // On error, what it made stays recorded for remove.
 func (n *network) build(ctx context.Context) error {

@@ -139,3 +139,16 @@ func (p *plan) net(name string) *netPlan {
 	}
 	return nil
 }
+
+// largestNetwork is how many nodes the most crowded network holds.
+func (p *plan) largestNetwork() int {
+	count := map[string]int{}
+	for _, nd := range p.nodes {
+		count[nd.spec.Network]++
+	}
+	most := 0
+	for _, c := range count {
+		most = max(most, c)
+	}
+	return most
+}

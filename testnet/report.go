@@ -37,7 +37,10 @@ type Report struct {
 	Error string `json:"error,omitempty"`
 	// Warnings are trouble that did not fail the run, such as a node that
 	// had to be killed at teardown.
-	Warnings []string     `json:"warnings,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Notes are what the run changed on the machine, such as the kernel's
+	// neighbour table raised for a crowded subnet.
+	Notes    []string     `json:"notes,omitempty"`
 	Setup    StepResult   `json:"setup"`
 	Steps    []StepResult `json:"steps"`
 	Teardown StepResult   `json:"teardown"`
@@ -80,8 +83,15 @@ type NodeReport struct {
 	Home      string `json:"home"`
 	Log       string `json:"log"`
 	Events    string `json:"events"`
-	// PIDs are the processes the node ran, in order.
-	PIDs []int `json:"pids"`
+	// PIDs are the processes the node ran, in order, and Started when
+	// each started.
+	PIDs    []int       `json:"pids"`
+	Started []time.Time `json:"started"`
+	// CPUSeconds is the processor time its processes used (user and
+	// system), and PeakRSS the largest resident memory of one of them, as
+	// last sampled.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSS    int64   `json:"peak_rss_bytes"`
 	// Exits lists the times its process exited without being asked.
 	Exits []string `json:"unexpected_exits,omitempty"`
 }
@@ -143,6 +153,9 @@ func (r *Report) PrintSummary(w io.Writer) {
 		mib(r.Resources.PeakNodesRSS), mib(r.Resources.PeakNodesPSS), mib(r.Resources.RunnerPeakRSS))
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+	for _, note := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", note)
 	}
 	if r.LogDir != "" {
 		fmt.Fprintf(w, "node logs and events: %s\n", r.LogDir)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,7 +22,9 @@ func (r *runner) sample(stop <-chan struct{}) {
 		n := 0
 		for _, m := range r.members {
 			if p := m.current(); p != nil {
-				rss, pss := memory(p.cmd.Process.Pid)
+				pid := p.cmd.Process.Pid
+				rss, pss := memory(pid)
+				m.account(pid, rss, CPUSeconds(pid))
 				rssSum += rss
 				pssSum += pss
 				n++
@@ -54,6 +58,32 @@ func memory(pid int) (rss, pss int64) {
 	}
 	return rss, pss
 }
+
+// CPUSeconds returns the processor time (user and system) process pid used
+// so far; 0 when unknown.
+func CPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields count from
+	// after its closing parenthesis (utime and stime are fields 14 and 15).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, 100 on Linux for every architecture
+// Go supports.
+const clockTicks = 100
 
 // statusKB reads a "Key:   N kB" line of /proc/PID/status.
 func statusKB(status []byte, key string) int64 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/peercollab/peercollab/node/localapi"
 )
 
 var log = logging.Logger("peercollab/testnet")
@@ -34,6 +37,23 @@ type Options struct {
 	// Progress, when not nil, receives a line for the set-up, each step
 	// and the teardown as they finish.
 	Progress io.Writer
+	// Drive, when not nil, runs after the scenario's steps have passed,
+	// with the nodes as they run then, for what a Go test measures or
+	// drives itself (see Live). An error fails the run.
+	Drive func(ctx context.Context, nodes []Live) error
+}
+
+// Live is a node of a running scenario, for Options.Drive.
+type Live struct {
+	Name   string
+	PeerID string
+	IP     netip.Addr
+	// Client is the node's local-API client.
+	Client *localapi.Client
+	// Started is when its running process started.
+	Started time.Time
+	// PID returns the pid of the node's running process, or 0.
+	PID func() int
 }
 
 // runner is one run of a scenario.
@@ -59,8 +79,31 @@ type runner struct {
 
 	mu         sync.Mutex
 	unexpected []string // unexpected process exits, in order
+	notes      []string // what the run changed on the machine
 	peak       Resources
 }
+
+// live returns the nodes for Options.Drive.
+func (r *runner) live() []Live {
+	out := make([]Live, 0, len(r.members))
+	for _, m := range r.members {
+		l := Live{Name: m.plan.spec.Name, PeerID: m.id, IP: m.plan.ip, Client: m.client(), PID: func() int {
+			if p := m.current(); p != nil {
+				return p.cmd.Process.Pid
+			}
+			return 0
+		}}
+		if p := m.current(); p != nil {
+			l.Started = p.started
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// crowded is how many nodes on one network make the runner raise the
+// kernel's neighbour table.
+const crowded = 24
 
 // Run builds the scenario's network in fresh namespaces, starts its nodes,
 // runs its steps in order and removes every namespace, link and process it
@@ -119,6 +162,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 			r.sample(stopSampler)
 		})
 		rep.Steps, rep.Error = r.steps(rctx, sc.Steps)
+		if rep.Error == "" && opts.Drive != nil {
+			if err := opts.Drive(rctx, r.live()); err != nil {
+				rep.Error = "drive: " + r.interrupted(rctx, err).Error()
+			}
+		}
 		close(stopSampler)
 		<-sampled
 	}
@@ -147,6 +195,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		rep.Nodes = append(rep.Nodes, m.report())
 	}
 	rep.Resources = r.peak
+	rep.Notes = r.notes
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		rep.Resources.RunnerPeakRSS = statusKB(b, "VmHWM:") * 1024
 	}
@@ -244,6 +293,17 @@ func (r *runner) prepare() error {
 // setup makes the network and the nodes' identities, and starts the nodes
 // that start on their own.
 func (r *runner) setup(ctx context.Context) error {
+	if r.plan.largestNetwork() >= crowded {
+		note, err := raiseNeighbourTable()
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			r.mu.Lock()
+			r.notes = append(r.notes, note)
+			r.mu.Unlock()
+		}
+	}
 	if err := r.net.build(ctx); err != nil {
 		return r.interrupted(ctx, err)
 	}
@@ -498,6 +558,10 @@ func (m *member) report() NodeReport {
 		Name: m.plan.spec.Name, Network: m.plan.spec.Network, Role: m.plan.spec.Role,
 		IP: m.plan.ip.String(), PeerID: m.id, Namespace: m.plan.ns, Home: m.home,
 		Log: m.logPath, Events: m.events.file.Name(), PIDs: slices.Clone(m.pids), Exits: slices.Clone(m.exits),
+		Started: slices.Clone(m.started), PeakRSS: m.peakRSS,
+	}
+	for _, c := range m.cpu {
+		nr.CPUSeconds += c
 	}
 	return nr
 }

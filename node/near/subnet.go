@@ -3,6 +3,7 @@ package near
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,16 +17,22 @@ import (
 // caches the interface list for a few seconds.
 type subnets struct {
 	mu      sync.Mutex
-	prefix  []netip.Prefix
+	prefix  []netip.Prefix // the subnets, masked
+	own     []netip.Addr   // this machine's addresses
 	fetched time.Time
+}
+
+func (s *subnets) refreshLocked() {
+	if time.Since(s.fetched) > 5*time.Second {
+		s.prefix, s.own = localPrefixes()
+		s.fetched = time.Now()
+	}
 }
 
 func (s *subnets) contains(ip netip.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Since(s.fetched) > 5*time.Second {
-		s.prefix, s.fetched = localPrefixes(), time.Now()
-	}
+	s.refreshLocked()
 	ip = ip.Unmap()
 	for _, p := range s.prefix {
 		if p.Contains(ip) {
@@ -35,12 +42,25 @@ func (s *subnets) contains(ip netip.Addr) bool {
 	return false
 }
 
-func localPrefixes() []netip.Prefix {
+// isLocal reports whether ip is loopback or an address of this machine.
+func (s *subnets) isLocal(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshLocked()
+	return slices.Contains(s.own, ip)
+}
+
+// localPrefixes returns the subnets of this machine's interfaces (loopback
+// aside) and its addresses.
+func localPrefixes() (prefixes []netip.Prefix, own []netip.Addr) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	var out []netip.Prefix
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
 		if !ok || ipn.IP.IsLoopback() {
@@ -51,9 +71,10 @@ func localPrefixes() []netip.Prefix {
 			continue
 		}
 		ones, _ := ipn.Mask.Size()
-		out = append(out, netip.PrefixFrom(ip.Unmap(), ones).Masked())
+		prefixes = append(prefixes, netip.PrefixFrom(ip.Unmap(), ones).Masked())
+		own = append(own, ip.Unmap())
 	}
-	return out
+	return prefixes, own
 }
 
 // onSubnet reports whether a direct connection to p comes from one of this

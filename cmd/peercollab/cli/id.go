@@ -30,7 +30,7 @@ func (e *env) idCmd() *cobra.Command {
 			if info.HolePunching {
 				fmt.Fprint(e.stdout, " (hole punching ready)")
 			}
-			fmt.Fprintln(e.stdout)
+			fmt.Fprintf(e.stdout, "\nconnected:   %d peers (%d connections)\n", info.Peers, info.Connections)
 			for _, group := range []struct {
 				name  string
 				addrs []ma.Multiaddr

@@ -14,8 +14,11 @@ func (e *env) nearCmd() *cobra.Command {
 		Short: "List the people near (peercollab nodes on your subnet)",
 		Long: `List the people near: peercollab nodes signed in to nearme on your subnet, with
 their names and presence. Add one as a contact with 'peercollab contacts add
---near NAME'. A node that signs out leaves the list at once; one whose process
-ends, within about 4 seconds; one that vanishes silently, within 12 seconds.`,
+--near NAME'. A node that signs out or whose daemon stops leaves the list at
+once; one that vanishes silently (killed, cable cut), within about 8 seconds
+(longer on a crowded subnet, where nodes announce themselves less often).
+Nodes announce themselves with Multicast DNS; no connection is held to anyone
+listed, and anyone on the subnet can read your name and presence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			people, err := e.client().Near(cmd.Context())
