@@ -79,8 +79,16 @@ func waitState(t testing.TB, n *node.Node, p peer.ID, st watch.State) watch.Entr
 	return e
 }
 
+// quickConfig is testConfig with a short endpoint heartbeat, so that a
+// watcher that hears nothing more notices within seconds.
+func quickConfig(t testing.TB, name string) node.Config {
+	cfg := testConfig(t, name)
+	cfg.Heartbeat = time.Second
+	return cfg
+}
+
 func TestWatchPermissions(t *testing.T) {
-	host, friend, foe := newNode(t, testConfig(t, "Host")), newNode(t, testConfig(t, "Friend")), newNode(t, testConfig(t, "Foe"))
+	host, friend, foe := newNode(t, quickConfig(t, "Host")), newNode(t, quickConfig(t, "Friend")), newNode(t, quickConfig(t, "Foe"))
 	befriend(t, host, friend, contacts.Allowed)
 	befriend(t, host, foe, contacts.Blocked)
 	befriend(t, friend, host, contacts.Allowed)
@@ -121,7 +129,8 @@ func TestWatchPermissions(t *testing.T) {
 		t.Fatalf("foe learned: %+v", e)
 	}
 
-	// Blocking the friend changes the keys: it reads nothing more.
+	// Blocking the friend changes the keys and stops the updates: it hears
+	// nothing more, and the snapshot it then asks for is refused.
 	blocked := contacts.Blocked
 	if _, err := host.UpdateContact(friend.Identity().ID(), node.AddOptions{Permission: &blocked}); err != nil {
 		t.Fatal(err)

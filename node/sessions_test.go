@@ -1,26 +1,18 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
-
-	"github.com/peercollab/peercollab/contacts"
 
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/node/sessions"
 	"github.com/peercollab/peercollab/protocols/endpoint"
-	"github.com/peercollab/peercollab/protocols/pb"
-	psession "github.com/peercollab/peercollab/protocols/session"
 	"github.com/peercollab/peercollab/session"
 )
 
@@ -216,86 +208,4 @@ func TestSessionMemberRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMessages(t, host, sid, 121)
-}
-
-// TestSessionOutsiderOnTopic: a peer that is no member joins the session's
-// topic directly. It reads nothing (the payloads are sealed), and the
-// members drop what it publishes, even well-formed and signed.
-func TestSessionOutsiderOnTopic(t *testing.T) {
-	host, member := newNode(t, testConfig(t, "Host")), newNode(t, testConfig(t, "Member"))
-	pair(t, host, member)
-	register(t, member, publish.RegisteredApp{Application: endpoint.Application{ID: "chat"}, AutoAccept: true})
-	v, _ := host.Sessions().Create("chat")
-	sid := v.ID
-	host.Sessions().Invite(sid, []peer.ID{member.Identity().ID()}, "", 0)
-	waitSession(t, host, sid, "joined", func(v sessions.View) bool { return len(v.Members) == 2 })
-	host.Sessions().Start(sid)
-	waitSession(t, member, sid, "running", func(v sessions.View) bool { return v.Joined && v.State == session.Running })
-
-	// The outsider: a plain libp2p host with gossipsub, on the topic.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outID, err := contacts.GenerateIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := libp2p.New(libp2p.Identity(outID.PrivKey()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	ps, err := pubsub.NewGossipSub(ctx, out, pubsub.WithFloodPublish(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(psession.Topic(sid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := topic.Subscribe()
-	for _, n := range []*node.Node{host, member} {
-		if err := out.Connect(ctx, peer.AddrInfo{ID: n.Identity().ID(), Addrs: n.Host().Addrs()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, 10*time.Second, func() bool { return len(topic.ListPeers()) == 2 }, func() string { return "the outsider's topic has no peers" })
-	// It receives the members' messages, but cannot read them.
-	secret := "the members' secret"
-	if _, err := member.Sessions().Send(ctx, sid, []byte(secret)); err != nil {
-		t.Fatal(err)
-	}
-	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer rcancel()
-	for {
-		msg, err := sub.Next(rctx)
-		if err != nil {
-			break // heard nothing more: fine too
-		}
-		if bytes.Contains(msg.Data, []byte(secret)) {
-			t.Fatal("the outsider read a member's message in clear")
-		}
-		var tm pb.SessionTopicMessage
-		if proto.Unmarshal(msg.Data, &tm) == nil && tm.GetData() != nil {
-			break // it got the sealed message
-		}
-	}
-	// What it publishes, sealed with a key of its own and signed by it,
-	// reaches no member's application.
-	hostEv := host.Events()
-	defer hostEv.Close()
-	forged, err := psession.Seal(sid, outID.PrivKey().Sign, out.ID(), 1, psession.NewKey(1), []byte("forged"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := proto.Marshal(&pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: forged}})
-	if err := topic.Publish(ctx, data); err != nil {
-		t.Fatal(err)
-	}
-	noEvent(t, hostEv, 500*time.Millisecond, out.ID().String())
-	ms, _ := host.Sessions().Messages(sid, 0)
-	for _, m := range ms {
-		if m.Sender == out.ID() {
-			t.Fatal("the host delivered the outsider's message")
-		}
-	}
 }

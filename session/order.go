@@ -16,11 +16,17 @@ type Gap struct {
 	To     uint64  `json:"to"`
 }
 
+// MaxHeld is how many early messages Order holds per sender; beyond that
+// it drops the furthest ahead (they come back as a gap to repair), so that
+// a sender that skips numbers cannot fill the memory.
+const MaxHeld = 1024
+
 // Order delivers each sender's messages in sequence, numbered from 1: it
 // holds a message that arrives early until the ones before it have come,
 // drops one that comes twice, and says which are missing. T is the
 // message. The zero value is not usable; call NewOrder. Order is not safe
-// for concurrent use.
+// for concurrent use. Its work does not grow with the numbers it is given
+// (a sender or heartbeat may claim any), only with the messages held.
 type Order[T any] struct {
 	next map[peer.ID]uint64 // the next sequence number to deliver
 	seen map[peer.ID]uint64 // the highest sequence number known to exist
@@ -58,10 +64,15 @@ func (o *Order[T]) Add(sender peer.ID, seq uint64, m T) []T {
 	}
 	o.Saw(sender, seq)
 	if seq > next {
-		if o.held[sender] == nil {
-			o.held[sender] = map[uint64]T{}
+		h := o.held[sender]
+		if h == nil {
+			h = map[uint64]T{}
+			o.held[sender] = h
 		}
-		o.held[sender][seq] = m
+		h[seq] = m
+		if len(h) > MaxHeld {
+			delete(h, slices.Max(slices.Collect(maps.Keys(h))))
+		}
 		return nil
 	}
 	o.next[sender] = next + 1
@@ -108,15 +119,13 @@ func (o *Order[T]) Gaps() []Gap {
 	slices.SortFunc(senders, func(a, b peer.ID) int { return cmp.Compare(a, b) })
 	for _, s := range senders {
 		from := o.Next(s)
-		for seq := from; seq <= o.seen[s]; seq++ {
-			if _, held := o.held[s][seq]; held {
-				if seq > from {
-					out = append(out, Gap{s, from, seq - 1})
-				}
-				from = seq + 1
+		for _, seq := range slices.Sorted(maps.Keys(o.held[s])) {
+			if seq > from {
+				out = append(out, Gap{s, from, seq - 1})
 			}
+			from = seq + 1
 		}
-		if from <= o.seen[s] {
+		if from != 0 && from <= o.seen[s] {
 			out = append(out, Gap{s, from, o.seen[s]})
 		}
 	}
@@ -124,7 +133,8 @@ func (o *Order[T]) Gaps() []Gap {
 }
 
 // Skip gives up on sender's messages before seq (they cannot be had), and
-// returns the held messages that are now deliverable.
+// returns the held messages that are now deliverable. Skip with seq 0 (one
+// past the highest number there is) does nothing.
 func (o *Order[T]) Skip(sender peer.ID, seq uint64) []T {
 	if seq <= o.Next(sender) {
 		return nil

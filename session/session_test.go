@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/rand"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 
@@ -166,5 +167,37 @@ func TestOrder(t *testing.T) {
 	}
 	if pos := o.Positions(); pos[a] != 6 || pos[b] != 3 || pos[c] != 11 {
 		t.Fatalf("positions %v", pos)
+	}
+}
+
+// TestOrderHostileNumbers: a sender (or a heartbeat) that claims numbers
+// far ahead, up to the largest there is, costs Order no more than the
+// messages it holds, and no more than MaxHeld of them.
+func TestOrderHostileNumbers(t *testing.T) {
+	o := NewOrder[string]()
+	o.Add(a, 1, "a1")
+	o.Add(a, math.MaxUint64, "last")
+	o.Saw(b, math.MaxUint64)
+	want := []Gap{{a, 2, math.MaxUint64 - 1}, {b, 1, math.MaxUint64}}
+	if b < a {
+		want[0], want[1] = want[1], want[0]
+	}
+	if got := o.Gaps(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Gaps = %v, want %v", got, want)
+	}
+	if got := o.Skip(a, 0); got != nil {
+		t.Fatalf("Skip(0) = %v", got)
+	}
+	for i := range uint64(2 * MaxHeld) {
+		o.Add(c, 10+i, "early")
+	}
+	if n := len(o.held[c]); n != MaxHeld {
+		t.Fatalf("holds %d early messages, want %d", n, MaxHeld)
+	}
+	if _, kept := o.held[c][10]; !kept {
+		t.Fatal("dropped the nearest early message")
+	}
+	if got := o.Add(c, 1, "c1"); len(got) != 1 {
+		t.Fatalf("Add = %v", got)
 	}
 }

@@ -78,8 +78,10 @@ type Config struct {
 	State  *state.DB
 	Hub    *events.Hub
 	// Access says what a peer may see of a snapshot: endpoint.Full or
-	// endpoint.Public, or one of endpoint's refusal errors. It is called on
-	// the goroutine of the request.
+	// endpoint.Public, or one of endpoint's refusal errors; the node's
+	// updates go only to the peers it allows. It is called on the goroutine
+	// of a snapshot request, and on pubsub's goroutine while an update is
+	// sent: it must answer at once, and never wait for pubsub.
 	Access func(from peer.ID) (endpoint.Tier, error)
 	// DefaultName is the endpoint name until one is set (the host name).
 	DefaultName string
@@ -206,7 +208,7 @@ func (s *Service) publishLocked(tier endpoint.Tier, change *pb.Change) {
 		var data []byte
 		if data, err = proto.Marshal(u); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = s.topic.Publish(ctx, data)
+			err = endpoint.Publish(ctx, s.cfg.PubSub, s.topic, data, s.mayWatch)
 			cancel()
 		}
 	}
@@ -214,6 +216,14 @@ func (s *Service) publishLocked(tier endpoint.Tier, change *pb.Change) {
 		// Subscribers notice the gap at the next heartbeat and resync.
 		log.Warnw("publish endpoint update", "version", s.version, "error", err)
 	}
+}
+
+// mayWatch reports whether p may receive the node's updates: what Access
+// says of it. pubsub calls it on its own goroutine, for each subscriber of
+// each update.
+func (s *Service) mayWatch(p peer.ID) bool {
+	_, err := s.cfg.Access(p)
+	return err == nil
 }
 
 // snapshot answers a snapshot request from peer from.

@@ -15,9 +15,11 @@ type handler struct{ s *Service }
 
 func status(st pb.SessionResponse_Status) *pb.SessionResponse { return &pb.SessionResponse{Status: st} }
 
-// Join hands a member the roster and keys. An invited peer that names its
-// invitation is taken as having accepted it (its answer may still be on its
-// way).
+// Join hands a member the roster, keys and topic tag. An invited peer that
+// names its invitation is taken as having accepted it (its answer may still
+// be on its way). A peer that was never invited is told UNKNOWN, as if there
+// were no such session; one that was invited but is no member (declined,
+// removed, left) NOT_MEMBER; neither hears anything else of the session.
 func (h handler) Join(from peer.ID, sid, invitationID string) *pb.SessionResponse {
 	s := h.s
 	s.mu.Lock()
@@ -26,13 +28,17 @@ func (h handler) Join(from peer.ID, sid, invitationID string) *pb.SessionRespons
 		s.mu.Unlock()
 		return status(pb.SessionResponse_UNKNOWN)
 	}
-	roster := rosterMessage(x.roster).GetRoster()
-	if x.roster.State == session.Ended {
+	standing, party := x.h.Standing()[from]
+	switch {
+	case !party || from == x.host:
 		s.mu.Unlock()
-		return &pb.SessionResponse{Status: pb.SessionResponse_ENDED, Roster: roster}
+		return status(pb.SessionResponse_UNKNOWN)
+	case x.roster.State == session.Ended:
+		s.mu.Unlock()
+		return status(pb.SessionResponse_ENDED)
 	}
 	after := func() {}
-	if x.h.Standing()[from] == session.Invited && invitationID != "" && x.h.Snapshot().Invites[from.String()] == invitationID {
+	if standing == session.Invited && invitationID != "" && x.h.Snapshot().Invites[from.String()] == invitationID {
 		fx, err := x.h.Answer(from, session.Member)
 		if err == nil {
 			after = x.applyLocked(fx)
@@ -40,25 +46,24 @@ func (h handler) Join(from peer.ID, sid, invitationID string) *pb.SessionRespons
 	}
 	if !x.roster.IsMember(from) {
 		s.mu.Unlock()
-		return &pb.SessionResponse{Status: pb.SessionResponse_NOT_MEMBER, Roster: roster}
+		return status(pb.SessionResponse_NOT_MEMBER)
 	}
-	resp := &pb.SessionResponse{Status: pb.SessionResponse_OK, Roster: rosterMessage(x.roster).GetRoster(), Keys: x.currentKeysLocked()}
+	resp := &pb.SessionResponse{Status: pb.SessionResponse_OK, Roster: rosterMessage(x.roster).GetRoster(), Keys: x.currentKeysLocked(),
+		TopicTag: x.tag}
 	s.mu.Unlock()
 	after()
 	return resp
 }
 
-// Fetch returns messages of the log to a current member.
+// Fetch returns messages of the log to a current member; anyone else is
+// told UNKNOWN, whether this node has the session or not.
 func (h handler) Fetch(from peer.ID, sid string, sender peer.ID, first, last uint64) *pb.SessionResponse {
 	s := h.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x, ok := s.sessions[sid]
-	if !ok {
+	if !ok || !x.roster.IsMember(from) {
 		return status(pb.SessionResponse_UNKNOWN)
-	}
-	if !x.roster.IsMember(from) {
-		return status(pb.SessionResponse_NOT_MEMBER)
 	}
 	resp := status(pb.SessionResponse_OK)
 	for seq := first; seq <= last; seq++ {
@@ -74,13 +79,13 @@ func (h handler) Post(from peer.ID, sid string, d *pb.SessionData) *pb.SessionRe
 	s := h.s
 	s.mu.Lock()
 	x, ok := s.sessions[sid]
-	if !ok || !x.hosting {
+	if !ok || !x.hosting || !x.roster.IsMember(from) {
 		s.mu.Unlock()
 		return status(pb.SessionResponse_UNKNOWN)
 	}
-	if !x.roster.IsMember(from) || peer.ID(d.GetSender()) != from {
+	if peer.ID(d.GetSender()) != from {
 		s.mu.Unlock()
-		return status(pb.SessionResponse_NOT_MEMBER)
+		return &pb.SessionResponse{Status: pb.SessionResponse_INVALID, Detail: "a member posts its own messages only"}
 	}
 	x.receiveLocked(d)
 	s.mu.Unlock()
@@ -94,6 +99,10 @@ func (h handler) Leave(from peer.ID, sid string) *pb.SessionResponse {
 	s.mu.Lock()
 	x, ok := s.sessions[sid]
 	if !ok || !x.hosting {
+		s.mu.Unlock()
+		return status(pb.SessionResponse_UNKNOWN)
+	}
+	if _, party := x.h.Standing()[from]; !party {
 		s.mu.Unlock()
 		return status(pb.SessionResponse_UNKNOWN)
 	}

@@ -25,8 +25,9 @@ func (s *Service) Create(app string) (View, error) {
 	defer s.mu.Unlock()
 	x := newSess(s, id, app, me, true)
 	x.h = session.NewHost(id, app, me)
+	x.tag = psession.NewTopicTag()
 	x.setRosterLocked(x.h.Roster())
-	x.keys[x.roster.Epoch] = psession.NewKey(x.roster.Epoch)
+	x.addKeyLocked(psession.NewKey(x.roster.Epoch))
 	x.me, x.joined = session.Member, true
 	if err := x.joinTopicLocked(); err != nil {
 		return View{}, err
@@ -55,7 +56,7 @@ func (s *Service) hostedLocked(id string) (*sess, error) {
 func (x *sess) applyLocked(fx session.Effects) (after func()) {
 	var msgs []*pb.SessionTopicMessage
 	if fx.Rekey && fx.Roster != nil {
-		x.keys[fx.Roster.Epoch] = psession.NewKey(fx.Roster.Epoch)
+		x.addKeyLocked(psession.NewKey(fx.Roster.Epoch))
 	}
 	if fx.Roster != nil {
 		x.setRosterLocked(*fx.Roster)
@@ -141,9 +142,23 @@ func (s *Service) Start(id string) (View, error) {
 }
 
 // Remove takes a member out of a hosted session; the key changes, so that
-// it reads nothing that follows.
+// it reads nothing that follows. The removed member is no longer sent the
+// topic's messages: it is handed a bare heartbeat of the new roster version
+// instead, and learns of its removal when it then asks to join again.
 func (s *Service) Remove(id string, p peer.ID) (View, error) {
-	return s.op(id, func(x *sess) (session.Effects, error) { return x.h.Remove(p) })
+	v, err := s.op(id, func(x *sess) (session.Effects, error) { return x.h.Remove(p) })
+	if err != nil {
+		return v, err
+	}
+	s.mu.Lock()
+	x := s.sessions[v.ID]
+	hb := &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Heartbeat{Heartbeat: &pb.SessionHeartbeat{SessionId: x.id, Version: x.roster.Version}}}
+	closed := s.closed
+	s.mu.Unlock()
+	if !closed {
+		s.goDeliver(x, p, hb)
+	}
+	return v, nil
 }
 
 // End ends a hosted session.

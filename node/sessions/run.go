@@ -14,11 +14,21 @@ import (
 	"github.com/peercollab/peercollab/session"
 )
 
-// goPublish publishes m on x's topic in the background. A host also
-// hands it directly to the members that are not on the topic's mesh.
+// goPublish publishes m on x's topic in the background, sealed in an
+// envelope with the key of its epoch (a data message's own, else the
+// roster's) and sent only to the host and the members this node knows. A
+// host also hands it directly to the members that are not on the topic's
+// mesh.
 func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
 	s.mu.Lock()
 	t, closed := x.topic, s.closed
+	epoch := x.roster.Epoch
+	if d := m.GetData(); d != nil {
+		if _, ok := x.keys[d.GetEpoch()]; ok {
+			epoch = d.GetEpoch()
+		}
+	}
+	key, haveKey := x.keys[epoch]
 	var offMesh []peer.ID
 	if x.hosting && t != nil {
 		mesh := t.ListPeers()
@@ -32,43 +42,54 @@ func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
 	if t == nil || closed {
 		return
 	}
-	data := marshal(m)
-	s.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-		defer cancel()
-		if err := t.Publish(ctx, data); err != nil && !errors.Is(err, pubsub.ErrTopicClosed) {
-			log.Debugw("publish on session topic", "session", x.id, "error", err)
+	if haveKey {
+		data, err := psession.SealTopic(x.id, key, m)
+		if err != nil {
+			log.Errorw("seal a session topic message", "session", x.id, "error", err)
+			return
 		}
-	})
-	for _, p := range offMesh {
 		s.wg.Go(func() {
-			ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 			defer cancel()
-			if err := s.cfg.Connect(ctx, p); err != nil {
-				log.Debugw("reach a member off the mesh", "session", x.id, "peer", p, "error", err)
-				return
-			}
-			resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{SessionId: x.id,
-				Msg: &pb.SessionRequest_Deliver{Deliver: &pb.SessionDeliver{Message: m}}})
-			if err == nil {
-				err = psession.Check(resp)
-			}
-			if err != nil {
-				log.Debugw("deliver to a member off the mesh", "session", x.id, "peer", p, "error", err)
+			if err := psession.Publish(ctx, s.cfg.PubSub, t, data, x.allowed); err != nil && !errors.Is(err, pubsub.ErrTopicClosed) {
+				log.Debugw("publish on session topic", "session", x.id, "error", err)
 			}
 		})
 	}
+	for _, p := range offMesh {
+		s.goDeliver(x, p, m)
+	}
 }
 
-// read follows a session's topic.
-func (s *Service) read(ctx context.Context, x *sess, sub *pubsub.Subscription) {
-	for {
-		msg, err := sub.Next(ctx)
-		if err != nil {
+// goDeliver hands topic message m to peer p over the stream protocol, in
+// the background.
+func (s *Service) goDeliver(x *sess, p peer.ID, m *pb.SessionTopicMessage) {
+	s.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
+		defer cancel()
+		if err := s.cfg.Connect(ctx, p); err != nil {
+			log.Debugw("reach a member off the mesh", "session", x.id, "peer", p, "error", err)
 			return
 		}
-		if tm, ok := msg.ValidatorData.(*pb.SessionTopicMessage); ok {
-			s.handleTopic(x, tm, msg.GetFrom())
+		resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{SessionId: x.id,
+			Msg: &pb.SessionRequest_Deliver{Deliver: &pb.SessionDeliver{Message: m}}})
+		if err == nil {
+			err = psession.Check(resp)
+		}
+		if err != nil {
+			log.Debugw("deliver to a member off the mesh", "session", x.id, "peer", p, "error", err)
+		}
+	})
+}
+
+// read takes the messages of a session's topic from its validator.
+func (s *Service) read(ctx context.Context, x *sess) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-x.taken:
+			s.handleTopic(x, m.m, m.from)
 		}
 	}
 }
@@ -88,14 +109,14 @@ func (s *Service) handleTopic(x *sess, tm *pb.SessionTopicMessage, from peer.ID)
 		pass = fresh && x.hosting && from != s.cfg.Host.ID()
 	case *pb.SessionTopicMessage_Roster:
 		if !x.hosting {
-			if r, err := rosterFromPB(m.Roster); err == nil && r.Version > x.roster.Version {
+			if r, err := rosterFromPB(m.Roster, x.id, x.host); err == nil && r.Version > x.roster.Version {
 				refresh = x.newRosterLocked(r)
 			}
 		}
 	case *pb.SessionTopicMessage_Heartbeat:
-		if !x.hosting {
+		if !x.hosting && x.joined {
 			for id, seq := range m.Heartbeat.GetHighest() {
-				if p, err := peer.Decode(id); err == nil {
+				if p, err := peer.Decode(id); err == nil && seq <= psession.MaxSeq {
 					x.order.Saw(p, seq)
 				}
 			}
@@ -169,6 +190,8 @@ func (s *Service) tick(ctx context.Context, x *sess) {
 			}
 		case <-rp.C:
 			s.repair(ctx, x)
+		case <-x.keyNeeded:
+			s.goJoin(x)
 		}
 	}
 }
@@ -287,6 +310,9 @@ func (s *Service) goJoin(x *sess) {
 	})
 }
 
+// errBadAnswer means the host's answer to a join does not hold together.
+var errBadAnswer = errors.New("sessions: the host's answer to a join is malformed")
+
 // join makes one attempt; done means nothing more to try.
 func (s *Service) join(x *sess) (done bool, err error) {
 	ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
@@ -304,8 +330,8 @@ func (s *Service) join(x *sess) (done bool, err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, rerr := rosterFromPB(resp.GetRoster()); rerr == nil && resp.GetRoster() != nil && r.Version >= x.roster.Version {
-		x.setRosterLocked(r)
+	if x.hosting || s.closed {
+		return true, nil
 	}
 	switch resp.GetStatus() {
 	case pb.SessionResponse_OK:
@@ -313,6 +339,7 @@ func (s *Service) join(x *sess) (done bool, err error) {
 		x.roster.State = session.Ended
 		x.setRosterLocked(x.roster)
 		x.changedLocked()
+		s.goLeaveLater(x)
 		return true, nil
 	case pb.SessionResponse_NOT_MEMBER, pb.SessionResponse_UNKNOWN:
 		if x.me == session.Member {
@@ -322,14 +349,38 @@ func (s *Service) join(x *sess) (done bool, err error) {
 		}
 		x.err = psession.Check(resp).Error()
 		x.changedLocked()
+		s.goLeaveLater(x)
 		return true, nil
 	default:
 		return false, psession.Check(resp)
 	}
+	r, err := rosterFromPB(resp.GetRoster(), x.id, x.host)
+	if err != nil || !r.IsMember(s.cfg.Host.ID()) || !psession.ValidTag(resp.GetTopicTag()) {
+		return false, errBadAnswer
+	}
+	var keys []psession.Key
 	for _, k := range resp.GetKeys() {
-		if key, err := psession.KeyFromPB(k); err == nil {
-			x.keys[key.Epoch] = key
+		key, err := psession.KeyFromPB(k)
+		if err != nil || key.Epoch == 0 || key.Epoch > r.Epoch {
+			return false, errBadAnswer
 		}
+		keys = append(keys, key)
+	}
+	if x.tag != resp.GetTopicTag() {
+		if x.topic != nil {
+			// The host's topic is not the one this node follows (the host
+			// came back from a record without a tag): move over.
+			s.mu.Unlock()
+			x.leaveTopic()
+			s.mu.Lock()
+		}
+		x.tag = resp.GetTopicTag()
+	}
+	if r.Version >= x.roster.Version {
+		x.setRosterLocked(r)
+	}
+	for _, k := range keys {
+		x.addKeyLocked(k)
 	}
 	first := !x.joined
 	x.joined, x.me, x.err = true, session.Member, ""

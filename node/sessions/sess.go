@@ -3,12 +3,16 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/crypto/chacha20poly1305"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peercollab/peercollab/protocols/pb"
@@ -16,20 +20,26 @@ import (
 	"github.com/peercollab/peercollab/session"
 )
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // sess is one session, hosted or joined. Its fields are guarded by the
-// service's mutex, but for members, read by the topic validator without it.
+// service's mutex, but for view, which the topic validator and pubsub's
+// peer filter read without it.
 type sess struct {
 	s       *Service
 	id, app string
 	host    peer.ID
 	hosting bool
 	h       *session.Host // hosting only
+	// tag names the session's topic (psession.Topic); a member learns it
+	// when it joins.
+	tag string
 
-	roster  session.Roster
-	members atomic.Pointer[session.Roster] // for the validator
-	keys    map[uint32]psession.Key
+	roster session.Roster
+	view   atomic.Pointer[topicView] // roster and keys, for the validator and the peer filter
+	keys   map[uint32]psession.Key
+	// keyNeeded tells the session's goroutine that the validator saw an
+	// envelope of an epoch whose key this node lacks.
+	keyNeeded chan struct{}
+
 	order   *session.Order[*pb.SessionData]
 	log     map[peer.ID]map[uint64]*pb.SessionData // kept for repairs
 	logged  []logEntry                             // in arrival order, to trim
@@ -45,14 +55,22 @@ type sess struct {
 	invitationID string
 	err          string
 
-	topic  *pubsub.Topic
-	sub    *pubsub.Subscription
-	cancel context.CancelFunc
+	topic   *pubsub.Topic
+	unrelay pubsub.RelayCancelFunc
+	taken   chan topicMsg // from the validator to the reader
+	cancel  context.CancelFunc
 }
 
 type logEntry struct {
 	sender peer.ID
 	seq    uint64
+}
+
+// topicView is what the topic's validator and the peer filter read of a
+// session: a copy, replaced whole at each change.
+type topicView struct {
+	roster session.Roster
+	keys   map[uint32]psession.Key
 }
 
 // stored is a session as kept in the database (its progress apart).
@@ -61,6 +79,7 @@ type stored struct {
 	App          string            `json:"application_id"`
 	Host         peer.ID           `json:"host"`
 	Hosting      bool              `json:"hosting"`
+	Topic        string            `json:"topic,omitempty"`
 	HostState    *session.Snapshot `json:"host_state,omitempty"`
 	Roster       session.Roster    `json:"roster"`
 	Keys         map[uint32][]byte `json:"keys"`
@@ -70,9 +89,12 @@ type stored struct {
 }
 
 func newSess(s *Service, id, app string, host peer.ID, hosting bool) *sess {
-	return &sess{s: s, id: id, app: app, host: host, hosting: hosting, keys: map[uint32]psession.Key{},
+	x := &sess{s: s, id: id, app: app, host: host, hosting: hosting, keys: map[uint32]psession.Key{},
+		keyNeeded: make(chan struct{}, 1), taken: make(chan topicMsg, takenCap),
 		order: session.NewOrder[*pb.SessionData](), log: map[peer.ID]map[uint64]*pb.SessionData{},
 		highest: map[peer.ID]uint64{}, gaps: map[session.Gap]time.Time{}, me: session.Invited}
+	x.view.Store(&topicView{})
+	return x
 }
 
 // progress is how far a session has come here: the position reached in
@@ -85,6 +107,23 @@ type progress struct {
 	MySeq     uint64            `json:"my_seq"`
 }
 
+// decodeProgress reads a stored progress record.
+func decodeProgress(raw []byte) (progress, error) {
+	var pr progress
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		return progress{}, fmt.Errorf("%w: %w", errBadRecord, err)
+	}
+	if pr.MySeq > psession.MaxSeq {
+		return progress{}, errBadRecord
+	}
+	for _, pos := range pr.Positions {
+		if pos == 0 || pos > psession.MaxSeq+1 {
+			return progress{}, errBadRecord
+		}
+	}
+	return pr, nil
+}
+
 // saveProgressLocked stores the session's progress record.
 func (x *sess) saveProgressLocked() {
 	pr := progress{Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq}
@@ -93,28 +132,61 @@ func (x *sess) saveProgressLocked() {
 	}
 }
 
+// errBadRecord means a stored session record does not hold together.
+var errBadRecord = errors.New("sessions: malformed session record")
+
+// decodeStored reads a stored session record and checks that it holds
+// together (a damaged or hostile database must not make a node misbehave).
+func decodeStored(raw []byte) (stored, error) {
+	var st stored
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return stored{}, fmt.Errorf("%w: %w", errBadRecord, err)
+	}
+	switch {
+	case !psession.ValidTag(st.ID), st.Host.Validate() != nil, checkApp(st.App) != nil,
+		st.Topic != "" && !psession.ValidTag(st.Topic):
+		return stored{}, errBadRecord
+	case st.Hosting && (st.HostState == nil || st.HostState.ID != st.ID || st.HostState.Host != st.Host || st.HostState.App != st.App):
+		return stored{}, errBadRecord
+	case !st.Hosting && st.HostState != nil:
+		return stored{}, errBadRecord
+	case st.Roster.Version > 0 && (st.Roster.Session != st.ID || st.Roster.Host != st.Host):
+		return stored{}, errBadRecord
+	}
+	for _, k := range st.Keys {
+		if len(k) != chacha20poly1305.KeySize {
+			return stored{}, errBadRecord
+		}
+	}
+	return st, nil
+}
+
 // restore brings a stored session back, with its progress record.
-func restore(s *Service, st stored, pr progress) (*sess, error) {
+func restore(s *Service, st stored, pr progress) *sess {
 	x := newSess(s, st.ID, st.App, st.Host, st.Hosting)
+	x.tag = st.Topic
 	if st.HostState != nil {
 		x.h = session.RestoreHost(*st.HostState)
+		if x.tag == "" {
+			x.tag = psession.NewTopicTag() // a record from before topic tags
+		}
 	}
-	x.setRosterLocked(st.Roster)
 	for e, k := range st.Keys {
 		key := psession.Key{Epoch: e}
 		copy(key.Secret[:], k)
 		x.keys[e] = key
 	}
+	x.setRosterLocked(st.Roster)
 	for p, pos := range session.PeerKeys(pr.Positions) {
 		x.order.Start(p, pos)
 	}
 	x.mySeq, x.me, x.joined, x.invitationID = pr.MySeq, st.Me, st.Joined, st.InvitationID
-	return x, nil
+	return x
 }
 
 // saveLocked stores the session.
 func (x *sess) saveLocked() {
-	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Roster: x.roster, Keys: map[uint32][]byte{},
+	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Topic: x.tag, Roster: x.roster, Keys: map[uint32][]byte{},
 		Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
 	if x.h != nil {
 		snap := x.h.Snapshot()
@@ -130,17 +202,49 @@ func (x *sess) saveLocked() {
 
 func (x *sess) setRosterLocked(r session.Roster) {
 	x.roster = r
-	x.members.Store(&r)
+	x.syncViewLocked()
 }
 
-// Host and IsMember make sess the validator's Membership.
+// addKeyLocked keeps a session key.
+func (x *sess) addKeyLocked(k psession.Key) {
+	x.keys[k.Epoch] = k
+	x.syncViewLocked()
+}
+
+// syncViewLocked refreshes what the validator and the peer filter see.
+func (x *sess) syncViewLocked() {
+	x.view.Store(&topicView{roster: x.roster, keys: maps.Clone(x.keys)})
+}
+
+// Host, IsMember, Key and Missing make sess the validator's Membership;
+// they take no lock.
 func (x *sess) Host() peer.ID { return x.host }
 
 // IsMember reports whether p is in the latest roster this node has.
-func (x *sess) IsMember(p peer.ID) bool {
-	r := x.members.Load()
-	return r != nil && r.IsMember(p)
+func (x *sess) IsMember(p peer.ID) bool { return x.view.Load().roster.IsMember(p) }
+
+// Key returns the key of an epoch, when this node holds it.
+func (x *sess) Key(epoch uint32) (psession.Key, bool) {
+	k, ok := x.view.Load().keys[epoch]
+	return k, ok
 }
+
+// Missing asks the session's goroutine to fetch the keys when epoch is
+// newer than the roster's.
+func (x *sess) Missing(epoch uint32) {
+	if epoch <= x.view.Load().roster.Epoch {
+		return
+	}
+	select {
+	case x.keyNeeded <- struct{}{}:
+	default:
+	}
+}
+
+// allowed reports whether p may share the session's topic with this node:
+// the host and the members this node knows of. It takes no lock (pubsub's
+// goroutine calls it).
+func (x *sess) allowed(p peer.ID) bool { return p == x.host || x.IsMember(p) }
 
 func (x *sess) viewLocked() View {
 	v := View{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, State: x.roster.State, Version: x.roster.Version,
@@ -184,14 +288,53 @@ func (x *sess) resume() {
 	}
 }
 
+// takenCap bounds the topic messages waiting for a session's reader;
+// beyond it they are dropped (data comes back through repair, a roster
+// through a join).
+const takenCap = 1024
+
+// topicMsg is a message the validator took off the session's topic.
+type topicMsg struct {
+	m    *pb.SessionTopicMessage
+	from peer.ID
+}
+
+// validator is the session topic's validator: psession's, except that what
+// it accepts is handed to the session's reader and gossipsub told to
+// ignore it, so that gossipsub forwards no session message to anyone. Each
+// node sends its own messages, through its allow-list, to the members it
+// knows, and the host passes every member's message on: a peer that gets
+// into a topic's mesh without being a member (an ex-member some node has
+// not yet dropped, a plain floodsub peer) receives nothing through it.
+func (x *sess) validator() pubsub.ValidatorEx {
+	v := psession.Validator(x.id, x)
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		r := v(ctx, from, msg)
+		if r != pubsub.ValidationAccept || from == x.s.cfg.Host.ID() {
+			return r // this node's own publication: let pubsub send it
+		}
+		select {
+		case x.taken <- topicMsg{msg.ValidatorData.(*pb.SessionTopicMessage), msg.GetFrom()}:
+		default:
+			log.Debugw("session reader is behind; a topic message is dropped", "session", x.id)
+		}
+		return pubsub.ValidationIgnore
+	}
+}
+
 // joinTopicLocked joins the session topic and starts the session's
-// goroutines (reader; heartbeat for a host; repair for everyone).
+// goroutines (reader; heartbeat for a host; repair for everyone). The node
+// relays the topic rather than subscribing: its messages come through the
+// validator (see validator).
 func (x *sess) joinTopicLocked() error {
 	if x.topic != nil {
 		return nil
 	}
-	ps, name := x.s.cfg.PubSub, psession.Topic(x.id)
-	if err := ps.RegisterTopicValidator(name, psession.Validator(x)); err != nil {
+	if !psession.ValidTag(x.tag) {
+		return errNoTopic
+	}
+	ps, name := x.s.cfg.PubSub, psession.Topic(x.tag)
+	if err := ps.RegisterTopicValidator(name, x.validator()); err != nil {
 		return err
 	}
 	t, err := ps.Join(name)
@@ -199,35 +342,45 @@ func (x *sess) joinTopicLocked() error {
 		ps.UnregisterTopicValidator(name)
 		return err
 	}
-	sub, err := t.Subscribe()
+	unrelay, err := t.Relay()
 	if err != nil {
 		t.Close()
 		ps.UnregisterTopicValidator(name)
 		return err
 	}
-	x.topic, x.sub = t, sub
+	x.topic, x.unrelay = t, unrelay
+	x.s.byTopic.Store(x.tag, x)
 	ctx, cancel := context.WithCancel(x.s.ctx)
 	x.cancel = cancel
-	x.s.wg.Go(func() { x.s.read(ctx, x, sub) })
+	x.s.wg.Go(func() { x.s.read(ctx, x) })
 	x.s.wg.Go(func() { x.s.tick(ctx, x) })
 	return nil
 }
 
+// errNoTopic means a session has no topic tag yet (a member learns it when
+// it joins).
+var errNoTopic = errors.New("sessions: the session's topic is not known yet")
+
 // leaveTopic stops the session's goroutines and leaves its topic.
 func (x *sess) leaveTopic() {
 	x.s.mu.Lock()
-	t, sub, cancel := x.topic, x.sub, x.cancel
-	x.topic, x.sub, x.cancel = nil, nil, nil
+	t, unrelay, cancel := x.topic, x.unrelay, x.cancel
+	x.topic, x.unrelay, x.cancel = nil, nil, nil
+	if t != nil {
+		if tag, ok := psession.TopicTag(t.String()); ok {
+			x.s.byTopic.CompareAndDelete(tag, x)
+		}
+	}
 	x.s.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
-	if sub != nil {
-		sub.Cancel()
+	if unrelay != nil {
+		unrelay()
 	}
 	if t != nil {
 		t.Close()
-		x.s.cfg.PubSub.UnregisterTopicValidator(psession.Topic(x.id))
+		x.s.cfg.PubSub.UnregisterTopicValidator(t.String())
 	}
 }
 
@@ -317,16 +470,29 @@ func rosterMessage(r session.Roster) *pb.SessionTopicMessage {
 		pb.SessionRoster_State(r.State), r.Version, r.Epoch, r.Members)}}
 }
 
-func rosterFromPB(m *pb.SessionRoster) (session.Roster, error) {
+// errBadRoster means a roster from the host does not hold together.
+var errBadRoster = errors.New("sessions: malformed roster")
+
+// rosterFromPB reads a roster of session id, hosted by host, and checks it:
+// the host first among distinct members, a known state, an epoch and a
+// version.
+func rosterFromPB(m *pb.SessionRoster, id string, host peer.ID) (session.Roster, error) {
+	if m == nil || m.GetSessionId() != id || peer.ID(m.GetHost()) != host || m.GetVersion() == 0 || m.GetEpoch() == 0 ||
+		m.GetState() < pb.SessionRoster_FORMING || m.GetState() > pb.SessionRoster_ENDED || checkApp(m.GetApplicationId()) != nil {
+		return session.Roster{}, errBadRoster
+	}
 	members, err := psession.Members(m)
-	if err != nil {
-		return session.Roster{}, err
+	if err != nil || len(members) == 0 || members[0] != host {
+		return session.Roster{}, errBadRoster
 	}
-	host, err := peer.IDFromBytes(m.GetHost())
-	if err != nil {
-		return session.Roster{}, err
+	seen := make(map[peer.ID]bool, len(members))
+	for _, p := range members {
+		if seen[p] {
+			return session.Roster{}, errBadRoster
+		}
+		seen[p] = true
 	}
-	return session.Roster{Session: m.GetSessionId(), App: m.GetApplicationId(), Host: host, State: session.State(m.GetState()),
+	return session.Roster{Session: id, App: m.GetApplicationId(), Host: host, State: session.State(m.GetState()),
 		Version: m.GetVersion(), Epoch: m.GetEpoch(), Members: members}, nil
 }
 

@@ -114,6 +114,10 @@ type Service struct {
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 
+	// byTopic finds a session by its topic tag without the lock, for
+	// pubsub's peer filter: tag -> *sess, while the session is on its topic.
+	byTopic sync.Map
+
 	mu       sync.Mutex
 	sessions map[string]*sess
 	requests map[string]*HostRequest
@@ -142,11 +146,14 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, sessions: map[string]*sess{}, requests: map[string]*HostRequest{}, asked: map[askKey]time.Time{}}
+	// A record that cannot be read is left out (and said so), not allowed
+	// to keep the node from starting.
 	var loaded []stored
-	err := cfg.State.ForEach(bucket, func(_ string, raw []byte) error {
-		var st stored
-		if err := jsonUnmarshal(raw, &st); err != nil {
-			return err
+	err := cfg.State.ForEach(bucket, func(key string, raw []byte) error {
+		st, err := decodeStored(raw)
+		if err != nil || st.ID != key {
+			log.Errorw("a stored session cannot be read; it is left out", "session", key, "error", err)
+			return nil
 		}
 		loaded = append(loaded, st)
 		return nil
@@ -157,9 +164,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	progresses := map[string]progress{}
 	err = cfg.State.ForEach(progressBucket, func(id string, raw []byte) error {
-		var pr progress
-		if err := jsonUnmarshal(raw, &pr); err != nil {
-			return err
+		pr, err := decodeProgress(raw)
+		if err != nil {
+			log.Errorw("a session's stored progress cannot be read; it starts over", "session", id, "error", err)
+			return nil
 		}
 		progresses[id] = pr
 		return nil
@@ -172,11 +180,7 @@ func New(cfg Config) (*Service, error) {
 	var resume []*sess
 	s.mu.Lock()
 	for _, st := range loaded {
-		x, err := restore(s, st, progresses[st.ID])
-		if err != nil {
-			log.Errorw("restore session", "session", st.ID, "error", err)
-			continue
-		}
+		x := restore(s, st, progresses[st.ID])
 		s.sessions[x.id] = x
 		resume = append(resume, x)
 	}
@@ -208,6 +212,20 @@ func (s *Service) Close() error {
 		x.leaveTopic()
 	}
 	return nil
+}
+
+// TopicPeer is pubsub's peer filter for session topics: ours reports
+// whether topic is a session topic at all; allowed, whether p may share it
+// with this node: p is the host or a member of the session as this node
+// knows them. A session topic this node is not on allows no one. It takes
+// no lock, and is safe to call on pubsub's goroutine.
+func (s *Service) TopicPeer(topic string, p peer.ID) (allowed, ours bool) {
+	tag, ok := psession.TopicTag(topic)
+	if !ok {
+		return false, false
+	}
+	x, ok := s.byTopic.Load(tag)
+	return ok && x.(*sess).allowed(p), true
 }
 
 // find returns a session by ID or unique prefix (4 characters at least).

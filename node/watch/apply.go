@@ -3,6 +3,7 @@ package watch
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -74,9 +75,15 @@ func applyChange(p peer.ID, snap *endpoint.Snapshot, c *pb.Change) (Event, error
 		if err != nil {
 			return Event{}, err
 		}
-		change := upsert(&snap.Applications, a, func(a endpoint.Application) string { return a.ID })
+		change, err := upsert(&snap.Applications, a, func(a endpoint.Application) string { return a.ID }, endpoint.MaxApplications)
+		if err != nil {
+			return Event{}, err
+		}
 		return Event{EvtApplication, ApplicationEvent{p, change, a}}, nil
 	case *pb.Change_ApplicationRemoved:
+		if err := endpoint.CheckID(c.ApplicationRemoved); err != nil {
+			return Event{}, err
+		}
 		a, ok := remove(&snap.Applications, c.ApplicationRemoved, func(a endpoint.Application) string { return a.ID })
 		if !ok {
 			a = endpoint.Application{ID: c.ApplicationRemoved}
@@ -87,9 +94,15 @@ func applyChange(p peer.ID, snap *endpoint.Snapshot, c *pb.Change) (Event, error
 		if err != nil {
 			return Event{}, err
 		}
-		change := upsert(&snap.Objects, o, func(o endpoint.Object) string { return o.ID })
+		change, err := upsert(&snap.Objects, o, func(o endpoint.Object) string { return o.ID }, endpoint.MaxObjects)
+		if err != nil {
+			return Event{}, err
+		}
 		return Event{EvtObject, ObjectEvent{p, change, o}}, nil
 	case *pb.Change_ObjectRemoved:
+		if err := endpoint.CheckID(c.ObjectRemoved); err != nil {
+			return Event{}, err
+		}
 		o, ok := remove(&snap.Objects, c.ObjectRemoved, func(o endpoint.Object) string { return o.ID })
 		if !ok {
 			o = endpoint.Object{ID: c.ObjectRemoved}
@@ -99,14 +112,22 @@ func applyChange(p peer.ID, snap *endpoint.Snapshot, c *pb.Change) (Event, error
 	return Event{}, errEmptyChange
 }
 
-func upsert[T any](list *[]T, v T, id func(T) string) contacts.ChangeType {
+// errTooMany means a change would take a host past the limits of
+// endpoint data (64 applications, 128 objects).
+var errTooMany = errors.New("watch: the host's change goes beyond the limits of endpoint data")
+
+// upsert puts v into list (sorted by id), which may hold at most max.
+func upsert[T any](list *[]T, v T, id func(T) string, max int) (contacts.ChangeType, error) {
 	i, found := slices.BinarySearchFunc(*list, id(v), func(e T, k string) int { return cmp.Compare(id(e), k) })
 	if found {
 		(*list)[i] = v
-		return contacts.Updated
+		return contacts.Updated, nil
+	}
+	if len(*list) >= max {
+		return 0, errTooMany
 	}
 	*list = slices.Insert(*list, i, v)
-	return contacts.Added
+	return contacts.Added, nil
 }
 
 func remove[T any](list *[]T, key string, id func(T) string) (T, bool) {

@@ -118,7 +118,7 @@ func (s *Service) Watch(p peer.ID) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{s: s, p: p, cancel: cancel, ended: make(chan struct{})}
+	w := &watcher{s: s, p: p, cancel: cancel, ended: make(chan struct{}), updates: make(chan *pb.Update, updatesCap)}
 	s.watchers[p] = w
 	e := s.entryLocked(p)
 	e.Watching, e.State, e.Error = true, Connecting, ""
@@ -223,10 +223,11 @@ func normalize(s *endpoint.Snapshot) {
 
 // watcher follows one peer.
 type watcher struct {
-	s      *Service
-	p      peer.ID
-	cancel context.CancelFunc
-	ended  chan struct{} // closed when run returns
+	s       *Service
+	p       peer.ID
+	cancel  context.CancelFunc
+	ended   chan struct{}   // closed when run returns
+	updates chan *pb.Update // from the validator
 
 	// Owned by the watcher's goroutine.
 	epoch, version uint64
@@ -238,20 +239,20 @@ var errSilent = errors.New("watch: host fell silent")
 
 func (w *watcher) run(ctx context.Context) {
 	defer close(w.ended)
-	topic, sub, err := w.join()
+	topic, unrelay, err := w.join()
 	if err != nil {
 		w.setState(Failing, err)
 		log.Errorw("join endpoint topic", "peer", w.p, "error", err)
 		return
 	}
 	defer func() {
-		sub.Cancel()
+		unrelay()
 		topic.Close()
 		w.s.cfg.PubSub.UnregisterTopicValidator(endpoint.Topic(w.p))
 	}()
 	backoff := time.Second
 	for {
-		err := w.follow(ctx, topic, sub)
+		err := w.follow(ctx, topic)
 		if ctx.Err() != nil {
 			return
 		}
@@ -277,9 +278,35 @@ func (w *watcher) run(ctx context.Context) {
 	}
 }
 
-func (w *watcher) join() (*pubsub.Topic, *pubsub.Subscription, error) {
+// updatesCap bounds the updates waiting for a watcher; beyond it they are
+// dropped (the watcher notices the gap and fetches a snapshot).
+const updatesCap = 64
+
+// validator is the host's topic validator: endpoint's, except that what it
+// accepts is handed to the watcher and gossipsub told to ignore it, so that
+// a watcher passes the host's updates on to no one (a blocked watcher gets
+// them from no other watcher, whatever pubsub protocol it speaks).
+func (w *watcher) validator() pubsub.ValidatorEx {
+	v := endpoint.Validator(w.p)
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		r := v(ctx, from, msg)
+		if r != pubsub.ValidationAccept || from == w.s.cfg.Host.ID() {
+			return r
+		}
+		select {
+		case w.updates <- msg.ValidatorData.(*pb.Update):
+		default:
+			log.Debugw("watcher is behind; an update is dropped", "peer", w.p)
+		}
+		return pubsub.ValidationIgnore
+	}
+}
+
+// join relays the host's topic (announces it, without a subscription: the
+// updates come through the validator).
+func (w *watcher) join() (*pubsub.Topic, pubsub.RelayCancelFunc, error) {
 	ps, name := w.s.cfg.PubSub, endpoint.Topic(w.p)
-	if err := ps.RegisterTopicValidator(name, endpoint.Validator(w.p)); err != nil {
+	if err := ps.RegisterTopicValidator(name, w.validator()); err != nil {
 		return nil, nil, err
 	}
 	topic, err := ps.Join(name)
@@ -287,18 +314,18 @@ func (w *watcher) join() (*pubsub.Topic, *pubsub.Subscription, error) {
 		ps.UnregisterTopicValidator(name)
 		return nil, nil, err
 	}
-	sub, err := topic.Subscribe()
+	unrelay, err := topic.Relay()
 	if err != nil {
 		topic.Close()
 		ps.UnregisterTopicValidator(name)
 		return nil, nil, err
 	}
-	return topic, sub, nil
+	return topic, unrelay, nil
 }
 
 // follow connects, takes a snapshot and applies updates until something
 // goes wrong.
-func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic, sub *pubsub.Subscription) error {
+func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic) error {
 	w.setState(Connecting, nil)
 	cctx, cancel := context.WithTimeout(ctx, endpoint.Timeout)
 	err := w.s.cfg.Connect(cctx, w.p)
@@ -316,23 +343,20 @@ func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic, sub *pubsub.S
 		return w.poll(ctx, topic)
 	}
 	silence := 3*w.s.cfg.Heartbeat + time.Second
+	quiet := time.NewTimer(silence)
+	defer quiet.Stop()
 	for {
-		mctx, cancel := context.WithTimeout(ctx, silence)
-		msg, err := sub.Next(mctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-quiet.C:
 			w.markOffline()
 			return errSilent
-		}
-		u, ok := msg.ValidatorData.(*pb.Update)
-		if !ok {
-			continue
-		}
-		if err := w.handle(ctx, u); err != nil {
-			return err
+		case u := <-w.updates:
+			quiet.Reset(silence)
+			if err := w.handle(ctx, u); err != nil {
+				return err
+			}
 		}
 	}
 }

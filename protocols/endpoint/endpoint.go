@@ -16,7 +16,35 @@
 // lost last update is noticed too.
 //
 // Keys change when the host blocks someone, so a blocked peer that stays on
-// the topic reads nothing that follows.
+// the topic reads nothing that follows. A sealed change is padded to one of
+// a few sizes (256 B, 1 KiB, 4 KiB, 18 KiB) before it is sealed.
+//
+// # What a watcher that may not read can observe
+//
+// A host publishes its updates through Publish, which sends them only to the
+// peers its access rules allow, and its pubsub peer filter keeps everyone
+// else out of its topic's mesh and gossip; a watcher's own filter lets only
+// the host share a host's topic with it, so watchers do not pass updates to
+// each other. A Blocked contact (or a stranger) that subscribes to the
+// topic therefore receives no update from the host, from the moment the
+// host applies the block, and no snapshot (BLOCKED). What it can still
+// observe:
+//
+//   - that the host is on its own topic (gossipsub announces the host's
+//     subscription to every connected pubsub peer), whether the host accepts
+//     connections, and the timing and volume of traffic on its own
+//     connection to the host; the card protocol shows it the host as Offline;
+//   - updates passed on by a peer that does not use this filter, such as a
+//     peer speaking plain floodsub, to which gossipsub forwards without
+//     asking the filter (unless the node leaves floodsub out of its pubsub
+//     protocols); of those it sees the epoch, version, tier and key ID, the
+//     padded size, and gossipsub's From (the host);
+//   - before the block: everything its keys opened.
+//
+// A watcher allowed the Public tier only (people near that are not
+// contacts) receives the Full tier's updates too, to keep its version in
+// step: it sees their timing, version, tier, key ID and padded size, never
+// their content.
 package endpoint
 
 import (
@@ -37,6 +65,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peercollab/peercollab/protocols/internal/gossip"
 	"github.com/peercollab/peercollab/protocols/internal/wire"
 	"github.com/peercollab/peercollab/protocols/pb"
 )
@@ -57,6 +86,10 @@ const (
 	// topicPrefix starts every endpoint topic name.
 	topicPrefix = "/peercollab/endpoint/1/"
 )
+
+// padBuckets are the sizes a change is padded to before it is sealed; the
+// largest holds an application or object with 16 KiB of data.
+var padBuckets = []int{256, 1 << 10, 4 << 10, MaxData + 2<<10}
 
 // Refusals of a snapshot.
 var (
@@ -147,11 +180,16 @@ func snapshotFromPB(m *pb.Snapshot) (*Snapshot, error) {
 	if len(m.GetApplications()) > MaxApplications || len(m.GetObjects()) > MaxObjects {
 		return nil, errors.New("endpoint: snapshot holds more than the limits allow")
 	}
+	apps, objs := map[string]bool{}, map[string]bool{}
 	for _, a := range m.GetApplications() {
 		app, err := ApplicationFromPB(a)
 		if err != nil {
 			return nil, err
 		}
+		if apps[app.ID] {
+			return nil, errors.New("endpoint: snapshot holds an application twice")
+		}
+		apps[app.ID] = true
 		s.Applications = append(s.Applications, app)
 	}
 	for _, o := range m.GetObjects() {
@@ -159,11 +197,18 @@ func snapshotFromPB(m *pb.Snapshot) (*Snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
+		if objs[obj.ID] {
+			return nil, errors.New("endpoint: snapshot holds an object twice")
+		}
+		objs[obj.ID] = true
 		s.Objects = append(s.Objects, obj)
 	}
+	if len(m.GetKeys()) > 2 {
+		return nil, errors.New("endpoint: snapshot carries more keys than there are tiers")
+	}
 	for _, k := range m.GetKeys() {
-		if len(k.GetKey()) != chacha20poly1305.KeySize {
-			return nil, errors.New("endpoint: snapshot carries a key of the wrong size")
+		if len(k.GetKey()) != chacha20poly1305.KeySize || (k.GetTier() != Public && k.GetTier() != Full) {
+			return nil, errors.New("endpoint: snapshot carries a malformed key")
 		}
 		key := Key{ID: k.GetId(), Tier: k.GetTier()}
 		copy(key.Secret[:], k.GetKey())
@@ -231,10 +276,20 @@ func Seal(key Key, owner peer.ID, epoch, version uint64, change *pb.Change) (*pb
 	if err != nil {
 		return nil, err
 	}
+	plain = gossip.Pad(plain, padBuckets)
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	rand.Read(nonce)
 	u.Sealed = aead.Seal(nonce, nonce, plain, additionalData(owner, u))
 	return u, nil
+}
+
+// Publish publishes an update (marshalled) on the host's topic t and sends
+// it only to the peers allow accepts (those the host lets watch it), so that
+// a blocked peer that stays subscribed receives nothing. allow runs on
+// pubsub's goroutine and must answer at once (see
+// protocols/internal/gossip).
+func Publish(ctx context.Context, ps *pubsub.PubSub, t *pubsub.Topic, update []byte, allow func(peer.ID) bool) error {
+	return gossip.Publish(ctx, ps, t, update, allow)
 }
 
 // ErrCannotOpen means an update's change could not be opened with the key.
@@ -256,6 +311,9 @@ func Open(key Key, owner peer.ID, u *pb.Update) (*pb.Change, error) {
 	plain, err := aead.Open(nil, nonce, box, additionalData(owner, u))
 	if err != nil {
 		return nil, ErrCannotOpen
+	}
+	if plain, err = gossip.Unpad(plain); err != nil {
+		return nil, fmt.Errorf("endpoint: bad change: %w", err)
 	}
 	var c pb.Change
 	if err := proto.Unmarshal(plain, &c); err != nil {

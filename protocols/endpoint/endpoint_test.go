@@ -187,3 +187,36 @@ func FuzzOpenUpdate(f *testing.F) {
 		endpoint.Next(1, 1, &u)
 	})
 }
+
+// TestSealPads: sealed changes come in a few sizes only.
+func TestSealPads(t *testing.T) {
+	k := endpoint.NewKey(1, endpoint.Full)
+	sizes := map[int]int{}
+	for _, n := range []int{1, 50, 200, 300, 900, 3000, endpoint.MaxData} {
+		change := &pb.Change{Change: &pb.Change_ObjectSet{ObjectSet: &pb.Object{Id: "o", Data: bytes.Repeat([]byte{1}, n)}}}
+		u, err := endpoint.Seal(k, "owner", 1, 2, change)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := proto.Marshal(u); len(b) > endpoint.MaxUpdateSize {
+			t.Fatalf("an update of %d bytes of data is %d bytes, over the cap", n, len(b))
+		}
+		sizes[len(u.Sealed)]++
+		if got, err := endpoint.Open(k, "owner", u); err != nil || !proto.Equal(got, change) {
+			t.Fatalf("Open = %v, %v", got, err)
+		}
+	}
+	if len(sizes) != 4 {
+		t.Fatalf("sealed sizes %v, want the 4 buckets", sizes)
+	}
+	// The largest change there is still fits one update.
+	biggest := &pb.Change{Change: &pb.Change_ApplicationSet{ApplicationSet: &pb.Application{Id: strings.Repeat("a", endpoint.MaxIDLen),
+		Description: strings.Repeat("\U0001F600", endpoint.MaxText), Data: make([]byte, endpoint.MaxData)}}}
+	u, err := endpoint.Seal(k, "owner", 1, 2, biggest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := proto.Marshal(u); len(b) > endpoint.MaxUpdateSize {
+		t.Fatalf("the largest change makes an update of %d bytes, over the cap of %d", len(b), endpoint.MaxUpdateSize)
+	}
+}

@@ -460,7 +460,7 @@ func (x SessionResponse_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionResponse_Status.Descriptor instead.
 func (SessionResponse_Status) EnumDescriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{27, 0}
+	return file_peercollab_proto_rawDescGZIP(), []int{28, 0}
 }
 
 // Presence of an endpoint (Windows' PEER_PRESENCE_INFO).
@@ -1792,7 +1792,8 @@ func (x *SessionHeartbeat) GetHighest() map[string]uint64 {
 	return nil
 }
 
-// SessionTopicMessage is what travels on a session's gossipsub topic.
+// SessionTopicMessage is a message of a session's topic: inside a
+// SessionEnvelope on the topic itself, as it is on a SessionDeliver.
 type SessionTopicMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -1891,6 +1892,62 @@ func (*SessionTopicMessage_Data) isSessionTopicMessage_Msg() {}
 
 func (*SessionTopicMessage_Heartbeat) isSessionTopicMessage_Msg() {}
 
+// SessionEnvelope is what travels on a session's gossipsub topic: a
+// SessionTopicMessage, padded to a size bucket and sealed with the session
+// key of one epoch, so that a peer without the key learns neither who is in
+// the session, nor its application, nor who wrote a message.
+type SessionEnvelope struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint32                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // nonce and ciphertext
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionEnvelope) Reset() {
+	*x = SessionEnvelope{}
+	mi := &file_peercollab_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionEnvelope) ProtoMessage() {}
+
+func (x *SessionEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_peercollab_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionEnvelope.ProtoReflect.Descriptor instead.
+func (*SessionEnvelope) Descriptor() ([]byte, []int) {
+	return file_peercollab_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SessionEnvelope) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SessionEnvelope) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 // SessionKey is a session key of one epoch.
 type SessionKey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1902,7 +1959,7 @@ type SessionKey struct {
 
 func (x *SessionKey) Reset() {
 	*x = SessionKey{}
-	mi := &file_peercollab_proto_msgTypes[19]
+	mi := &file_peercollab_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +1971,7 @@ func (x *SessionKey) String() string {
 func (*SessionKey) ProtoMessage() {}
 
 func (x *SessionKey) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[19]
+	mi := &file_peercollab_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +1984,7 @@ func (x *SessionKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionKey.ProtoReflect.Descriptor instead.
 func (*SessionKey) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{19}
+	return file_peercollab_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SessionKey) GetEpoch() uint32 {
@@ -1963,7 +2020,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_peercollab_proto_msgTypes[20]
+	mi := &file_peercollab_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2032,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[20]
+	mi := &file_peercollab_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2045,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{20}
+	return file_peercollab_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SessionRequest) GetSessionId() string {
@@ -2111,7 +2168,7 @@ type SessionDeliver struct {
 
 func (x *SessionDeliver) Reset() {
 	*x = SessionDeliver{}
-	mi := &file_peercollab_proto_msgTypes[21]
+	mi := &file_peercollab_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2180,7 @@ func (x *SessionDeliver) String() string {
 func (*SessionDeliver) ProtoMessage() {}
 
 func (x *SessionDeliver) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[21]
+	mi := &file_peercollab_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2193,7 @@ func (x *SessionDeliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDeliver.ProtoReflect.Descriptor instead.
 func (*SessionDeliver) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{21}
+	return file_peercollab_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SessionDeliver) GetMessage() *SessionTopicMessage {
@@ -2158,7 +2215,7 @@ type SessionJoin struct {
 
 func (x *SessionJoin) Reset() {
 	*x = SessionJoin{}
-	mi := &file_peercollab_proto_msgTypes[22]
+	mi := &file_peercollab_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2227,7 @@ func (x *SessionJoin) String() string {
 func (*SessionJoin) ProtoMessage() {}
 
 func (x *SessionJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[22]
+	mi := &file_peercollab_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2240,7 @@ func (x *SessionJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionJoin.ProtoReflect.Descriptor instead.
 func (*SessionJoin) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{22}
+	return file_peercollab_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SessionJoin) GetInvitationId() string {
@@ -2205,7 +2262,7 @@ type SessionFetch struct {
 
 func (x *SessionFetch) Reset() {
 	*x = SessionFetch{}
-	mi := &file_peercollab_proto_msgTypes[23]
+	mi := &file_peercollab_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2274,7 @@ func (x *SessionFetch) String() string {
 func (*SessionFetch) ProtoMessage() {}
 
 func (x *SessionFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[23]
+	mi := &file_peercollab_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2287,7 @@ func (x *SessionFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionFetch.ProtoReflect.Descriptor instead.
 func (*SessionFetch) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{23}
+	return file_peercollab_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SessionFetch) GetSender() []byte {
@@ -2265,7 +2322,7 @@ type SessionPost struct {
 
 func (x *SessionPost) Reset() {
 	*x = SessionPost{}
-	mi := &file_peercollab_proto_msgTypes[24]
+	mi := &file_peercollab_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2334,7 @@ func (x *SessionPost) String() string {
 func (*SessionPost) ProtoMessage() {}
 
 func (x *SessionPost) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[24]
+	mi := &file_peercollab_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2347,7 @@ func (x *SessionPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionPost.ProtoReflect.Descriptor instead.
 func (*SessionPost) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{24}
+	return file_peercollab_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SessionPost) GetData() *SessionData {
@@ -2309,7 +2366,7 @@ type SessionLeave struct {
 
 func (x *SessionLeave) Reset() {
 	*x = SessionLeave{}
-	mi := &file_peercollab_proto_msgTypes[25]
+	mi := &file_peercollab_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2321,7 +2378,7 @@ func (x *SessionLeave) String() string {
 func (*SessionLeave) ProtoMessage() {}
 
 func (x *SessionLeave) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[25]
+	mi := &file_peercollab_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2334,7 +2391,7 @@ func (x *SessionLeave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionLeave.ProtoReflect.Descriptor instead.
 func (*SessionLeave) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{25}
+	return file_peercollab_proto_rawDescGZIP(), []int{26}
 }
 
 // HostRequest asks a peer to host a session for an application and invite
@@ -2349,7 +2406,7 @@ type HostRequest struct {
 
 func (x *HostRequest) Reset() {
 	*x = HostRequest{}
-	mi := &file_peercollab_proto_msgTypes[26]
+	mi := &file_peercollab_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2418,7 @@ func (x *HostRequest) String() string {
 func (*HostRequest) ProtoMessage() {}
 
 func (x *HostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[26]
+	mi := &file_peercollab_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2431,7 @@ func (x *HostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostRequest.ProtoReflect.Descriptor instead.
 func (*HostRequest) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{26}
+	return file_peercollab_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HostRequest) GetApplicationId() string {
@@ -2400,13 +2457,14 @@ type SessionResponse struct {
 	Messages      []*SessionData         `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`                    // fetch
 	SessionId     string                 `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"` // host request accepted: the new session
 	Detail        string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	TopicTag      string                 `protobuf:"bytes,7,opt,name=topic_tag,json=topicTag,proto3" json:"topic_tag,omitempty"` // join: names the session's topic (random, not the session ID)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionResponse) Reset() {
 	*x = SessionResponse{}
-	mi := &file_peercollab_proto_msgTypes[27]
+	mi := &file_peercollab_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2476,7 @@ func (x *SessionResponse) String() string {
 func (*SessionResponse) ProtoMessage() {}
 
 func (x *SessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peercollab_proto_msgTypes[27]
+	mi := &file_peercollab_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2489,7 @@ func (x *SessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
 func (*SessionResponse) Descriptor() ([]byte, []int) {
-	return file_peercollab_proto_rawDescGZIP(), []int{27}
+	return file_peercollab_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SessionResponse) GetStatus() SessionResponse_Status {
@@ -2472,6 +2530,13 @@ func (x *SessionResponse) GetSessionId() string {
 func (x *SessionResponse) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *SessionResponse) GetTopicTag() string {
+	if x != nil {
+		return x.TopicTag
 	}
 	return ""
 }
@@ -2625,7 +2690,10 @@ const file_peercollab_proto_rawDesc = "" +
 	"\x06roster\x18\x01 \x01(\v2\x19.peercollab.SessionRosterH\x00R\x06roster\x12-\n" +
 	"\x04data\x18\x02 \x01(\v2\x17.peercollab.SessionDataH\x00R\x04data\x12<\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x1c.peercollab.SessionHeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"4\n" +
+	"\x03msg\"?\n" +
+	"\x0fSessionEnvelope\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x16\n" +
+	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"4\n" +
 	"\n" +
 	"SessionKey\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x10\n" +
@@ -2653,7 +2721,7 @@ const file_peercollab_proto_rawDesc = "" +
 	"\fSessionLeave\"N\n" +
 	"\vHostRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xfa\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x97\x03\n" +
 	"\x0fSessionResponse\x12:\n" +
 	"\x06status\x18\x01 \x01(\x0e2\".peercollab.SessionResponse.StatusR\x06status\x121\n" +
 	"\x06roster\x18\x02 \x01(\v2\x19.peercollab.SessionRosterR\x06roster\x12*\n" +
@@ -2661,7 +2729,8 @@ const file_peercollab_proto_rawDesc = "" +
 	"\bmessages\x18\x04 \x03(\v2\x17.peercollab.SessionDataR\bmessages\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x05 \x01(\tR\tsessionId\x12\x16\n" +
-	"\x06detail\x18\x06 \x01(\tR\x06detail\"`\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1b\n" +
+	"\ttopic_tag\x18\a \x01(\tR\btopicTag\"`\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\v\n" +
 	"\aUNKNOWN\x10\x01\x12\x0e\n" +
@@ -2689,7 +2758,7 @@ func file_peercollab_proto_rawDescGZIP() []byte {
 }
 
 var file_peercollab_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_peercollab_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_peercollab_proto_goTypes = []any{
 	(Tier)(0),                      // 0: peercollab.Tier
 	(Presence_Status)(0),           // 1: peercollab.Presence.Status
@@ -2718,16 +2787,17 @@ var file_peercollab_proto_goTypes = []any{
 	(*SessionData)(nil),            // 24: peercollab.SessionData
 	(*SessionHeartbeat)(nil),       // 25: peercollab.SessionHeartbeat
 	(*SessionTopicMessage)(nil),    // 26: peercollab.SessionTopicMessage
-	(*SessionKey)(nil),             // 27: peercollab.SessionKey
-	(*SessionRequest)(nil),         // 28: peercollab.SessionRequest
-	(*SessionDeliver)(nil),         // 29: peercollab.SessionDeliver
-	(*SessionJoin)(nil),            // 30: peercollab.SessionJoin
-	(*SessionFetch)(nil),           // 31: peercollab.SessionFetch
-	(*SessionPost)(nil),            // 32: peercollab.SessionPost
-	(*SessionLeave)(nil),           // 33: peercollab.SessionLeave
-	(*HostRequest)(nil),            // 34: peercollab.HostRequest
-	(*SessionResponse)(nil),        // 35: peercollab.SessionResponse
-	nil,                            // 36: peercollab.SessionHeartbeat.HighestEntry
+	(*SessionEnvelope)(nil),        // 27: peercollab.SessionEnvelope
+	(*SessionKey)(nil),             // 28: peercollab.SessionKey
+	(*SessionRequest)(nil),         // 29: peercollab.SessionRequest
+	(*SessionDeliver)(nil),         // 30: peercollab.SessionDeliver
+	(*SessionJoin)(nil),            // 31: peercollab.SessionJoin
+	(*SessionFetch)(nil),           // 32: peercollab.SessionFetch
+	(*SessionPost)(nil),            // 33: peercollab.SessionPost
+	(*SessionLeave)(nil),           // 34: peercollab.SessionLeave
+	(*HostRequest)(nil),            // 35: peercollab.HostRequest
+	(*SessionResponse)(nil),        // 36: peercollab.SessionResponse
+	nil,                            // 37: peercollab.SessionHeartbeat.HighestEntry
 }
 var file_peercollab_proto_depIdxs = []int32{
 	1,  // 0: peercollab.Presence.status:type_name -> peercollab.Presence.Status
@@ -2751,21 +2821,21 @@ var file_peercollab_proto_depIdxs = []int32{
 	5,  // 18: peercollab.InviteAck.status:type_name -> peercollab.InviteAck.Status
 	20, // 19: peercollab.InviteAck.response:type_name -> peercollab.InvitationResponse
 	6,  // 20: peercollab.SessionRoster.state:type_name -> peercollab.SessionRoster.State
-	36, // 21: peercollab.SessionHeartbeat.highest:type_name -> peercollab.SessionHeartbeat.HighestEntry
+	37, // 21: peercollab.SessionHeartbeat.highest:type_name -> peercollab.SessionHeartbeat.HighestEntry
 	23, // 22: peercollab.SessionTopicMessage.roster:type_name -> peercollab.SessionRoster
 	24, // 23: peercollab.SessionTopicMessage.data:type_name -> peercollab.SessionData
 	25, // 24: peercollab.SessionTopicMessage.heartbeat:type_name -> peercollab.SessionHeartbeat
-	30, // 25: peercollab.SessionRequest.join:type_name -> peercollab.SessionJoin
-	31, // 26: peercollab.SessionRequest.fetch:type_name -> peercollab.SessionFetch
-	32, // 27: peercollab.SessionRequest.post:type_name -> peercollab.SessionPost
-	33, // 28: peercollab.SessionRequest.leave:type_name -> peercollab.SessionLeave
-	34, // 29: peercollab.SessionRequest.host_request:type_name -> peercollab.HostRequest
-	29, // 30: peercollab.SessionRequest.deliver:type_name -> peercollab.SessionDeliver
+	31, // 25: peercollab.SessionRequest.join:type_name -> peercollab.SessionJoin
+	32, // 26: peercollab.SessionRequest.fetch:type_name -> peercollab.SessionFetch
+	33, // 27: peercollab.SessionRequest.post:type_name -> peercollab.SessionPost
+	34, // 28: peercollab.SessionRequest.leave:type_name -> peercollab.SessionLeave
+	35, // 29: peercollab.SessionRequest.host_request:type_name -> peercollab.HostRequest
+	30, // 30: peercollab.SessionRequest.deliver:type_name -> peercollab.SessionDeliver
 	26, // 31: peercollab.SessionDeliver.message:type_name -> peercollab.SessionTopicMessage
 	24, // 32: peercollab.SessionPost.data:type_name -> peercollab.SessionData
 	7,  // 33: peercollab.SessionResponse.status:type_name -> peercollab.SessionResponse.Status
 	23, // 34: peercollab.SessionResponse.roster:type_name -> peercollab.SessionRoster
-	27, // 35: peercollab.SessionResponse.keys:type_name -> peercollab.SessionKey
+	28, // 35: peercollab.SessionResponse.keys:type_name -> peercollab.SessionKey
 	24, // 36: peercollab.SessionResponse.messages:type_name -> peercollab.SessionData
 	37, // [37:37] is the sub-list for method output_type
 	37, // [37:37] is the sub-list for method input_type
@@ -2797,7 +2867,7 @@ func file_peercollab_proto_init() {
 		(*SessionTopicMessage_Data)(nil),
 		(*SessionTopicMessage_Heartbeat)(nil),
 	}
-	file_peercollab_proto_msgTypes[20].OneofWrappers = []any{
+	file_peercollab_proto_msgTypes[21].OneofWrappers = []any{
 		(*SessionRequest_Join)(nil),
 		(*SessionRequest_Fetch)(nil),
 		(*SessionRequest_Post)(nil),
@@ -2811,7 +2881,7 @@ func file_peercollab_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peercollab_proto_rawDesc), len(file_peercollab_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

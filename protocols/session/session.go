@@ -2,30 +2,69 @@
 // topic, its messages and their validation, the sealing and signing of
 // application messages, and the session stream protocol.
 //
-// Each session has a gossipsub topic, Topic(id). Its host publishes the
-// roster (who the members are, at which version and key epoch) and
-// heartbeats (how far each sender got); members publish their application
-// messages as SessionData: numbered per sender, sealed with the session key
-// of an epoch (XChaCha20-Poly1305, bound to session, sender, number and
-// epoch), and signed with the sender's key, so that the host can pass a
-// message on for a member that cannot reach the topic and every member can
-// still check who wrote it. Validator accepts a roster or heartbeat only from
-// the host, and data only from a current member.
+// Each session has a gossipsub topic, Topic(tag), named by a random topic
+// tag that the host makes with the session and hands to each member as it
+// joins: the session ID, which every invitee learns, does not name it. Its
+// host publishes the roster (who the members are, at which version and key
+// epoch) and heartbeats (how far each sender got); members publish their
+// application messages as SessionData: numbered per sender, sealed with the
+// session key of an epoch (XChaCha20-Poly1305, bound to session, sender,
+// number and epoch), and signed with the sender's key, so that the host can
+// pass a message on for a member that cannot reach the topic and every
+// member can still check who wrote it. Whatever goes on the topic (roster,
+// heartbeat, data) travels in a SessionEnvelope: padded to a size bucket and
+// sealed again with the session key of the epoch, so that only a holder of
+// the key sees the members, the application or who wrote a message.
+// Validator opens envelopes and accepts a roster or heartbeat only from the
+// host, and data only from a current member.
 //
 // The stream protocol, ID, carries short requests to the host (or, for a
-// fetch, to any member): Join (roster and keys, for a member that accepted
-// its invitation, restarted, or saw a new epoch), Fetch (a sender's messages
-// in a range: gap repair), Post (a message for the host to publish), Leave,
-// HostRequest (asking a peer to host a session and invite you), and Deliver
-// (the host hands a topic message to a member that is not on the topic's
-// mesh, such as one reached only over a limited relay, where gossipsub opens
-// no stream). Streams are allowed on limited (relayed) connections.
+// fetch, to any member): Join (roster, keys and topic tag, for a member that
+// accepted its invitation, restarted, or saw a new epoch), Fetch (a sender's
+// messages in a range: gap repair), Post (a message for the host to
+// publish), Leave, HostRequest (asking a peer to host a session and invite
+// you), and Deliver (the host hands a topic message to a member that is not
+// on the topic's mesh, such as one reached only over a limited relay, where
+// gossipsub opens no stream). Streams are allowed on limited (relayed)
+// connections. A node answers a peer that has no part in a session (never
+// invited to it, or not a member where a member is asked) UNKNOWN, as if it
+// had no such session, with nothing else in the answer.
+//
+// # What a peer outside the session can observe
+//
+// A node keeps a peer that is not the host or a member of the session (as
+// the node knows them) out of the topic's mesh and gossip (the node's
+// pubsub peer filter) and sends it none of its own topic messages (they go
+// out through an allow-list, see protocols/internal/gossip). So an outsider
+// that subscribes to the topic receives nothing on it from nodes that know
+// who the members are, and a stream request gets it UNKNOWN. What such an
+// outsider can still observe:
+//
+//   - Gossipsub announces a node's topic subscriptions to every peer
+//     connected to it that speaks pubsub (people near connect to each other
+//     for People Near Me): an outsider connected to members sees that they
+//     subscribe to the same topic, a random name it cannot link to the
+//     session ID, and when they join and leave it. Who is connected to whom,
+//     and the traffic's timing and volume on those connections, are visible
+//     to whoever sees the connections.
+//   - A peer that gets into the path of topic messages anyway (a member's
+//     node that has not yet heard of a removal forwards for a moment; a peer
+//     speaking plain floodsub, to which gossipsub forwards without asking
+//     the peer filter, unless the node leaves floodsub out of its pubsub
+//     protocols) sees of each envelope: gossipsub's From, sequence number
+//     and signature (the publisher's peer ID: the host, or the member that
+//     wrote it), the key epoch (how many times the key changed) and the
+//     padded size; never the members, the application or the content.
+//   - A removed member keeps the keys of the epochs it held and can open
+//     what was sealed with them (messages in flight when it was removed);
+//     nothing of later epochs.
 package session
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,6 +78,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peercollab/peercollab/protocols/internal/gossip"
 	"github.com/peercollab/peercollab/protocols/internal/wire"
 	"github.com/peercollab/peercollab/protocols/pb"
 )
@@ -58,23 +98,48 @@ const (
 	MaxFetch = 256
 	// MaxResponseSize caps a response.
 	MaxResponseSize = MaxFetch*MaxDataSize/8 + 64<<10
+	// MaxTopicSize caps an envelope on the topic (gossipsub's own cap is
+	// 1 MiB).
+	MaxTopicSize = 1<<20 - 4<<10
+	// MaxSeq is the highest sequence number a message may carry.
+	MaxSeq = 1 << 62
 	// Timeout bounds a request and its response.
 	Timeout = 10 * time.Second
 	// topicPrefix starts every session topic.
 	topicPrefix = "/peercollab/session/1/"
 )
 
-// Topic is the name of a session's topic.
-func Topic(sessionID string) string { return topicPrefix + sessionID }
+// topicBuckets are the sizes a topic message is padded to before it is
+// sealed: a short chat line, a roster of a few dozen members, and so on up
+// to the largest data message; beyond that, multiples of the largest.
+var topicBuckets = []int{256, 1 << 10, 4 << 10, 16 << 10, MaxDataSize + 1<<10}
 
-// TopicSession returns the session of a topic name.
-func TopicSession(topic string) (string, bool) { return strings.CutPrefix(topic, topicPrefix) }
+// Topic is the name of the topic of a session whose topic tag is tag.
+func Topic(tag string) string { return topicPrefix + tag }
+
+// TopicTag returns the tag of a session topic's name.
+func TopicTag(topic string) (string, bool) {
+	tag, ok := strings.CutPrefix(topic, topicPrefix)
+	return tag, ok && ValidTag(tag)
+}
+
+// NewTopicTag makes a random topic tag: 128 bits, hex.
+func NewTopicTag() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidTag reports whether s is a well-formed session ID or topic tag: 32
+// lowercase hex digits.
+func ValidTag(s string) bool { return validID(s) }
 
 // Errors.
 var (
 	ErrBadSignature = errors.New("session: message signature is invalid")
 	ErrCannotOpen   = errors.New("session: message cannot be opened with this key")
 	ErrTooLarge     = errors.New("session: message larger than 64 KiB")
+	ErrMalformed    = errors.New("session: malformed message")
 )
 
 // Key is a session key of one epoch.
@@ -174,35 +239,138 @@ func Open(key Key, d *pb.SessionData) ([]byte, error) {
 	return out, nil
 }
 
-// Membership is what a validator needs to know of a session.
+// CheckData reports whether d is a well-formed message of session sid: its
+// sender a peer ID, its number within 1..MaxSeq, its sealed text there. It
+// does not check the signature (see Verify).
+func CheckData(sid string, d *pb.SessionData) error {
+	if d == nil || d.GetSessionId() != sid || d.GetSeq() == 0 || d.GetSeq() > MaxSeq || len(d.GetSealed()) == 0 {
+		return ErrMalformed
+	}
+	if _, err := peer.IDFromBytes(d.GetSender()); err != nil {
+		return ErrMalformed
+	}
+	return nil
+}
+
+// envelopeAD is what an envelope's seal is bound to.
+func envelopeAD(sessionID string, epoch uint32) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, "peercollab session topic\x00"...)
+	b = append(b, sessionID...)
+	return binary.BigEndian.AppendUint32(b, epoch)
+}
+
+// SealTopic makes the envelope that carries m on session sessionID's topic,
+// sealed with key, and returns it marshalled.
+func SealTopic(sessionID string, key Key, m *pb.SessionTopicMessage) ([]byte, error) {
+	plain, err := proto.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(key.Secret[:])
+	if err != nil {
+		return nil, err
+	}
+	plain = gossip.Pad(plain, topicBuckets)
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	rand.Read(nonce)
+	env := &pb.SessionEnvelope{Epoch: key.Epoch, Sealed: aead.Seal(nonce, nonce, plain, envelopeAD(sessionID, key.Epoch))}
+	return proto.Marshal(env)
+}
+
+// OpenTopic returns the topic message an envelope carries.
+func OpenTopic(sessionID string, key Key, env *pb.SessionEnvelope) (*pb.SessionTopicMessage, error) {
+	if key.Epoch != env.GetEpoch() {
+		return nil, ErrCannotOpen
+	}
+	aead, err := chacha20poly1305.NewX(key.Secret[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(env.GetSealed()) < aead.NonceSize() {
+		return nil, ErrCannotOpen
+	}
+	nonce, box := env.Sealed[:aead.NonceSize()], env.Sealed[aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, box, envelopeAD(sessionID, env.GetEpoch()))
+	if err != nil {
+		return nil, ErrCannotOpen
+	}
+	if plain, err = gossip.Unpad(plain); err != nil {
+		return nil, ErrMalformed
+	}
+	var tm pb.SessionTopicMessage
+	if err := proto.Unmarshal(plain, &tm); err != nil {
+		return nil, ErrMalformed
+	}
+	return &tm, nil
+}
+
+// Publish publishes an envelope (from SealTopic) on a session's topic t and
+// sends it only to the peers allow accepts: the host and the members, so
+// that a peer that merely subscribed to the topic gets nothing. allow runs
+// on pubsub's goroutine and must answer at once (see
+// protocols/internal/gossip).
+func Publish(ctx context.Context, ps *pubsub.PubSub, t *pubsub.Topic, envelope []byte, allow func(peer.ID) bool) error {
+	return gossip.Publish(ctx, ps, t, envelope, allow)
+}
+
+// Membership is what a validator needs to know of a session. Its methods
+// are called on pubsub's validation goroutines: they must answer at once,
+// and never wait for a lock held while pubsub is called.
 type Membership interface {
 	// Host is the session's host.
 	Host() peer.ID
 	// IsMember reports whether p is a current member.
 	IsMember(p peer.ID) bool
+	// Key returns the session key of an epoch, when this node holds it.
+	Key(epoch uint32) (Key, bool)
+	// Missing is told that the host or a member published an envelope
+	// sealed with the key of an epoch this node does not hold (a new
+	// epoch: it should ask the host for the keys).
+	Missing(epoch uint32)
 }
 
-// Validator accepts on a session's topic a roster or heartbeat that its
-// host published, and data that a current member signed and published (or
-// the host passed on).
-func Validator(m Membership) pubsub.ValidatorEx {
+// Validator accepts on session sessionID's topic an envelope that opens
+// with a key of the session and carries a roster or heartbeat that the host
+// published, or data that a current member signed and published (or the
+// host passed on). An envelope of an epoch whose key this node lacks is
+// ignored (Missing is told when the host or a member sent it).
+func Validator(sessionID string, m Membership) pubsub.ValidatorEx {
 	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		if len(msg.GetData()) > MaxRequestSize {
+		if len(msg.GetData()) > MaxTopicSize {
 			return pubsub.ValidationReject
 		}
-		var tm pb.SessionTopicMessage
-		if err := proto.Unmarshal(msg.GetData(), &tm); err != nil {
+		var env pb.SessionEnvelope
+		if err := proto.Unmarshal(msg.GetData(), &env); err != nil || env.GetEpoch() == 0 || len(env.GetSealed()) == 0 {
 			return pubsub.ValidationReject
 		}
 		from := msg.GetFrom()
+		key, ok := m.Key(env.GetEpoch())
+		if !ok {
+			if from == m.Host() || m.IsMember(from) {
+				m.Missing(env.GetEpoch())
+			}
+			return pubsub.ValidationIgnore
+		}
+		tm, err := OpenTopic(sessionID, key, &env)
+		if err != nil {
+			return pubsub.ValidationReject
+		}
 		switch x := tm.GetMsg().(type) {
-		case *pb.SessionTopicMessage_Roster, *pb.SessionTopicMessage_Heartbeat:
-			if from != m.Host() {
+		case *pb.SessionTopicMessage_Roster:
+			if from != m.Host() || x.Roster.GetSessionId() != sessionID {
+				return pubsub.ValidationReject
+			}
+		case *pb.SessionTopicMessage_Heartbeat:
+			if from != m.Host() || x.Heartbeat.GetSessionId() != sessionID {
 				return pubsub.ValidationReject
 			}
 		case *pb.SessionTopicMessage_Data:
-			sender, err := peer.IDFromBytes(x.Data.GetSender())
-			if err != nil || (from != sender && from != m.Host()) {
+			if CheckData(sessionID, x.Data) != nil {
+				return pubsub.ValidationReject
+			}
+			sender := peer.ID(x.Data.GetSender())
+			if from != sender && from != m.Host() {
 				return pubsub.ValidationReject
 			}
 			if !m.IsMember(sender) {
@@ -210,16 +378,16 @@ func Validator(m Membership) pubsub.ValidatorEx {
 				// yet: let it go, but do not pass it on.
 				return pubsub.ValidationIgnore
 			}
-			// Published by its sender, the message is authenticated by
-			// gossipsub's own signature (strict signing); passed on by the
-			// host, by the sender's signature inside it.
-			if from != sender && Verify(x.Data) != nil {
+			// Checked even when its sender published it (gossipsub's own
+			// signature vouches for that): the host passes messages on, and
+			// one with a bad signature would make members reject the host.
+			if Verify(x.Data) != nil {
 				return pubsub.ValidationReject
 			}
 		default:
 			return pubsub.ValidationReject
 		}
-		msg.ValidatorData = &tm
+		msg.ValidatorData = tm
 		return pubsub.ValidationAccept
 	}
 }
@@ -266,13 +434,13 @@ func dispatch(h Handler, from peer.ID, r *pb.SessionRequest) *pb.SessionResponse
 	case *pb.SessionRequest_Fetch:
 		sender, err := peer.IDFromBytes(m.Fetch.GetSender())
 		first, last := m.Fetch.GetFrom(), m.Fetch.GetTo()
-		if err != nil || first == 0 || last < first {
+		if err != nil || first == 0 || last < first || first > MaxSeq {
 			return invalid("malformed fetch")
 		}
 		return h.Fetch(from, sid, sender, first, min(last, first+MaxFetch-1))
 	case *pb.SessionRequest_Post:
 		d := m.Post.GetData()
-		if d == nil || d.GetSessionId() != sid || Verify(d) != nil {
+		if CheckData(sid, d) != nil || Verify(d) != nil {
 			return invalid("malformed or forged post")
 		}
 		return h.Post(from, sid, d)
@@ -285,7 +453,7 @@ func dispatch(h Handler, from peer.ID, r *pb.SessionRequest) *pb.SessionResponse
 		if tm == nil {
 			return invalid("empty delivery")
 		}
-		if d := tm.GetData(); d != nil && (d.GetSessionId() != sid || Verify(d) != nil) {
+		if d := tm.GetData(); d != nil && (CheckData(sid, d) != nil || Verify(d) != nil) {
 			return invalid("malformed or forged message")
 		}
 		return h.Deliver(from, sid, tm)

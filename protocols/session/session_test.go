@@ -73,23 +73,41 @@ func TestSealOpenVerify(t *testing.T) {
 type roster struct {
 	host    peer.ID
 	members map[peer.ID]bool
+	keys    map[uint32]psession.Key
+	missing []uint32
 }
 
-func (r roster) Host() peer.ID           { return r.host }
-func (r roster) IsMember(p peer.ID) bool { return r.members[p] }
+func (r *roster) Host() peer.ID           { return r.host }
+func (r *roster) IsMember(p peer.ID) bool { return r.members[p] }
+func (r *roster) Key(e uint32) (psession.Key, bool) {
+	k, ok := r.keys[e]
+	return k, ok
+}
+func (r *roster) Missing(e uint32) { r.missing = append(r.missing, e) }
 
 func TestValidator(t *testing.T) {
 	hk, host := identity(t)
 	mk, member := identity(t)
 	ok, outsider := identity(t)
-	v := psession.Validator(roster{host, map[peer.ID]bool{host: true, member: true}})
-	key := psession.NewKey(1)
-	data := func(k crypto.PrivKey, id peer.ID) []byte {
-		d, _ := psession.Seal(sid, k.Sign, id, 1, key, []byte("x"))
-		b, _ := proto.Marshal(&pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: d}})
+	key, newer := psession.NewKey(1), psession.NewKey(2)
+	r := &roster{host: host, members: map[peer.ID]bool{host: true, member: true}, keys: map[uint32]psession.Key{1: key}}
+	v := psession.Validator(sid, r)
+	seal := func(k psession.Key, tm *pb.SessionTopicMessage) []byte {
+		b, err := psession.SealTopic(sid, k, tm)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return b
 	}
-	rosterMsg, _ := proto.Marshal(&pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Roster{Roster: &pb.SessionRoster{SessionId: sid}}})
+	data := func(pk crypto.PrivKey, id peer.ID) *pb.SessionTopicMessage {
+		d, _ := psession.Seal(sid, pk.Sign, id, 1, key, []byte("x"))
+		return &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: d}}
+	}
+	badSig := data(mk, member)
+	badSig.GetData().Signature[0] ^= 1
+	roster := &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Roster{Roster: &pb.SessionRoster{SessionId: sid}}}
+	otherRoster := &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Roster{Roster: &pb.SessionRoster{SessionId: "ffffffffffffffffffffffffffffffff"}}}
+	clear, _ := proto.Marshal(roster)
 	msg := func(from peer.ID, b []byte) *pubsub.Message {
 		return &pubsub.Message{Message: &pubsub_pb.Message{From: []byte(from), Data: b}}
 	}
@@ -98,18 +116,54 @@ func TestValidator(t *testing.T) {
 		m    *pubsub.Message
 		want pubsub.ValidationResult
 	}{
-		{"member's own", msg(member, data(mk, member)), pubsub.ValidationAccept},
-		{"passed on by the host", msg(host, data(mk, member)), pubsub.ValidationAccept},
-		{"host's own", msg(host, data(hk, host)), pubsub.ValidationAccept},
-		{"outsider's", msg(outsider, data(ok, outsider)), pubsub.ValidationIgnore},
-		{"member's, relayed by an outsider", msg(outsider, data(mk, member)), pubsub.ValidationReject},
-		{"roster from the host", msg(host, rosterMsg), pubsub.ValidationAccept},
-		{"roster from a member", msg(member, rosterMsg), pubsub.ValidationReject},
+		{"member's own", msg(member, seal(key, data(mk, member))), pubsub.ValidationAccept},
+		{"passed on by the host", msg(host, seal(key, data(mk, member))), pubsub.ValidationAccept},
+		{"host's own", msg(host, seal(key, data(hk, host))), pubsub.ValidationAccept},
+		{"outsider's, sealed with the key", msg(outsider, seal(key, data(ok, outsider))), pubsub.ValidationIgnore},
+		{"outsider's, sealed with its own key", msg(outsider, seal(psession.NewKey(1), data(ok, outsider))), pubsub.ValidationReject},
+		{"member's, relayed by an outsider", msg(outsider, seal(key, data(mk, member))), pubsub.ValidationReject},
+		{"member's, with a bad signature", msg(member, seal(key, badSig)), pubsub.ValidationReject},
+		{"roster from the host", msg(host, seal(key, roster)), pubsub.ValidationAccept},
+		{"roster of another session", msg(host, seal(key, otherRoster)), pubsub.ValidationReject},
+		{"roster from a member", msg(member, seal(key, roster)), pubsub.ValidationReject},
+		{"roster in clear", msg(host, clear), pubsub.ValidationReject},
 		{"garbage", msg(member, []byte{0xff, 0x01}), pubsub.ValidationReject},
+		{"a new epoch, from the host", msg(host, seal(newer, roster)), pubsub.ValidationIgnore},
+		{"a new epoch, from an outsider", msg(outsider, seal(newer, roster)), pubsub.ValidationIgnore},
 	} {
 		if got := v(context.Background(), member, tc.m); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	if len(r.missing) != 1 || r.missing[0] != 2 {
+		t.Errorf("Missing was told %v, want [2] (the host's new epoch, not the outsider's)", r.missing)
+	}
+}
+
+func TestSealTopicPads(t *testing.T) {
+	key := psession.NewKey(1)
+	sizes := map[int]bool{}
+	for _, n := range []int{0, 1, 10, 100, 150} {
+		tm := &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Heartbeat{Heartbeat: &pb.SessionHeartbeat{SessionId: sid, Highest: map[string]uint64{string(bytes.Repeat([]byte("p"), n)): 1}}}}
+		b, err := psession.SealTopic(sid, key, tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[len(b)] = true
+		var env pb.SessionEnvelope
+		if err := proto.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		got, err := psession.OpenTopic(sid, key, &env)
+		if err != nil || !proto.Equal(got, tm) {
+			t.Fatalf("OpenTopic = %v, %v", got, err)
+		}
+		if _, err := psession.OpenTopic("ffffffffffffffffffffffffffffffff", key, &env); !errors.Is(err, psession.ErrCannotOpen) {
+			t.Fatalf("opened with another session's binding: %v", err)
+		}
+	}
+	if len(sizes) != 1 {
+		t.Fatalf("heartbeats of different lengths seal to sizes %v, want one", sizes)
 	}
 }
 
