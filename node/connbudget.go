@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,24 @@ type connBudget struct {
 	// h is set once the host exists; connections that arrive before are
 	// let in.
 	h atomic.Pointer[host.Host]
+
+	// mu serialises the budget's decisions. pending holds the strangers let
+	// in whose connections the swarm does not list yet, and closing the
+	// connections closed to make room that it still lists, so that
+	// handshakes finishing together cannot overdraw the budget.
+	mu      sync.Mutex
+	pending map[peer.ID]admitted
+	closing map[string]time.Time
 }
+
+type admitted struct {
+	src string
+	at  time.Time
+}
+
+// settleAfter bounds how long an admission or an eviction waits to show in
+// the swarm's list of connections.
+const settleAfter = 5 * time.Second
 
 func (b *connBudget) InterceptPeerDial(peer.ID) bool               { return true }
 func (b *connBudget) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
@@ -65,18 +83,46 @@ func (b *connBudget) InterceptSecured(dir network.Direction, p peer.ID, cma netw
 	}
 	h := *hp
 	src := sourceKey(cma.RemoteMultiaddr())
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending, b.closing = map[peer.ID]admitted{}, map[string]time.Time{}
+	}
+	// held: per source, the strangers' inbound connections, nil standing
+	// for one admitted but not listed yet (which cannot be evicted).
 	held := map[string][]network.Conn{}
 	total := 0
+	listed := map[string]bool{}
 	for _, c := range h.Network().Conns() {
-		if c.Stat().Direction != network.DirInbound || !b.stranger(h, c.RemotePeer()) {
+		listed[c.ID()] = true
+		if _, gone := b.closing[c.ID()]; gone || c.Stat().Direction != network.DirInbound || !b.stranger(h, c.RemotePeer()) {
 			continue
 		}
+		delete(b.pending, c.RemotePeer())
 		k := sourceKey(c.RemoteMultiaddr())
 		held[k] = append(held[k], c)
 		total++
 	}
-	if total < b.max {
+	for id, at := range b.closing {
+		if !listed[id] || now.Sub(at) > settleAfter {
+			delete(b.closing, id)
+		}
+	}
+	for q, a := range b.pending {
+		if now.Sub(a.at) > settleAfter {
+			delete(b.pending, q)
+			continue
+		}
+		held[a.src] = append(held[a.src], nil)
+		total++
+	}
+	admit := func() bool {
+		b.pending[p] = admitted{src: src, at: now}
 		return true
+	}
+	if total < b.max {
+		return admit()
 	}
 	var heavy string
 	for k, cs := range held {
@@ -84,19 +130,20 @@ func (b *connBudget) InterceptSecured(dir network.Direction, p peer.ID, cma netw
 			heavy = k
 		}
 	}
-	if len(held[heavy]) <= len(held[src])+1 {
-		log.Debugw("stranger refused: connection budget full", "peer", p, "from", src)
-		return false
-	}
-	newest := held[heavy][0]
-	for _, c := range held[heavy][1:] {
-		if c.Stat().Opened.After(newest.Stat().Opened) {
+	var newest network.Conn
+	for _, c := range held[heavy] {
+		if c != nil && (newest == nil || c.Stat().Opened.After(newest.Stat().Opened)) {
 			newest = c
 		}
 	}
+	if newest == nil || len(held[heavy]) <= len(held[src])+1 {
+		log.Debugw("stranger refused: connection budget full", "peer", p, "from", src)
+		return false
+	}
 	log.Debugw("stranger connection closed to make room", "closed", newest.RemotePeer(), "from", heavy, "for", p)
+	b.closing[newest.ID()] = now
 	go newest.Close()
-	return true
+	return admit()
 }
 
 // stranger reports whether p counts against the strangers' budget.

@@ -61,6 +61,19 @@ func (c Condition) check(doc []byte) (ok bool, observed string) {
 		}
 		n := len(r.Array())
 		return float64(n) == c.Value.(float64), fmt.Sprintf("%d elements: %s", n, observed)
+	case OpAtLeast, OpAtMost:
+		n := r.Float()
+		switch {
+		case r.IsArray():
+			n = float64(len(r.Array()))
+			observed = fmt.Sprintf("%d elements: %s", len(r.Array()), observed)
+		case r.Type != gjson.Number:
+			return false, "not a number or an array: " + observed
+		}
+		if c.Op == OpAtLeast {
+			return n >= c.Value.(float64), observed
+		}
+		return n <= c.Value.(float64), observed
 	case OpEquals:
 		return equalValue(r, c.Value), observed
 	case OpContains:

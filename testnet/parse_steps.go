@@ -335,7 +335,7 @@ func (p *scenarioParser) conditions(n ast.Node) ([]Condition, error) {
 	for _, item := range list {
 		c := Condition{Line: lineOf(item)}
 		var pathSet bool
-		err := fields(item, "a json condition", []string{"path", string(OpEquals), string(OpContains), string(OpCount), string(OpExists)}, func(k string, v ast.Node) (err error) {
+		err := fields(item, "a json condition", []string{"path", string(OpEquals), string(OpContains), string(OpCount), string(OpExists), string(OpAtLeast), string(OpAtMost)}, func(k string, v ast.Node) (err error) {
 			if k == "path" {
 				pathSet = true
 				c.Path, err = str(v, "path")
@@ -346,9 +346,9 @@ func (p *scenarioParser) conditions(n ast.Node) ([]Condition, error) {
 			}
 			c.Op = Op(k)
 			switch c.Op {
-			case OpCount:
+			case OpCount, OpAtLeast, OpAtMost:
 				var i int
-				i, err = integer(v, "count")
+				i, err = integer(v, k)
 				c.Value = float64(i)
 			case OpExists:
 				c.Value, err = boolean(v, "exists")
@@ -364,7 +364,7 @@ func (p *scenarioParser) conditions(n ast.Node) ([]Condition, error) {
 			return nil, errAt(item, "a json condition needs path: a gjson path such as 0.peer_id or #")
 		}
 		if c.Op == "" {
-			return nil, errAt(item, "a json condition needs one of equals, contains, count, exists")
+			return nil, errAt(item, "a json condition needs one of equals, contains, count, exists, at_least, at_most")
 		}
 		out = append(out, c)
 	}

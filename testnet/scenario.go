@@ -207,6 +207,10 @@ const (
 	OpCount Op = "count"
 	// OpExists: whether the path exists is Value (true or false).
 	OpExists Op = "exists"
+	// OpAtLeast and OpAtMost: the number at the path (or the length of
+	// the array there) is at least, or at most, Value.
+	OpAtLeast Op = "at_least"
+	OpAtMost  Op = "at_most"
 )
 
 // Condition is a check on a JSON document, with a gjson path
