@@ -97,6 +97,9 @@ func (s *Server) cancelUnanswered(r *http.Request) (InvitationList, error) {
 		s.n.Invitations().Cancel(rec.ID)
 	}
 	recs := s.n.Invitations().List(invitations.Filter{Batch: req.Batch})
+	if recs == nil {
+		recs = []invitations.Record{}
+	}
 	return InvitationList{Batch: req.Batch, Invitations: recs, Tally: invitations.Count(recs)}, nil
 }
 
