@@ -19,6 +19,15 @@ const Namespace = "peercollab-addrs"
 // Internet scope (or vanished) drops out of the DHT's answers after it.
 const RecordTTL = 2 * time.Hour
 
+// Caps of an address record: its size, and how many addresses it may carry,
+// so that a peer cannot have those who look it up dial thousands of
+// addresses (perhaps someone else's). Far above what a node publishes: every
+// listen address on every interface, plus its relayed ones.
+const (
+	MaxRecordSize  = 64 << 10
+	MaxRecordAddrs = 256
+)
+
 // Errors of address records.
 var (
 	ErrBadKey    = errors.New("reach: not an address record key")
@@ -48,6 +57,9 @@ func parseRecord(key string, value []byte, now time.Time) (*peer.PeerRecord, err
 	if err != nil {
 		return nil, err
 	}
+	if len(value) > MaxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrBadRecord, len(value), MaxRecordSize)
+	}
 	env, rec, err := record.ConsumeEnvelope(value, peer.PeerRecordEnvelopeDomain)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
@@ -59,6 +71,9 @@ func parseRecord(key string, value []byte, now time.Time) (*peer.PeerRecord, err
 	signer, err := peer.IDFromPublicKey(env.PublicKey)
 	if err != nil || signer != p || pr.PeerID != p {
 		return nil, ErrBadRecord
+	}
+	if len(pr.Addrs) > MaxRecordAddrs {
+		return nil, fmt.Errorf("%w: %d addresses, more than %d", ErrBadRecord, len(pr.Addrs), MaxRecordAddrs)
 	}
 	issued := time.Unix(0, int64(pr.Seq))
 	if now.Sub(issued) > RecordTTL || issued.Sub(now) > time.Minute {
@@ -77,11 +92,13 @@ func (Validator) Validate(key string, value []byte) error {
 	return err
 }
 
-// Select picks the newest valid record.
+// Select picks the newest valid record (the first of equals), judging every
+// value at the same moment.
 func (Validator) Select(key string, values [][]byte) (int, error) {
+	now := time.Now()
 	best, bestSeq := -1, uint64(0)
 	for i, v := range values {
-		pr, err := parseRecord(key, v, time.Now())
+		pr, err := parseRecord(key, v, now)
 		if err != nil {
 			continue
 		}
