@@ -46,8 +46,8 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 	decline := func(reason invite.Reason) invite.Ack {
 		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Declined, Reason: reason}}
 	}
-	if !s.in.allow(from, src, stranger, now) {
-		log.Debugw("invitation rate limited", "peer", from, "source", src.addr, "stranger", stranger)
+	if limiter := s.in.allow(from, src, stranger, now); limiter != "" {
+		log.Debugw("invitation rate limited", "peer", from, "source", src.addr, "stranger", stranger, "limiter", limiter)
 		return refuse(invite.RateLimited)
 	}
 	switch s.cfg.Policy() {
@@ -82,17 +82,20 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 		s.answerLocked(e, Accepted, app, stepNone)
 		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Accepted}}
 	}
-	if !s.in.room(e) {
-		if stranger && !s.in.full {
-			s.in.full = true
-			log.Infow("refusing invitations from strangers: their budget or the sender's share is full",
-				"stored", s.in.strangers.n, "bytes", s.in.strangers.bytes)
+	full := s.in.room(e)
+	if f := full == fullBudget; stranger && f != s.in.full {
+		s.in.full = f
+		if f {
+			log.Infow("refusing invitations from strangers: their budget is full", "stored", s.in.strangers.n, "bytes", s.in.strangers.bytes)
+		} else {
+			log.Infow("taking invitations from strangers again", "stored", s.in.strangers.n, "bytes", s.in.strangers.bytes)
 		}
-		log.Debugw("invitation refused: inbox full", "peer", from, "source", src.addr, "stranger", stranger)
+	}
+	if full != "" {
+		log.Debugw("invitation refused: inbox full", "peer", from, "source", src.addr, "stranger", stranger, "full", full)
 		return refuse(invite.InboxFull)
 	}
 	if stranger {
-		s.in.full = false
 		if cap := now.Add(s.lim.StrangerExpiry); e.Expires.After(cap) {
 			e.Expires = cap
 		}

@@ -163,8 +163,8 @@ type intake struct {
 	strangerPeers       *limiters[peer.ID]
 	addrs               *limiters[netip.Addr]
 	networks            *limiters[netip.Prefix]
-	// full is set while strangers are refused for a full budget (for
-	// logging once when that begins).
+	// full is set while the strangers' budget is full (for logging once
+	// when that begins).
 	full bool
 }
 
@@ -177,21 +177,50 @@ func newIntake(lim Limits, peerRate rate.Limit, peerBurst int) intake {
 }
 
 // allow applies the rate limits, the narrowest first, so that a source
-// refused for itself takes nothing from its network's bucket.
-func (in *intake) allow(from peer.ID, src source, stranger bool, now time.Time) bool {
-	if !stranger {
-		return in.contactPeers.allow(from, now)
+// refused for itself takes nothing from its network's bucket. It tells
+// which limiter refused (a table with no room refuses too), or "".
+func (in *intake) allow(from peer.ID, src source, stranger bool, now time.Time) string {
+	switch {
+	case !stranger:
+		if !in.contactPeers.allow(from, now) {
+			return "peer"
+		}
+	case !in.strangerPeers.allow(from, now):
+		return "peer"
+	case !in.addrs.allow(src.addr, now):
+		return "address"
+	case !in.networks.allow(src.network, now):
+		return "network"
 	}
-	return in.strangerPeers.allow(from, now) && in.addrs.allow(src.addr, now) && in.networks.allow(src.network, now)
+	return ""
 }
 
-// room reports whether e fits its budget and, for a stranger, its shares.
-func (in *intake) room(e *entry) bool {
-	if !e.stranger {
-		return in.contacts.n < in.lim.ContactInvitations && in.contacts.bytes+e.cost <= in.lim.ContactBytes
+// Why an invitation has no room (see room).
+const (
+	fullBudget  = "budget"
+	fullPeer    = "peer's share"
+	fullAddr    = "address's share"
+	fullNetwork = "network's share"
+)
+
+// room tells why e does not fit its budget or, for a stranger, its
+// shares: one of the full* constants, or "" when it fits.
+func (in *intake) room(e *entry) string {
+	switch {
+	case !e.stranger:
+		if in.contacts.n >= in.lim.ContactInvitations || in.contacts.bytes+e.cost > in.lim.ContactBytes {
+			return fullBudget
+		}
+	case in.strangers.n >= in.lim.StrangerInvitations || in.strangers.bytes+e.cost > in.lim.StrangerBytes:
+		return fullBudget
+	case in.byPeer[e.Peer] >= in.lim.PerPeer:
+		return fullPeer
+	case in.byAddr[e.src.addr] >= in.lim.PerAddr:
+		return fullAddr
+	case in.byNetwork[e.src.network] >= in.lim.PerNetwork:
+		return fullNetwork
 	}
-	return in.strangers.n < in.lim.StrangerInvitations && in.strangers.bytes+e.cost <= in.lim.StrangerBytes &&
-		in.byPeer[e.Peer] < in.lim.PerPeer && in.byAddr[e.src.addr] < in.lim.PerAddr && in.byNetwork[e.src.network] < in.lim.PerNetwork
+	return ""
 }
 
 // charge counts an unanswered received invitation in its budget.

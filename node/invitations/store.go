@@ -197,7 +197,7 @@ func (s *Service) load() error {
 			}
 			continue
 		}
-		if !s.in.room(e) {
+		if s.in.room(e) != "" {
 			over++
 			s.deleteLocked(e)
 			continue
