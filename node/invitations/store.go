@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -131,23 +130,31 @@ func (p payload) check() error {
 	return nil
 }
 
-// load reads the index into memory. Damaged records are dropped; records
-// of an older version are moved to the current layout; received
+// load reads the index into memory. Damaged records are dropped; received
 // invitations not answered yet are counted in their budgets, oldest first,
 // and the ones beyond are dropped (a database filled before the budgets
-// existed); strangers' expiries are capped.
+// existed); strangers' expiries are capped; records of an older version
+// that remain are then moved to the current layout, one at a time.
 func (s *Service) load() error {
-	var damaged, old []string
+	var damaged []string
+	old := map[string]bool{}
 	err := s.cfg.State.ForEach(bucket, func(key string, raw []byte) error {
-		e, _, v, err := decodeRecord(key, raw)
+		e, p, v, err := decodeRecord(key, raw)
 		if err != nil {
 			log.Warnw("dropping a damaged invitation record", "key", key, "error", err)
 			damaged = append(damaged, key)
 			return nil
 		}
 		if v < recordVersion {
-			old = append(old, key) // read again below, one at a time
-			return nil
+			// Data and card are still inline: nothing is stored apart yet.
+			// The intake class is decided now: the inviter was a stranger
+			// unless trusted when it invited, or a contact now.
+			old[key] = true
+			e.payload = false
+			if e.Direction == Received {
+				e.stranger = !e.Trusted && !s.cfg.IsContact(e.Peer)
+				e.cost = costOf(&invite.Invitation{Data: p.Data, Message: e.Message, AppID: e.AppID}, p.Card)
+			}
 		}
 		s.records[key] = e
 		return nil
@@ -156,31 +163,10 @@ func (s *Service) load() error {
 		return err
 	}
 	for _, key := range damaged {
-		s.deleteStored(key)
-	}
-	for _, key := range old {
-		s.migrate(key)
-	}
-	// Payloads whose index record is gone (a crash between the two
-	// writes, or a dropped record) are removed.
-	var orphans []string
-	err = s.cfg.State.ForEach(payloadBucket, func(key string, _ []byte) error {
-		if _, ok := s.records[key]; !ok {
-			orphans = append(orphans, key)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, key := range orphans {
-		if err := s.cfg.State.Delete(payloadBucket, key); err != nil {
-			return err
-		}
+		s.deleteStored(key, true)
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	entries := make([]*entry, 0, len(s.records))
 	for _, e := range s.records {
 		entries = append(entries, e)
@@ -205,41 +191,57 @@ func (s *Service) load() error {
 		s.in.charge(e)
 		if cap := e.Updated.Add(s.lim.StrangerExpiry); e.stranger && e.Expires.After(cap) {
 			e.Expires = cap
-			s.saveLocked(e)
+			if !old[e.key()] {
+				s.saveLocked(e)
+			}
 		}
 	}
+	s.mu.Unlock()
 	if over > 0 {
 		log.Warnw("dropped stored invitations beyond the budgets", "count", over)
+	}
+	for key := range old {
+		if e, ok := s.records[key]; ok {
+			s.migrate(e)
+		}
+	}
+	// Payloads whose index record is gone (a crash between the two
+	// writes) are removed.
+	var orphans []string
+	err = s.cfg.State.ForEach(payloadBucket, func(key string, _ []byte) error {
+		if _, ok := s.records[key]; !ok {
+			orphans = append(orphans, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range orphans {
+		if err := s.cfg.State.Delete(payloadBucket, key); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // migrate moves a record of an older version to the current layout: its
-// data and card apart, its intake class decided now (the inviter is a
-// stranger unless a contact or trusted). Called before the service runs.
-func (s *Service) migrate(key string) {
+// data and card apart (unless nothing needs them any more), its index
+// entry as e now stands. Called before the service runs.
+func (s *Service) migrate(e *entry) {
+	key := e.key()
 	var raw json.RawMessage
-	if _, err := s.cfg.State.Get(bucket, key, &raw); err != nil {
-		log.Warnw("dropping an invitation record that cannot be read", "key", key, "error", err)
-		s.deleteStored(key)
-		return
+	_, err := s.cfg.State.Get(bucket, key, &raw)
+	var p payload
+	if err == nil {
+		_, p, _, err = decodeRecord(key, raw)
 	}
-	e, p, _, err := decodeRecord(key, raw)
 	if err != nil {
-		s.deleteStored(key)
+		log.Warnw("dropping an invitation record that cannot be read", "key", key, "error", err)
+		delete(s.records, key)
+		s.deleteStored(key, false)
 		return
 	}
-	if e.Direction == Received {
-		trusted := e.Trusted || s.cfg.IsContact(e.Peer)
-		if !trusted {
-			if card, err := contacts.ParseCard(p.Card, time.Now()); err == nil && card.PeerID() == e.Peer {
-				trusted = s.cfg.Trust(card)
-			}
-		}
-		e.stranger = !trusted
-		e.cost = costOf(&invite.Invitation{Data: p.Data, Message: e.Message, AppID: e.AppID}, p.Card)
-	}
-	e.payload = false
 	done := e.Direction == Received && e.State.Answered() && e.State != Accepted && e.Unacked == stepNone
 	if (len(p.Data) > 0 || len(p.Card) > 0) && !done {
 		if err := s.cfg.State.Put(payloadBucket, key, p); err != nil {
@@ -251,13 +253,16 @@ func (s *Service) migrate(key string) {
 	if err := s.cfg.State.Put(bucket, key, e.disk()); err != nil {
 		log.Errorw("store invitation", "invitation", e.ID, "error", err)
 	}
-	s.records[key] = e
 }
 
-// deleteStored removes a record and its payload from the database.
-func (s *Service) deleteStored(key string) {
+// deleteStored removes a record, and its payload if it has one stored,
+// from the database.
+func (s *Service) deleteStored(key string, payload bool) {
 	if err := s.cfg.State.Delete(bucket, key); err != nil {
 		log.Errorw("delete invitation", "key", key, "error", err)
+	}
+	if !payload {
+		return
 	}
 	if err := s.cfg.State.Delete(payloadBucket, key); err != nil {
 		log.Errorw("delete invitation data", "key", key, "error", err)
@@ -273,7 +278,7 @@ func (s *Service) deleteLocked(e *entry) {
 	}
 	s.in.release(e)
 	delete(s.records, key)
-	s.deleteStored(key)
+	s.deleteStored(key, e.payload)
 }
 
 // saveLocked stores a record's index entry and publishes the change. A
