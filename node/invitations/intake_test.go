@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/time/rate"
 
@@ -274,5 +275,43 @@ func TestIndexWithoutPayload(t *testing.T) {
 	}
 	if v, ok := ev.Data.(Record); !ok || v.Data != nil {
 		t.Fatalf("event %+v", ev.Data)
+	}
+}
+
+// BenchmarkIntake measures what one stranger's invitation costs the inbox
+// (the handler only: no stream, no card parsing) when it is taken, and when
+// a full budget or a rate limit refuses it.
+func BenchmarkIntake(b *testing.B) {
+	strangers := make([]inviter, 256)
+	for i := range strangers {
+		strangers[i] = newInviter(b)
+	}
+	data := make([]byte, invite.MaxData)
+	for _, bc := range []struct {
+		name string
+		lim  Limits
+		want invite.Reason
+	}{
+		{"taken", loose(Limits{StrangerInvitations: 1 << 30, StrangerBytes: 1 << 50, PerPeer: 1 << 30, PerAddr: 1 << 30, PerNetwork: 1 << 30}), invite.NoReason},
+		{"inbox full", loose(Limits{StrangerInvitations: 1}), invite.InboxFull},
+		{"rate limited", Limits{AddrRate: 1e-9, AddrBurst: 1}, invite.RateLimited},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			bn := newBench(b, bc.lim)
+			bn.s.in.strangerPeers = newLimiters[peer.ID](rate.Inf, 1, 1<<20)
+			first := strangers[0]
+			bn.invite(first, "/ip4/10.0.0.1/tcp/1", invitation(first, data, time.Hour))
+			invs := make([]invite.Invitation, b.N)
+			for i := range invs {
+				invs[i] = invitation(strangers[i%len(strangers)], data, time.Hour)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				who := strangers[i%len(strangers)]
+				if got := reason(b, handler{bn.s}.Invited(who.id, ma.StringCast("/ip4/10.0.0.1/tcp/1"), invs[i], who.card)); got != bc.want {
+					b.Fatalf("%q, want %q", got, bc.want)
+				}
+			}
+		})
 	}
 }

@@ -30,13 +30,21 @@ import (
 
 // The flood: keys fresh Ed25519 keys, dealt in turn to the attacker's
 // source addresses (networks /24s of perNetwork addresses each), each send
-// perKey invitations of 16 KiB.
-const (
+// perKey invitations of 16 KiB. INVITEFLOOD_NETWORKS and
+// INVITEFLOOD_PER_NETWORK change the shape for measurements by hand.
+var (
 	keys       = 1000
 	perKey     = 10
-	networks   = 10
-	perNetwork = 10
+	networks   = envInt("INVITEFLOOD_NETWORKS", 10)
+	perNetwork = envInt("INVITEFLOOD_PER_NETWORK", 10)
 )
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 && n <= 250 {
+		return n
+	}
+	return def
+}
 
 // Bounds the victim must keep (the goals).
 const (
