@@ -1,15 +1,19 @@
 package contacts
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,6 +21,10 @@ import (
 
 // KeyFile is the name of the identity key file in a data directory.
 const KeyFile = "identity.key"
+
+// MaxKeyFile caps the identity key file that LoadIdentity reads: a PKCS#8
+// Ed25519 key is 119 bytes of PEM.
+const MaxKeyFile = 16 << 10
 
 const pemPrivateKey = "PRIVATE KEY"
 
@@ -75,34 +83,70 @@ func (i *Identity) MarshalPEM() ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), nil
 }
 
-// ParseIdentityPEM decodes a PKCS#8 PEM Ed25519 key.
+// ParseIdentityPEM decodes a PKCS#8 PEM Ed25519 key. Any other input is an
+// error that wraps ErrBadKeyFile and says what is wrong with it: empty, too
+// large, not PEM or cut short, a PEM block of another type, encrypted, not
+// PKCS#8, or a key of another type.
 func ParseIdentityPEM(data []byte) (*Identity, error) {
+	if len(data) > MaxKeyFile {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrBadKeyFile, len(data), MaxKeyFile)
+	}
 	block, _ := pem.Decode(data)
-	if block == nil || block.Type != pemPrivateKey {
-		return nil, ErrBadKeyFile
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return nil, fmt.Errorf("%w: the file is empty", ErrBadKeyFile)
+	case block == nil:
+		return nil, fmt.Errorf("%w: no whole PEM block (not PEM, or cut short)", ErrBadKeyFile)
+	case block.Type != pemPrivateKey:
+		return nil, fmt.Errorf("%w: a PEM block of type %s, not %q", ErrBadKeyFile, quoteShort(block.Type), pemPrivateKey)
+	case len(block.Headers) > 0:
+		return nil, fmt.Errorf("%w: the PEM block has headers (an encrypted key?)", ErrBadKeyFile)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+		// encoding/asn1's own words ("tags don't match (16 vs {class:1
+		// ...") help no one.
+		return nil, fmt.Errorf("%w: the key in the PEM block is damaged, or not PKCS#8", ErrBadKeyFile)
 	}
 	key, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: key type %T", ErrBadKeyFile, k)
+	if !ok || len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: a key of type %T, not Ed25519", ErrBadKeyFile, k)
 	}
 	return identityFromKey(key)
 }
 
+// quoteShort quotes s, cut to its first 64 bytes.
+func quoteShort(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(strings.ToValidUTF8(s[:most], "")) + "…"
+}
+
 // LoadIdentity reads the identity key of the data directory dir. It returns
-// ErrNoIdentity when there is none.
+// ErrNoIdentity when there is none, and an error wrapping ErrBadKeyFile
+// when the file is no key (see ParseIdentityPEM); it reads at most
+// MaxKeyFile bytes of it.
 func LoadIdentity(dir string) (*Identity, error) {
-	data, err := os.ReadFile(filepath.Join(dir, KeyFile))
+	path := filepath.Join(dir, KeyFile)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoIdentity
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read identity: %w", err)
 	}
-	return ParseIdentityPEM(data)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	id, err := ParseIdentityPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return id, nil
 }
 
 // CreateIdentity makes a new identity and writes it to dir with mode 0600,

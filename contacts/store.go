@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
 	bolt "go.etcd.io/bbolt"
@@ -17,6 +18,13 @@ import (
 
 // StoreFile is the name of the contact database in a data directory.
 const StoreFile = "contacts.db"
+
+// ErrDamagedRecord means a stored contact record cannot be read: damaged on
+// disk, or written by an incompatible version. OpenStore leaves such a
+// record out (and logs it); Add replaces it and Remove deletes it.
+var ErrDamagedRecord = errors.New("contacts: stored contact record is damaged")
+
+var log = logging.Logger("peercollab/contacts")
 
 var (
 	bucketContacts = []byte("contacts")
@@ -68,14 +76,21 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 		return nil, fmt.Errorf("open contact store: %w", err)
 	}
 	s := &Store{db: db, cache: map[peer.ID]*Contact{}}
+	// A record that cannot be read is left out, and said so: one damaged
+	// record must not keep the node from starting. A damaged "me" is made
+	// afresh by EnsureMe.
 	err = db.View(func(tx *bolt.Tx) error {
-		if me, err := decode(tx.Bucket(bucketMeta).Get(keyMe)); err == nil {
+		switch me, err := decode(nil, tx.Bucket(bucketMeta).Get(keyMe)); {
+		case err == nil:
 			s.me = me
+		case !errors.Is(err, ErrContactNotFound):
+			log.Errorw("our own stored contact cannot be read; it is made afresh", "error", err)
 		}
-		return tx.Bucket(bucketContacts).ForEach(func(_, v []byte) error {
-			c, err := decode(v)
+		return tx.Bucket(bucketContacts).ForEach(func(k, v []byte) error {
+			c, err := decode(k, v)
 			if err != nil {
-				return err
+				log.Errorw("a stored contact cannot be read; it is left out", "contact", peerKey(k), "error", err)
+				return nil
 			}
 			s.cache[c.PeerID] = c
 			return nil
@@ -134,12 +149,12 @@ func (s *Store) SetMe(c *Contact) error {
 // contact already, and with ErrIsMe for our own peer ID.
 func (s *Store) Add(c *Contact) error {
 	return s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
-		if me, _ := decode(tx.Bucket(bucketMeta).Get(keyMe)); me != nil && me.PeerID == c.PeerID {
+		if me, _ := decode(nil, tx.Bucket(bucketMeta).Get(keyMe)); me != nil && me.PeerID == c.PeerID {
 			return nil, ErrIsMe
 		}
 		b := tx.Bucket(bucketContacts)
-		if b.Get([]byte(c.PeerID)) != nil {
-			return nil, ErrContactExists
+		if _, err := decode([]byte(c.PeerID), b.Get([]byte(c.PeerID))); !errors.Is(err, ErrContactNotFound) && !errors.Is(err, ErrDamagedRecord) {
+			return nil, ErrContactExists // a damaged record is replaced
 		}
 		if err := put(b, []byte(c.PeerID), c); err != nil {
 			return nil, err
@@ -154,7 +169,7 @@ func (s *Store) Update(id peer.ID, fn func(*Contact) error) (*Contact, error) {
 	var out *Contact
 	err := s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
 		b := tx.Bucket(bucketContacts)
-		c, err := decode(b.Get([]byte(id)))
+		c, err := decode([]byte(id), b.Get([]byte(id)))
 		if err != nil {
 			return nil, err
 		}
@@ -173,11 +188,14 @@ func (s *Store) Update(id peer.ID, fn func(*Contact) error) (*Contact, error) {
 	return out, err
 }
 
-// Remove deletes the contact id.
+// Remove deletes the contact id, a damaged record of it too.
 func (s *Store) Remove(id peer.ID) error {
 	return s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
 		b := tx.Bucket(bucketContacts)
-		c, err := decode(b.Get([]byte(id)))
+		c, err := decode([]byte(id), b.Get([]byte(id)))
+		if errors.Is(err, ErrDamagedRecord) {
+			c, err = &Contact{PeerID: id}, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -310,14 +328,32 @@ func put(b *bolt.Bucket, key []byte, c *Contact) error {
 	return b.Put(key, v)
 }
 
-func decode(v []byte) (*Contact, error) {
+// decode reads a stored contact: the record of key in the contacts bucket,
+// or "me" when key is nil. It returns ErrContactNotFound when there is none,
+// and an error wrapping ErrDamagedRecord when it is not a contact record,
+// or the record of a peer other than its key's.
+func decode(key, v []byte) (*Contact, error) {
 	if v == nil {
 		return nil, ErrContactNotFound
 	}
 	var r storedContact
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("contacts: corrupt record: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrDamagedRecord, err)
+	}
+	if err := r.PeerID.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDamagedRecord, err)
+	}
+	if key != nil && string(key) != string(r.PeerID) {
+		return nil, fmt.Errorf("%w: the record of %s is stored under %s", ErrDamagedRecord, r.PeerID, peerKey(key))
 	}
 	r.Contact.Card = r.Card
 	return &r.Contact, nil
+}
+
+// peerKey names the peer of a contacts bucket key, for messages.
+func peerKey(k []byte) string {
+	if id, err := peer.IDFromBytes(k); err == nil {
+		return id.String()
+	}
+	return fmt.Sprintf("%x", k)
 }
