@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 )
 
@@ -115,6 +116,14 @@ type Config struct {
 	// Default: 20 a minute, bursts of 10.
 	InvitationsPerMinute float64
 	InvitationBurst      int
+
+	// InvitationLimits bound what others can make the node keep of their
+	// invitations: the strangers' and the contacts' budgets, a stranger's
+	// share per peer, address and network, how long a stranger's
+	// invitation waits. Default: the zero value, meaning the defaults of
+	// package invitations (strangers 100 invitations and 2 MiB; contacts
+	// 1,000 and 16 MiB; 5 minutes).
+	InvitationLimits invitations.Limits
 
 	// SessionHeartbeat is how often a session's host tells its members how
 	// far each sender got (so a lost last message is noticed). Default: 2 s.

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -58,6 +59,12 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 		return fmt.Errorf("%w: that is this node", ErrUnreachable)
 	}
 	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	if sw, ok := n.host.Network().(*swarm.Swarm); ok && n.host.Network().Connectedness(ai.ID) != network.Connected {
+		// Every caller paces its own retries; the swarm's dial backoff
+		// would add seconds after a refusal that has passed already (a
+		// busy peer's handshake limit).
+		sw.Backoff().Clear(ai.ID)
+	}
 	if err := n.host.Connect(network.WithAllowLimitedConn(ctx, "peercollab"), ai); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}

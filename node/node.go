@@ -183,7 +183,7 @@ func (n *Node) startServices() (err error) {
 	n.invites, err = invitations.New(invitations.Config{Host: n.host, State: n.invState, Hub: n.hub, Home: n.cfg.Home,
 		MyCard: n.MyCard, Trust: n.trusted, Name: n.peerName, IsContact: n.store.IsContact, App: n.invitableApp,
 		Policy: n.InvitationPolicy, Connect: n.connectWith,
-		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst,
+		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst, Limits: n.cfg.InvitationLimits,
 		Changed: func(r invitations.Record) {
 			if s := n.sessions.Load(); s != nil {
 				s.Changed(r)
@@ -256,7 +256,7 @@ func (n *Node) newHost() (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), n.connLimits()...)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(connScopes.Build(limits.AutoScale())), n.connLimits()...)
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
@@ -292,6 +292,18 @@ func (n *Node) newHost() (host.Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// connScopes raise go-libp2p's connection limits where a flood from many
+// addresses would otherwise take the room of contacts: the transient scope
+// (handshakes under way, before the peer is known: 79 inbound by default
+// here) holds many short-lived strangers' handshakes, so that a contact's
+// handshake still finds room; the system scope holds them besides the
+// connections kept. Who keeps a connection is the connection budget's
+// business (connbudget.go); per-address caps and rates still apply.
+var connScopes = rcmgr.PartialLimitConfig{
+	System:    rcmgr.ResourceLimits{Conns: 1024, ConnsInbound: 512},
+	Transient: rcmgr.ResourceLimits{Conns: 512, ConnsInbound: 256},
 }
 
 // Close stops the node and waits for everything it started. It is
