@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,10 +45,8 @@ func (l *rpcLog) RecvRPC(rpc *pubsub.RPC) {
 func (l *rpcLog) all() []*pubsub_pb.RPC {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slicesClone(l.rpcs)
+	return slices.Clone(l.rpcs)
 }
-
-func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
 
 func (*rpcLog) OnNewOutboundStream(peer.ID, protocol.ID) {}
 func (*rpcLog) OnClosedOutboundStream(peer.ID)           {}
@@ -144,12 +143,14 @@ func (o *outsider) subscribe(t *testing.T, name string) (*pubsub.Topic, *pubsub.
 	return topic, sub
 }
 
-// versions follows an endpoint topic and reports the highest update
-// version seen on it.
-func versions(ctx context.Context, sub *pubsub.Subscription) func() uint64 {
+// versions follows an endpoint topic until ctx ends and reports the
+// highest update version seen on it.
+func versions(t *testing.T, ctx context.Context, sub *pubsub.Subscription) func() uint64 {
 	var mu sync.Mutex
 	var highest uint64
-	go func() {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	wg.Go(func() {
 		for {
 			msg, err := sub.Next(ctx)
 			if err != nil {
@@ -162,7 +163,7 @@ func versions(ctx context.Context, sub *pubsub.Subscription) func() uint64 {
 				mu.Unlock()
 			}
 		}
-	}()
+	})
 	return func() uint64 { mu.Lock(); defer mu.Unlock(); return highest }
 }
 
@@ -235,7 +236,9 @@ func testSessionOutsider(t *testing.T, floodsub bool) {
 		sessionTopics = append(sessionTopics, topic)
 	}
 	eventually(t, 10*time.Second, func() bool { return len(sessionTopics[0].ListPeers()) == 2 },
-		func() string { return fmt.Sprintf("the outsider sees %v on the session's topic", sessionTopics[0].ListPeers()) })
+		func() string {
+			return fmt.Sprintf("the outsider sees %v on the session's topic", sessionTopics[0].ListPeers())
+		})
 	// Anchors: the outsider may watch the host's and m1's endpoint data.
 	// An update from each, published after the outsider subscribed to the
 	// session topics, shows that they know of its subscriptions; another,
@@ -244,7 +247,7 @@ func testSessionOutsider(t *testing.T, floodsub bool) {
 	watchers := map[*node.Node]func() uint64{}
 	for _, n := range []*node.Node{host, m1} {
 		_, sub := out.subscribe(t, endpoint.Topic(n.Identity().ID()))
-		watchers[n] = versions(ctx, sub)
+		watchers[n] = versions(t, ctx, sub)
 	}
 	anchor := func(text string) {
 		t.Helper()
@@ -254,7 +257,9 @@ func testSessionOutsider(t *testing.T, floodsub bool) {
 				t.Fatal(err)
 			}
 			eventually(t, 10*time.Second, func() bool { return highest() > before },
-				func() string { return fmt.Sprintf("no endpoint update from %s reached the outsider", n.Identity().ID()) })
+				func() string {
+					return fmt.Sprintf("no endpoint update from %s reached the outsider", n.Identity().ID())
+				})
 		}
 	}
 	anchor("anchor 1")

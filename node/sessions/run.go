@@ -16,17 +16,15 @@ import (
 
 // goPublish publishes m on x's topic in the background, sealed in an
 // envelope with the key of its epoch (a data message's own, else the
-// roster's) and sent only to the host and the members this node knows. A
-// host also hands it directly to the members that are not on the topic's
-// mesh.
+// roster's; without that key it goes out by Deliver only) and sent only to
+// the host and the members this node knows. A host also hands it directly
+// to the members that are not on the topic's mesh.
 func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
 	s.mu.Lock()
 	t, closed := x.topic, s.closed
 	epoch := x.roster.Epoch
 	if d := m.GetData(); d != nil {
-		if _, ok := x.keys[d.GetEpoch()]; ok {
-			epoch = d.GetEpoch()
-		}
+		epoch = d.GetEpoch() // a data message travels in an envelope of its own epoch
 	}
 	key, haveKey := x.keys[epoch]
 	var offMesh []peer.ID
@@ -265,7 +263,8 @@ func (s *Service) fetch(ctx context.Context, x *sess, src peer.ID, g session.Gap
 	got := 0
 	s.mu.Lock()
 	for _, d := range resp.GetMessages() {
-		if peer.ID(d.GetSender()) != g.Sender || d.GetSessionId() != x.id || psession.Verify(d) != nil {
+		if psession.CheckData(x.id, d) != nil || peer.ID(d.GetSender()) != g.Sender || d.GetSeq() < g.From || d.GetSeq() > g.To ||
+			psession.Verify(d) != nil {
 			continue
 		}
 		x.receiveLocked(d)

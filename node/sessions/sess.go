@@ -124,9 +124,14 @@ func decodeProgress(raw []byte) (progress, error) {
 	return pr, nil
 }
 
+// progressLocked is the session's progress record.
+func (x *sess) progressLocked() progress {
+	return progress{Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq}
+}
+
 // saveProgressLocked stores the session's progress record.
 func (x *sess) saveProgressLocked() {
-	pr := progress{Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq}
+	pr := x.progressLocked()
 	if err := x.s.cfg.State.Put(progressBucket, x.id, pr); err != nil {
 		log.Errorw("store session progress", "session", x.id, "error", err)
 	}
@@ -150,7 +155,7 @@ func decodeStored(raw []byte) (stored, error) {
 		return stored{}, errBadRecord
 	case !st.Hosting && st.HostState != nil:
 		return stored{}, errBadRecord
-	case st.Roster.Version > 0 && (st.Roster.Session != st.ID || st.Roster.Host != st.Host):
+	case st.Roster.Version > 0 && !validRoster(st.Roster, st.ID, st.Host), st.Roster.Version == 0 && len(st.Roster.Members) > 0:
 		return stored{}, errBadRecord
 	}
 	for _, k := range st.Keys {
@@ -184,8 +189,8 @@ func restore(s *Service, st stored, pr progress) *sess {
 	return x
 }
 
-// saveLocked stores the session.
-func (x *sess) saveLocked() {
+// storedLocked is the session as it is stored.
+func (x *sess) storedLocked() stored {
 	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Topic: x.tag, Roster: x.roster, Keys: map[uint32][]byte{},
 		Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
 	if x.h != nil {
@@ -195,7 +200,12 @@ func (x *sess) saveLocked() {
 	for e, k := range x.keys {
 		st.Keys[e] = slices.Clone(k.Secret[:])
 	}
-	if err := x.s.cfg.State.Put(bucket, x.id, st); err != nil {
+	return st
+}
+
+// saveLocked stores the session.
+func (x *sess) saveLocked() {
+	if err := x.s.cfg.State.Put(bucket, x.id, x.storedLocked()); err != nil {
 		log.Errorw("store session", "session", x.id, "error", err)
 	}
 }
@@ -477,23 +487,34 @@ var errBadRoster = errors.New("sessions: malformed roster")
 // the host first among distinct members, a known state, an epoch and a
 // version.
 func rosterFromPB(m *pb.SessionRoster, id string, host peer.ID) (session.Roster, error) {
-	if m == nil || m.GetSessionId() != id || peer.ID(m.GetHost()) != host || m.GetVersion() == 0 || m.GetEpoch() == 0 ||
-		m.GetState() < pb.SessionRoster_FORMING || m.GetState() > pb.SessionRoster_ENDED || checkApp(m.GetApplicationId()) != nil {
-		return session.Roster{}, errBadRoster
-	}
 	members, err := psession.Members(m)
-	if err != nil || len(members) == 0 || members[0] != host {
+	if m == nil || err != nil {
 		return session.Roster{}, errBadRoster
 	}
-	seen := make(map[peer.ID]bool, len(members))
-	for _, p := range members {
+	r := session.Roster{Session: m.GetSessionId(), App: m.GetApplicationId(), Host: peer.ID(m.GetHost()), State: session.State(m.GetState()),
+		Version: m.GetVersion(), Epoch: m.GetEpoch(), Members: members}
+	if !validRoster(r, id, host) {
+		return session.Roster{}, errBadRoster
+	}
+	return r, nil
+}
+
+// validRoster reports whether r is a roster of session id hosted by host:
+// a version, an epoch and a known state, a well-formed application ID, the
+// host first among distinct members.
+func validRoster(r session.Roster, id string, host peer.ID) bool {
+	if r.Session != id || r.Host != host || r.Version == 0 || r.Epoch == 0 || r.State < session.Forming || r.State > session.Ended ||
+		checkApp(r.App) != nil || len(r.Members) == 0 || r.Members[0] != host {
+		return false
+	}
+	seen := make(map[peer.ID]bool, len(r.Members))
+	for _, p := range r.Members {
 		if seen[p] {
-			return session.Roster{}, errBadRoster
+			return false
 		}
 		seen[p] = true
 	}
-	return session.Roster{Session: id, App: m.GetApplicationId(), Host: host, State: session.State(m.GetState()),
-		Version: m.GetVersion(), Epoch: m.GetEpoch(), Members: members}, nil
+	return true
 }
 
 // currentKeys are the keys handed to a member: the current epoch's and

@@ -366,7 +366,7 @@ func Validator(sessionID string, m Membership) pubsub.ValidatorEx {
 				return pubsub.ValidationReject
 			}
 		case *pb.SessionTopicMessage_Data:
-			if CheckData(sessionID, x.Data) != nil {
+			if CheckData(sessionID, x.Data) != nil || x.Data.GetEpoch() != env.GetEpoch() {
 				return pubsub.ValidationReject
 			}
 			sender := peer.ID(x.Data.GetSender())

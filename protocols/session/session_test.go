@@ -89,8 +89,8 @@ func TestValidator(t *testing.T) {
 	hk, host := identity(t)
 	mk, member := identity(t)
 	ok, outsider := identity(t)
-	key, newer := psession.NewKey(1), psession.NewKey(2)
-	r := &roster{host: host, members: map[peer.ID]bool{host: true, member: true}, keys: map[uint32]psession.Key{1: key}}
+	key, newer, later := psession.NewKey(1), psession.NewKey(2), psession.NewKey(3)
+	r := &roster{host: host, members: map[peer.ID]bool{host: true, member: true}, keys: map[uint32]psession.Key{1: key, 3: later}}
 	v := psession.Validator(sid, r)
 	seal := func(k psession.Key, tm *pb.SessionTopicMessage) []byte {
 		b, err := psession.SealTopic(sid, k, tm)
@@ -123,6 +123,7 @@ func TestValidator(t *testing.T) {
 		{"outsider's, sealed with its own key", msg(outsider, seal(psession.NewKey(1), data(ok, outsider))), pubsub.ValidationReject},
 		{"member's, relayed by an outsider", msg(outsider, seal(key, data(mk, member))), pubsub.ValidationReject},
 		{"member's, with a bad signature", msg(member, seal(key, badSig)), pubsub.ValidationReject},
+		{"member's, in an envelope of another epoch", msg(member, seal(later, data(mk, member))), pubsub.ValidationReject},
 		{"roster from the host", msg(host, seal(key, roster)), pubsub.ValidationAccept},
 		{"roster of another session", msg(host, seal(key, otherRoster)), pubsub.ValidationReject},
 		{"roster from a member", msg(member, seal(key, roster)), pubsub.ValidationReject},
