@@ -7,6 +7,10 @@
 // database); presence and objects live as long as the node is signed in, as
 // in Windows: signing in sets presence to Online, signing out of every scope
 // sets it to Offline and unpublishes the objects.
+//
+// Updates go only to the subscribers that Config.Access allows, at the
+// moment each is sent: a peer blocked or removed gets nothing more (see
+// protocols/endpoint for what it can still observe).
 package publish
 
 import (

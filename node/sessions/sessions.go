@@ -6,6 +6,16 @@
 // messages right after a mesh forms) are repaired over the session stream
 // protocol, from the host's log, the sender's, or another member's.
 //
+// The topic carries envelopes sealed with the session key, under a random
+// name that members learn when they join. The node relays the topic and
+// takes its messages from the validator, so gossipsub passes none on; it
+// sends its own only to the host and the members it knows, and the host
+// passes every member's message on to all members (by Deliver to those it
+// cannot reach on the topic). TopicPeer is the node's pubsub peer filter
+// for session topics. A removed member is sent nothing more: it is handed
+// a bare heartbeat of the new roster version, asks to join, and is told it
+// is no member. protocols/session says what an outsider can still observe.
+//
 // What is kept durably (the relaxed invitations database): a hosted
 // session's state and keys; a joined session's roster, keys, the position
 // reached in each sender's messages and the node's own message count. A

@@ -5,6 +5,11 @@
 // becomes an event ("endpoint.presence.changed", ...). A peer that falls
 // silent for three heartbeats is shown Offline until it is heard again.
 //
+// A watcher relays the host's topic rather than subscribing, and takes the
+// host's updates from the topic's validator, which tells gossipsub to
+// ignore them: watchers pass no update on to each other (a watcher the host
+// blocked gets them from no one; see protocols/endpoint).
+//
 // Refresh is the one-shot variant (Windows' PeerCollabRefreshEndpointData):
 // it fetches a snapshot without subscribing.
 package watch

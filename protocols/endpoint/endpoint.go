@@ -21,24 +21,26 @@
 //
 // # What a watcher that may not read can observe
 //
-// A host publishes its updates through Publish, which sends them only to the
-// peers its access rules allow, and its pubsub peer filter keeps everyone
-// else out of its topic's mesh and gossip; a watcher's own filter lets only
-// the host share a host's topic with it, so watchers do not pass updates to
-// each other. A Blocked contact (or a stranger) that subscribes to the
-// topic therefore receives no update from the host, from the moment the
-// host applies the block, and no snapshot (BLOCKED). What it can still
-// observe:
+// A host publishes its updates through Publish, which sends them only to
+// the peers its access rules allow; its pubsub peer filter keeps everyone
+// else out of its topic's mesh and answers them no request (IWANT) for its
+// updates. Watchers relay the host's topic rather than subscribe, and their
+// validator hands what it accepts to the watcher and tells gossipsub to
+// ignore it, so that no watcher passes an update on. A Blocked contact (or a
+// stranger) that subscribes to the topic therefore receives no update, from
+// the host or from anyone, from the moment the host applies the block, and
+// no snapshot (BLOCKED). What it can still observe:
 //
 //   - that the host is on its own topic (gossipsub announces the host's
-//     subscription to every connected pubsub peer), whether the host accepts
+//     topics to every connected pubsub peer), whether the host accepts
 //     connections, and the timing and volume of traffic on its own
-//     connection to the host; the card protocol shows it the host as Offline;
-//   - updates passed on by a peer that does not use this filter, such as a
-//     peer speaking plain floodsub, to which gossipsub forwards without
-//     asking the filter (unless the node leaves floodsub out of its pubsub
-//     protocols); of those it sees the epoch, version, tier and key ID, the
-//     padded size, and gossipsub's From (the host);
+//     connection to the host; the card protocol shows it the host as
+//     Offline;
+//   - gossip (IHAVE), which gossipsub sends about a topic to some of the
+//     peers that announced it, filter or not, every heartbeat: its message
+//     IDs (the host's peer ID and a sequence number) tell how many updates
+//     and heartbeats the host published in the last few seconds, never
+//     their size, tier or content;
 //   - before the block: everything its keys opened.
 //
 // A watcher allowed the Public tier only (people near that are not

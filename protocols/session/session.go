@@ -32,32 +32,43 @@
 //
 // # What a peer outside the session can observe
 //
-// A node keeps a peer that is not the host or a member of the session (as
-// the node knows them) out of the topic's mesh and gossip (the node's
-// pubsub peer filter) and sends it none of its own topic messages (they go
-// out through an allow-list, see protocols/internal/gossip). So an outsider
-// that subscribes to the topic receives nothing on it from nodes that know
-// who the members are, and a stream request gets it UNKNOWN. What such an
-// outsider can still observe:
+// No node lets gossipsub pass a session message on: nodes relay the topic
+// rather than subscribe, and their validator hands what it accepts to the
+// node and tells gossipsub to ignore it. Each node sends its own messages
+// (see Publish) to the host and the members it knows, and to no one else;
+// the host passes every member's message on to all members, and hands
+// topic messages over the stream protocol (Deliver) to members it cannot
+// reach on the topic. A node's pubsub peer filter keeps everyone but the
+// host and the members it knows out of the topic's mesh, and answers no
+// request (IWANT) for the topic's messages from anyone else. So a peer that
+// is not a member, whichever pubsub protocol it speaks and whatever topics
+// it subscribes to, receives no session message, and a stream request gets
+// it UNKNOWN. What such an outsider can still observe:
 //
-//   - Gossipsub announces a node's topic subscriptions to every peer
-//     connected to it that speaks pubsub (people near connect to each other
-//     for People Near Me): an outsider connected to members sees that they
-//     subscribe to the same topic, a random name it cannot link to the
-//     session ID, and when they join and leave it. Who is connected to whom,
-//     and the traffic's timing and volume on those connections, are visible
-//     to whoever sees the connections.
-//   - A peer that gets into the path of topic messages anyway (a member's
-//     node that has not yet heard of a removal forwards for a moment; a peer
-//     speaking plain floodsub, to which gossipsub forwards without asking
-//     the peer filter, unless the node leaves floodsub out of its pubsub
-//     protocols) sees of each envelope: gossipsub's From, sequence number
-//     and signature (the publisher's peer ID: the host, or the member that
-//     wrote it), the key epoch (how many times the key changed) and the
-//     padded size; never the members, the application or the content.
-//   - A removed member keeps the keys of the epochs it held and can open
-//     what was sealed with them (messages in flight when it was removed);
-//     nothing of later epochs.
+//   - Gossipsub announces a node's topics to every peer connected to it
+//     that speaks pubsub: an outsider connected to the host or a member sees
+//     that it is on a session topic (a random name, which it cannot link to
+//     the session ID), that the peers it is connected to share that topic,
+//     and when they join and leave it.
+//   - Gossipsub sends gossip (IHAVE) about a topic to some of the peers that
+//     announced it, filter or not, every heartbeat. Its message IDs name the
+//     publisher (which, since no node passes on another's messages, is the
+//     peer that gossips) and a sequence number: an outsider subscribed to
+//     the topic learns how many messages the peer it is connected to
+//     published there in the last few seconds; never their content, size,
+//     author or the members.
+//   - Who is connected to whom, and the timing and volume of the traffic on
+//     those connections (topic messages, Deliver, Post, Fetch), for whoever
+//     sees the connections.
+//
+// Members see, besides the content: gossipsub's From, sequence number and
+// signature (the publisher of each envelope: the host, or the member that
+// wrote it), the key epoch and the padded size of each envelope. A removed
+// member keeps the keys of the epochs it held and can open what was sealed
+// with them (messages in flight when it was removed); it is sent nothing
+// more by nodes that know of the removal, and what a node that does not
+// know yet sends it is sealed with the new epoch's key: it sees only that
+// envelope's publisher, epoch and size.
 package session
 
 import (
