@@ -179,3 +179,69 @@ func TestOwnDataLimits(t *testing.T) {
 		t.Fatalf("presence after sign-out: %v", pres)
 	}
 }
+
+// TestBlockedWatcherHearsNothing: a watcher that the host blocks, speaking
+// gossipsub or plain floodsub and staying subscribed to the host's topic,
+// connected to the host and to another watcher, receives none of the
+// updates the host publishes from then on, while the other watcher (a node
+// still allowed) receives them all.
+func TestBlockedWatcherHearsNothing(t *testing.T) {
+	for _, floodsub := range []bool{false, true} {
+		name := "gossipsub"
+		if floodsub {
+			name = "floodsub"
+		}
+		t.Run(name, func(t *testing.T) { testBlockedWatcher(t, floodsub) })
+	}
+}
+
+func testBlockedWatcher(t *testing.T, floodsub bool) {
+	host, friend := newNode(t, quickConfig(t, "Host")), newNode(t, quickConfig(t, "Friend"))
+	hid := host.Identity().ID()
+	pair(t, host, friend)
+	friendEv := friend.Events()
+	defer friendEv.Close()
+	if err := friend.WatchPeer(hid); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, friend, hid, watch.Following)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	foe := newOutsider(t, ctx, floodsub)
+	allowed := contacts.Allowed
+	if _, _, _, err := host.AddCard(foe.card(t), node.AddOptions{Permission: &allowed}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node.Node{host, friend} {
+		if err := foe.h.Connect(ctx, peer.AddrInfo{ID: n.Identity().ID(), Addrs: n.Host().Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, sub := foe.subscribe(t, endpoint.Topic(hid))
+	highest := versions(t, ctx, sub)
+	presence := func(text string) uint64 {
+		t.Helper()
+		if err := host.SetPresence(endpoint.Presence{Status: endpoint.Busy, Text: text}); err != nil {
+			t.Fatal(err)
+		}
+		return host.Publish().Snapshot().Version
+	}
+	// Allowed, the foe hears the host: the host knows its subscription.
+	v := presence("before")
+	eventually(t, 10*time.Second, func() bool { return highest() >= v },
+		func() string { return fmt.Sprintf("version %d did not reach the foe (it has %d)", v, highest()) })
+
+	blocked := contacts.Blocked
+	if _, err := host.UpdateContact(foe.h.ID(), node.AddOptions{Permission: &blocked}); err != nil {
+		t.Fatal(err)
+	}
+	atBlock := host.Publish().Snapshot().Version
+	for i := range 5 {
+		presence(fmt.Sprintf("after %d", i))
+	}
+	waitEvent(t, friendEv, watch.EvtPresence, "after 4")
+	if got := highest(); got > atBlock {
+		t.Fatalf("the blocked watcher got version %d; the block came at %d", got, atBlock)
+	}
+}
