@@ -143,8 +143,8 @@ func (s *Service) Start(id string) (View, error) {
 
 // Remove takes a member out of a hosted session; the key changes, so that
 // it reads nothing that follows. The removed member is no longer sent the
-// topic's messages: it is handed a bare heartbeat of the new roster version
-// instead, and learns of its removal when it then asks to join again.
+// topic's messages: it is handed the roster that no longer names it (the
+// members it knew, less itself), and nothing after.
 func (s *Service) Remove(id string, p peer.ID) (View, error) {
 	v, err := s.op(id, func(x *sess) (session.Effects, error) { return x.h.Remove(p) })
 	if err != nil {
@@ -152,11 +152,10 @@ func (s *Service) Remove(id string, p peer.ID) (View, error) {
 	}
 	s.mu.Lock()
 	x := s.sessions[v.ID]
-	hb := &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Heartbeat{Heartbeat: &pb.SessionHeartbeat{SessionId: x.id, Version: x.roster.Version}}}
-	closed := s.closed
+	m, closed := rosterMessage(x.roster), s.closed
 	s.mu.Unlock()
 	if !closed {
-		s.goDeliver(x, p, hb)
+		s.goDeliver(x, p, m)
 	}
 	return v, nil
 }

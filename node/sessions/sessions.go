@@ -12,9 +12,9 @@
 // sends its own only to the host and the members it knows, and the host
 // passes every member's message on to all members (by Deliver to those it
 // cannot reach on the topic). TopicPeer is the node's pubsub peer filter
-// for session topics. A removed member is sent nothing more: it is handed
-// a bare heartbeat of the new roster version, asks to join, and is told it
-// is no member. protocols/session says what an outsider can still observe.
+// for session topics. A removed member is handed the roster that no longer
+// names it, and is sent nothing more; asking to join, it is told it is no
+// member. protocols/session says what an outsider can still observe.
 //
 // What is kept durably (the relaxed invitations database): a hosted
 // session's state and keys; a joined session's roster, keys, the position
