@@ -101,6 +101,11 @@ func (r *runner) live() []Live {
 	return out
 }
 
+// startAtOnce is how many nodes start at a time. A node's start costs a few
+// hundred milliseconds of processor time; hundreds at once on a small
+// machine starve one another for tens of seconds (their local APIs time out).
+const startAtOnce = 16
+
 // crowded is how many nodes on one network make the runner raise the
 // kernel's neighbour table.
 const crowded = 24
@@ -318,7 +323,7 @@ func (r *runner) setup(ctx context.Context) error {
 				auto = append(auto, m)
 			}
 		}
-		if err := r.each(auto, 0, func(m *member) error { return r.start(ctx, m) }); err != nil {
+		if err := r.each(auto, startAtOnce, func(m *member) error { return r.start(ctx, m) }); err != nil {
 			return r.interrupted(ctx, err)
 		}
 	}
