@@ -148,8 +148,17 @@ func (n *Node) startServices() (err error) {
 	// publisher sends only to its mesh, which is empty until the next
 	// heartbeat grafts the new subscribers: updates published in the first
 	// second of a subscription were lost.
+	//
+	// Gossip (IHAVE) is off: no node passes topic messages on (see
+	// protocols/internal/gossip), so gossip could only recover what its
+	// publisher sent directly, and it tells every subscriber, members or
+	// not, how many messages each peer published (message IDs carry the
+	// publisher and a sequence number). Sessions repair gaps and watchers
+	// refetch snapshots on their own.
+	params := pubsub.DefaultGossipSubParams()
+	params.Dlazy, params.GossipFactor = 0, 0
 	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host, pubsub.WithFloodPublish(true),
-		pubsub.WithPeerFilter(n.pubsubPeerFilter)); err != nil {
+		pubsub.WithGossipSubParams(params), pubsub.WithPeerFilter(n.pubsubPeerFilter)); err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	endpointName := n.cfg.EndpointName
