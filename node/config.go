@@ -45,7 +45,8 @@ type Config struct {
 	ConnGrace           time.Duration
 
 	// StrangerConns is how many inbound connections peers that are neither
-	// contacts nor protected (relays, session members) may hold; when they
+	// contacts, nor hosts or members of a session with this node, nor
+	// relays may hold; when they
 	// hold as many, a newcomer from a less crowded address takes the place
 	// of the most crowded address's newest (see connbudget.go). 0 turns
 	// the budget off. Default: 64; a relay, whose clients are all

@@ -26,9 +26,9 @@ import (
 //     IPv6 /56) and their rate (Config.ConnsPerIP), and in all (its
 //     autoscaled system limit);
 //   - connBudget, a connection gater, lets strangers hold at most
-//     Config.StrangerConns inbound connections. Contacts, protected peers
-//     (relays, session members) and peers this node dialled itself are not
-//     counted. When the budget is full, a stranger from an address that holds
+//     Config.StrangerConns inbound connections. Contacts, session hosts
+//     and members, protected peers (relays) and peers this node dialled
+//     itself are not counted. When the budget is full, a stranger from an address that holds
 //     fewer of the budget's connections than the most crowded address takes
 //     the place of that address's newest connection; otherwise it is refused.
 //     So many keys from few addresses cannot lock out a newcomer;
@@ -37,14 +37,16 @@ import (
 //     (gossipsub, identify, ping) and no gossipsub mesh (the connection
 //     manager trims only above ConnsHigh).
 //
-// A stranger here is a peer that is not a contact and that the connection
-// manager does not protect.
+// A stranger here is a peer that is not a contact, shares no session with
+// this node, and that the connection manager does not protect (relays).
 
 // connBudget is the node's connection gater. Its methods run on the
 // swarm's goroutines.
 type connBudget struct {
 	max   int // StrangerConns
 	store *contacts.Store
+	// sessionPeer tells whether a peer shares a session with this node.
+	sessionPeer func(peer.ID) bool
 	// h is set once the host exists; connections that arrive before are
 	// let in.
 	h atomic.Pointer[host.Host]
@@ -148,7 +150,7 @@ func (b *connBudget) InterceptSecured(dir network.Direction, p peer.ID, cma netw
 
 // stranger reports whether p counts against the strangers' budget.
 func (b *connBudget) stranger(h host.Host, p peer.ID) bool {
-	return !h.ConnManager().IsProtected(p, "") && !b.store.IsContact(p)
+	return !h.ConnManager().IsProtected(p, "") && !b.store.IsContact(p) && !b.sessionPeer(p)
 }
 
 // sourceKey groups connections by where they come from: the IPv4 address,

@@ -270,7 +270,10 @@ func (n *Node) newHost() (host.Host, error) {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
 	cm, err := connmgr.NewConnManager(n.cfg.ConnsLow, n.cfg.ConnsHigh, connmgr.WithGracePeriod(n.cfg.ConnGrace))
-	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store}
+	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store, sessionPeer: func(p peer.ID) bool {
+		ss := n.sessions.Load()
+		return ss != nil && ss.SharesSession(p)
+	}}
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)

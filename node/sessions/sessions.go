@@ -238,6 +238,17 @@ func (s *Service) TopicPeer(topic string, p peer.ID) (allowed, ours bool) {
 	return ok && x.(*sess).allowed(p), true
 }
 
+// SharesSession reports whether p is the host or a member, as this node
+// knows them, of a session this node is in. It takes no lock.
+func (s *Service) SharesSession(p peer.ID) bool {
+	found := false
+	s.byTopic.Range(func(_, x any) bool {
+		found = x.(*sess).allowed(p)
+		return !found
+	})
+	return found
+}
+
 // find returns a session by ID or unique prefix (4 characters at least).
 func (s *Service) findLocked(id string) (*sess, error) {
 	if x, ok := s.sessions[id]; ok {
