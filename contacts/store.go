@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -24,7 +25,27 @@ const StoreFile = "contacts.db"
 // record out (and logs it); Add replaces it and Remove deletes it.
 var ErrDamagedRecord = errors.New("contacts: stored contact record is damaged")
 
+// ErrStoreDamaged means the contact store's file is damaged: cut short, or
+// with pages that make no sense.
+var ErrStoreDamaged = errors.New("contacts: contact store file is damaged")
+
 var log = logging.Logger("peercollab/contacts")
+
+// guardBolt turns what bbolt does on a damaged file into an error wrapping
+// ErrStoreDamaged: a panic of its own, or a memory fault where a page number
+// points past the end of the mapped file (a fatal SIGBUS unless made a
+// panic, as it is while guarded). bbolt rolls back the transaction it
+// panicked in; a panic in Open leaves the file mapped and locked until the
+// process ends. Use as "defer guardBolt(&err)()", around bbolt's code only.
+func guardBolt(err *error) func() {
+	old := debug.SetPanicOnFault(true)
+	return func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			*err = fmt.Errorf("%w: %v", ErrStoreDamaged, r)
+		}
+	}
+}
 
 var (
 	bucketContacts = []byte("contacts")
@@ -54,16 +75,17 @@ var _ Anchors = (*Store)(nil)
 
 // OpenStore opens (creating if needed) the contact database at path. When bus
 // is not nil the store emits EvtContactChanged on it. A database held by
-// another process gives ErrStoreLocked after a second.
+// another process gives ErrStoreLocked after a second; a damaged file, an
+// error wrapping ErrStoreDamaged.
 func OpenStore(path string, bus event.Bus) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openBolt(path)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrStoreLocked
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open contact store: %w", err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = (&Store{db: db}).update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketContacts, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -79,7 +101,7 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 	// A record that cannot be read is left out, and said so: one damaged
 	// record must not keep the node from starting. A damaged "me" is made
 	// afresh by EnsureMe.
-	err = db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		switch me, err := decode(nil, tx.Bucket(bucketMeta).Get(keyMe)); {
 		case err == nil:
 			s.me = me
@@ -108,6 +130,23 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// openBolt opens the bbolt database at path, guarded.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer guardBolt(&err)()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	switch {
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %v", ErrStoreDamaged, err)
+	}
+	return db, err
+}
+
+// view runs fn in a read transaction, guarded.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer guardBolt(&err)()
+	return s.db.View(fn)
 }
 
 // Close closes the database. It is safe to call more than once.
@@ -167,13 +206,16 @@ func (s *Store) Add(c *Contact) error {
 // transaction. fn must not change PeerID. It returns the updated contact.
 func (s *Store) Update(id peer.ID, fn func(*Contact) error) (*Contact, error) {
 	var out *Contact
+	// fn runs inside the guarded transaction; a panic of fn's own is
+	// carried out of it and raised again, not taken for a damaged file.
+	var fnPanic any
 	err := s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {
 		b := tx.Bucket(bucketContacts)
 		c, err := decode([]byte(id), b.Get([]byte(id)))
 		if err != nil {
 			return nil, err
 		}
-		if err := fn(c); err != nil {
+		if err := callCaught(fn, c, &fnPanic); err != nil || fnPanic != nil {
 			return nil, err
 		}
 		if c.PeerID != id {
@@ -185,7 +227,20 @@ func (s *Store) Update(id peer.ID, fn func(*Contact) error) (*Contact, error) {
 		out = c
 		return &EvtContactChanged{Change: Updated, Contact: *c.clone()}, nil
 	})
+	if fnPanic != nil {
+		panic(fnPanic)
+	}
 	return out, err
+}
+
+// callCaught calls fn(c), catching a panic of fn into *caught.
+func callCaught(fn func(*Contact) error, c *Contact, caught *any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			*caught = r
+		}
+	}()
+	return fn(c)
 }
 
 // Remove deletes the contact id, a damaged record of it too.
@@ -287,7 +342,7 @@ func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ev *EvtContactChanged
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		ev, err = fn(tx)
 		return err
@@ -312,6 +367,13 @@ func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
 		s.emitter.Emit(*ev)
 	}
 	return nil
+}
+
+// update runs fn in a write transaction, guarded (fn is the store's own
+// code, never a caller's: Update's fn only edits a decoded contact).
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer guardBolt(&err)()
+	return s.db.Update(fn)
 }
 
 // storedContact is a contact as stored: its JSON view plus the card.

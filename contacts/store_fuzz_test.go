@@ -2,14 +2,12 @@ package contacts
 
 import (
 	"bytes"
-	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	bolt "go.etcd.io/bbolt"
 )
@@ -157,135 +154,130 @@ func TestOpenStoreLeavesDamagedRecordsOut(t *testing.T) {
 	_ = bad2Raw
 }
 
-// keyPEM is a PEM block of type typ around der.
-func keyPEM(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-// badKeys are identity key files that must be refused, each with a word
-// that the error must hold.
-func badKeys(t testing.TB) []struct {
-	name string
-	data []byte
-	says string
-} {
-	t.Helper()
-	id, err := GenerateIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := id.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
-	sec1DER, _ := x509.MarshalECPrivateKey(ec)
-	x, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xDER, _ := x509.MarshalPKCS8PrivateKey(x)
-	block, _ := pem.Decode(good)
-	encrypted := pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00"}, Bytes: block.Bytes})
-	return []struct {
-		name string
-		data []byte
-		says string
-	}{
-		{"empty", nil, "empty"},
-		{"blank", []byte("\n\n  \n"), "empty"},
-		{"truncated", good[:len(good)/2], "cut short"},
-		{"no end line", bytes.TrimSuffix(good, []byte("-----END PRIVATE KEY-----\n")), "cut short"},
-		{"not PEM", []byte("this is not a key"), "not PEM"},
-		{"certificate", keyPEM("CERTIFICATE", block.Bytes), `"CERTIFICATE"`},
-		{"long type", keyPEM(strings.Repeat("T", 500), block.Bytes), "not \"PRIVATE KEY\""},
-		{"encrypted", encrypted, "encrypted"},
-		{"corrupt DER", keyPEM(pemPrivateKey, block.Bytes[:len(block.Bytes)-3]), "damaged"},
-		{"garbage DER", keyPEM(pemPrivateKey, []byte("garbage")), "damaged"},
-		{"ECDSA key", keyPEM(pemPrivateKey, ecDER), "ecdsa"},
-		{"X25519 key", keyPEM(pemPrivateKey, xDER), "ecdh"},
-		{"SEC 1 key", keyPEM("EC PRIVATE KEY", sec1DER), `"EC PRIVATE KEY"`},
-		{"SEC 1 as PKCS#8", keyPEM(pemPrivateKey, sec1DER), "not PKCS#8"},
-		{"oversized", append(bytes.Repeat([]byte("#"), MaxKeyFile), good...), "more than"},
-	}
-}
-
-func TestLoadIdentityRefusesBadKeyFiles(t *testing.T) {
-	for _, tc := range badKeys(t) {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, KeyFile), tc.data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, err := LoadIdentity(dir)
-			if !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), tc.says) || len(err.Error()) > 400 {
-				t.Fatalf("LoadIdentity = %v; want ErrBadKeyFile saying %q", err, tc.says)
-			}
-		})
-	}
-	// A huge file is refused without being read whole.
+// TestOpenStoreDamagedFile: a contact store file cut short (bbolt read past
+// its end and the process died of SIGBUS) or that is no database is
+// ErrStoreDamaged.
+func TestOpenStoreDamagedFile(t *testing.T) {
 	dir := t.TempDir()
-	f, err := os.Create(filepath.Join(dir, KeyFile))
+	path := filepath.Join(dir, StoreFile)
+	s, err := OpenStore(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(1 << 40); err != nil {
-		t.Skip("no sparse files here:", err)
+	c, _ := storedOf(t, "Bob")
+	if err := s.Add(c); err != nil {
+		t.Fatal(err)
 	}
-	f.Close()
-	if _, err := LoadIdentity(dir); !errors.Is(err, ErrBadKeyFile) {
-		t.Fatalf("LoadIdentity of a 1 TiB file = %v", err)
+	s.Close()
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range [][]byte{good[:8192], []byte("not a database")} {
+		p := filepath.Join(dir, fmt.Sprintf("damaged%d.db", i))
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := OpenStore(p, nil); !errors.Is(err, ErrStoreDamaged) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("OpenStore of damaged file %d = %v", i, err)
+		}
 	}
 }
 
-// FuzzParseIdentityPEM feeds the identity key parser anything: no panic;
-// every refusal wraps ErrBadKeyFile; a key it takes writes back to a file
-// that yields the same peer.
-func FuzzParseIdentityPEM(f *testing.F) {
-	id, err := GenerateIdentity()
+// TestUpdatePanicIsTheCallers: a panic in Update's fn is fn's, raised
+// again, not taken for a damaged file.
+func TestUpdatePanicIsTheCallers(t *testing.T) {
+	s, err := OpenStore(filepath.Join(t.TempDir(), StoreFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, _ := storedOf(t, "Bob")
+	if err := s.Add(c); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Fatalf("recovered %v, want boom", r)
+		}
+		if got, err := s.Get(c.PeerID); err != nil || got.Nickname != "Bob" {
+			t.Fatalf("after the panic: %v, %v", got, err)
+		}
+	}()
+	s.Update(c.PeerID, func(*Contact) error { panic("boom") })
+}
+
+// withMetaSums returns data with the checksums of its two bbolt meta pages
+// (4096-byte pages; the checksum is FNV-64a of the 56 bytes after the
+// 16-byte page header) made right.
+func withMetaSums(data []byte) []byte {
+	const page, header, sum = 4096, 16, 56
+	data = bytes.Clone(data)
+	for _, off := range []int{0, page} {
+		if len(data) < off+header+sum+8 {
+			break
+		}
+		h := fnv.New64a()
+		h.Write(data[off+header : off+header+sum])
+		binary.NativeEndian.PutUint64(data[off+header+sum:], h.Sum64())
+	}
+	return data
+}
+
+// FuzzOpenStore opens any file as the contact store: no crash, and an
+// error is ErrStoreDamaged or another error. With fixMeta the meta pages'
+// checksums are made right after the fuzzer's changes, so that the damage
+// reaches the pages bbolt does not checksum.
+func FuzzOpenStore(f *testing.F) {
+	dir := f.TempDir()
+	seed := filepath.Join(dir, "seed.db")
+	s, err := OpenStore(seed, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
-	good, _ := id.MarshalPEM()
-	f.Add(good)
-	f.Add(append([]byte("comment before\n"), good...))
-	f.Add(append(append([]byte{}, good...), good...))
-	for _, tc := range badKeys(f) {
-		if len(tc.data) <= 4<<10 {
-			f.Add(tc.data)
+	for _, name := range []string{"Bob", "Carol"} {
+		c, _ := storedOf(f, name)
+		if err := s.Add(c); err != nil {
+			f.Fatal(err)
 		}
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := ParseIdentityPEM(data)
-		if err != nil {
-			if got != nil || !errors.Is(err, ErrBadKeyFile) {
-				t.Fatalf("ParseIdentityPEM = %v, %v", got, err)
-			}
-			return
+	s.Close()
+	good, err := os.ReadFile(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(false, good)
+	f.Add(true, good)
+	f.Add(true, good[:8192]) // cut short: SIGBUS in bbolt.Open
+	f.Add(false, []byte("not a database"))
+	f.Fuzz(func(t *testing.T, fixMeta bool, data []byte) {
+		if fixMeta {
+			data = withMetaSums(data)
 		}
-		if got.ID() == "" || got.ID() != peerOf(t, got) {
-			t.Fatalf("identity %s does not match its key", got.ID())
-		}
-		again, err := got.MarshalPEM()
+		file, err := os.CreateTemp(dir, "fuzz*.db")
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := ParseIdentityPEM(again)
-		if err != nil || back.ID() != got.ID() {
-			t.Fatalf("written back, the key reads as %v, %v", back, err)
+		path := file.Name()
+		defer os.Remove(path)
+		_, err = file.Write(data)
+		file.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenStore(path, nil)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		list, _ := s.List()
+		for _, c := range list {
+			if got, err := s.Get(c.PeerID); err != nil || got.PeerID != c.PeerID {
+				t.Fatalf("listed contact %s: Get = %v, %v", c.PeerID, got, err)
+			}
 		}
 	})
-}
-
-func peerOf(t *testing.T, id *Identity) peer.ID {
-	t.Helper()
-	p, err := peer.IDFromPublicKey(id.PrivKey().GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
