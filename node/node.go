@@ -236,8 +236,12 @@ const tagContact = "contact"
 // startScope signs in where the configuration or the last run says.
 func (n *Node) startScope(ctx context.Context) error {
 	scope := ScopeAll
-	if _, err := n.state.Get(bucketSettings, keyScope, &scope); err != nil {
+	if err := n.setting(keyScope, &scope); err != nil {
 		return err
+	}
+	if scope&^ScopeAll != 0 {
+		log.Errorw("stored scope out of range ignored; signing in everywhere", "scope", int(scope))
+		scope = ScopeAll
 	}
 	persist := false
 	if n.cfg.Scope != "" {
@@ -304,6 +308,18 @@ func (n *Node) newHost() (host.Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// setting reads the stored setting key into v. A damaged one counts as
+// unset and leaves v as it was (it is logged): one bad value never keeps the
+// node from starting.
+func (n *Node) setting(key string, v any) error {
+	_, err := n.state.Get(bucketSettings, key, v)
+	if errors.Is(err, state.ErrCorrupt) {
+		log.Errorw("damaged setting ignored; using the default", "setting", key, "error", err)
+		return nil
+	}
+	return err
 }
 
 // connScopes raise go-libp2p's connection limits where a flood from many

@@ -12,6 +12,8 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/node/state"
 )
 
 func TestMain(m *testing.M) {
@@ -146,4 +148,33 @@ func mustCard(t *testing.T, n *node.Node) *contacts.Card {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A damaged or unknown stored setting counts as unset: the node starts
+// with the default rather than not at all.
+func TestDamagedSettingsIgnored(t *testing.T) {
+	cfg := testConfig(t, "Alice")
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(filepath.Join(cfg.Home, state.File), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, v := range map[string]any{"scope": "not a number", "invitation_policy": "everyone", "endpoint_name": 42} {
+		if err := db.Put("settings", key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Put("apps", "broken", "not an application"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	n := newNode(t, cfg)
+	if p := n.InvitationPolicy(); p != invitations.Anyone {
+		t.Errorf("policy %q, want anyone", p)
+	}
+	if apps := n.Publish().Apps(); len(apps) != 0 {
+		t.Errorf("apps %v from a damaged record", apps)
+	}
 }

@@ -157,7 +157,14 @@ const keyInvitationPolicy = "invitation_policy"
 // as in Windows; untrusted invitations are marked as such).
 func (n *Node) InvitationPolicy() invitations.Policy {
 	p := invitations.Anyone
-	n.state.Get(bucketSettings, keyInvitationPolicy, &p)
+	if err := n.setting(keyInvitationPolicy, &p); err != nil {
+		log.Errorw("read the invitation policy; taking invitations from anyone", "error", err)
+		return invitations.Anyone
+	}
+	if _, err := invitations.ParsePolicy(string(p)); err != nil {
+		log.Errorw("stored invitation policy ignored; taking invitations from anyone", "error", err)
+		return invitations.Anyone
+	}
 	return p
 }
 

@@ -190,7 +190,7 @@ func ParsePolicy(s string) (Policy, error) {
 	case Anyone, Contacts, Nobody:
 		return p, nil
 	}
-	return "", fmt.Errorf("invitations: unknown policy %q (anyone, contacts or nobody)", s)
+	return "", fmt.Errorf("%w %q (anyone, contacts or nobody)", ErrBadPolicy, s)
 }
 
 // App is what the service needs to know of a registered application.
@@ -238,6 +238,7 @@ type Config struct {
 // Errors of the service.
 var (
 	ErrNotFound    = errors.New("invitations: no such invitation")
+	ErrBadPolicy   = errors.New("invitations: unknown policy")
 	ErrAmbiguous   = errors.New("invitations: more than one invitation starts so")
 	ErrAnswered    = errors.New("invitations: the invitation was answered, cancelled or expired already")
 	ErrNotReceived = errors.New("invitations: you can only accept or decline an invitation you received")

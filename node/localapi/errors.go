@@ -148,6 +148,7 @@ var mappings = []mapping{
 	{endpoint.ErrNotSignedIn, "peer_not_signed_in", http.StatusConflict, "the peer must sign in before you can see its data"},
 	{endpoint.ErrBlocked, "peer_blocked_you", http.StatusForbidden, ""},
 	{endpoint.ErrNotAllowed, "peer_not_allowed", http.StatusForbidden, "exchange cards with the peer, or join its subnet"},
+	{invitations.ErrBadPolicy, CodeBadPolicy, http.StatusBadRequest, ""},
 	{invitations.ErrNotFound, "invitation_not_found", http.StatusNotFound, "see `peercollab invitations`"},
 	{invitations.ErrAmbiguous, "ambiguous_invitation", http.StatusConflict, "give more of the invitation ID"},
 	{invitations.ErrAnswered, "invitation_answered", http.StatusConflict, ""},

@@ -126,13 +126,19 @@ func New(cfg Config) (_ *Service, err error) {
 	rand.Read(b[:])
 	s.epoch = binary.BigEndian.Uint64(b[:]) | 1
 	s.keys = [2]endpoint.Key{endpoint.NewKey(1, endpoint.Public), endpoint.NewKey(1, endpoint.Full)}
+	// A damaged value counts as absent (and is logged): one bad record
+	// never keeps the node from starting.
 	if _, err := cfg.State.Get(bucketSettings, keyName, &s.name); err != nil {
-		return nil, err
+		if !errors.Is(err, state.ErrCorrupt) {
+			return nil, err
+		}
+		log.Errorw("damaged endpoint name ignored; using the default", "error", err)
 	}
-	err = cfg.State.ForEach(bucketApps, func(_ string, raw []byte) error {
+	err = cfg.State.ForEach(bucketApps, func(key string, raw []byte) error {
 		var a RegisteredApp
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return err
+		if err := json.Unmarshal(raw, &a); err != nil || a.Check() != nil {
+			log.Errorw("damaged application record left out", "key", key, "error", err)
+			return nil
 		}
 		s.apps[a.ID] = a
 		return nil
