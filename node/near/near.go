@@ -57,6 +57,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/internal/retry"
 	"github.com/peercollab/peercollab/protocols/announce"
 	"github.com/peercollab/peercollab/protocols/card"
 	"github.com/peercollab/peercollab/protocols/endpoint"
@@ -469,7 +470,7 @@ func (s *Service) announceLoop(ctx context.Context, socks *sockets) {
 	var last time.Time
 	for {
 		if now := time.Now(); !now.Before(next) || (!repeat.IsZero() && !now.Before(repeat)) {
-			if since := now.Sub(last); since < minSpacing && !sleep(ctx, minSpacing-since) {
+			if since := now.Sub(last); since < minSpacing && !retry.Sleep(ctx, minSpacing-since) {
 				return
 			}
 			if pkt, err := s.packet(false); err != nil {
@@ -648,17 +649,5 @@ func (l *limiterSet) forgetIdle() {
 		if lim.TokensAt(now) >= float64(l.burst) {
 			delete(l.m, a)
 		}
-	}
-}
-
-// sleep waits d, or less if ctx ends; it reports whether ctx is still on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -102,6 +102,9 @@ type Service struct {
 	srv     *endpoint.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// outbox holds sealed updates, in version order, for the goroutine
+	// that publishes them (outside the lock, cut short by Close).
+	outbox chan outgoing
 
 	mu       sync.Mutex
 	epoch    uint64
@@ -168,8 +171,41 @@ func New(cfg Config) (_ *Service, err error) {
 	s.srv = endpoint.Serve(cfg.Host, s.snapshot)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	s.outbox = make(chan outgoing, outboxCap)
 	s.wg.Go(func() { s.heartbeats(ctx) })
+	s.wg.Go(func() { s.publisher(ctx) })
 	return s, nil
+}
+
+// outgoing is a sealed update waiting to be published.
+type outgoing struct {
+	version uint64
+	data    []byte
+}
+
+// outboxCap bounds the updates waiting to be published; beyond it they are
+// dropped, and subscribers notice the gap at the next one and resync.
+const outboxCap = 64
+
+// publishTimeout bounds publishing one update.
+const publishTimeout = 5 * time.Second
+
+// publisher publishes the queued updates in order until ctx ends.
+func (s *Service) publisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-s.outbox:
+			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+			err := endpoint.Publish(pctx, s.cfg.PubSub, s.topic, u.data, s.mayWatch)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				// Subscribers notice the gap at the next heartbeat and resync.
+				log.Warnw("publish endpoint update", "version", u.version, "error", err)
+			}
+		}
+	}
 }
 
 // Close stops publishing and serving. It is idempotent.
@@ -207,24 +243,27 @@ func (s *Service) heartbeats(ctx context.Context) {
 	}
 }
 
-// publishLocked publishes change sealed for tier as the next version (a nil
-// change publishes a heartbeat at the current version).
+// publishLocked seals change for tier as the next version (a nil change is
+// a heartbeat at the current version) and queues it for the publisher, so
+// that updates go out in version order without gossipsub under the lock.
 func (s *Service) publishLocked(tier endpoint.Tier, change *pb.Change) {
 	if change != nil {
 		s.version++
 	}
 	u, err := endpoint.Seal(s.keys[tier], s.cfg.Host.ID(), s.epoch, s.version, change)
+	var data []byte
 	if err == nil {
-		var data []byte
-		if data, err = proto.Marshal(u); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = endpoint.Publish(ctx, s.cfg.PubSub, s.topic, data, s.mayWatch)
-			cancel()
-		}
+		data, err = proto.Marshal(u)
 	}
 	if err != nil {
-		// Subscribers notice the gap at the next heartbeat and resync.
-		log.Warnw("publish endpoint update", "version", s.version, "error", err)
+		log.Errorw("seal endpoint update", "version", s.version, "error", err)
+		return
+	}
+	select {
+	case s.outbox <- outgoing{s.version, data}:
+	default:
+		// Subscribers notice the gap at the next update and resync.
+		log.Warnw("endpoint updates queue full; update dropped", "version", s.version)
 	}
 }
 

@@ -28,6 +28,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/node/internal/retry"
 )
 
 var log = logging.Logger("peercollab/reach")
@@ -187,7 +189,7 @@ func (s *Service) setStatus(p peer.ID, fn func(*RelayStatus)) {
 // reserves, renews before expiry, and reserves again (with backoff) when
 // the relay was lost.
 func (s *Service) keepReservation(ctx context.Context, r peer.AddrInfo) {
-	backoff := time.Second
+	backoff := retry.New(time.Second, 30*time.Second)
 	var expires time.Time
 	t := time.NewTicker(checkEvery)
 	defer t.Stop()
@@ -204,15 +206,13 @@ func (s *Service) keepReservation(ctx context.Context, r peer.AddrInfo) {
 				log.Debugw("relay reservation", "relay", r.ID, "error", err)
 				s.setStatus(r.ID, func(st *RelayStatus) { st.Reserved, st.LastError = false, err.Error() })
 				expires = time.Time{}
-				select {
-				case <-ctx.Done():
+				if !backoff.Wait(ctx) {
 					return
-				case <-time.After(backoff):
 				}
-				backoff = min(2*backoff, 30*time.Second)
 				continue
 			}
-			expires, backoff = rsvp.Expiration, time.Second
+			expires = rsvp.Expiration
+			backoff.Reset()
 			log.Infow("relay reservation", "relay", r.ID, "expires", expires)
 			s.setStatus(r.ID, func(st *RelayStatus) { st.Reserved, st.Expires, st.LastError = true, expires, "" })
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/internal/retry"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 	"github.com/peercollab/peercollab/protocols/pb"
 )
@@ -255,8 +256,9 @@ func (w *watcher) run(ctx context.Context) {
 		topic.Close()
 		w.s.cfg.PubSub.UnregisterTopicValidator(endpoint.Topic(w.p))
 	}()
-	backoff := time.Second
+	backoff := retry.New(time.Second, time.Minute)
 	for {
+		started := time.Now()
 		err := w.follow(ctx, topic)
 		if ctx.Err() != nil {
 			return
@@ -264,21 +266,21 @@ func (w *watcher) run(ctx context.Context) {
 		if err == nil { // polling ended: the host is on the mesh now
 			continue
 		}
+		if time.Since(started) > time.Minute {
+			backoff.Reset() // it had worked a good while
+		}
 		w.setState(Failing, err)
 		log.Debugw("watch interrupted", "peer", w.p, "error", err)
-		wait := backoff
+		var wait time.Duration
 		switch {
 		case errors.Is(err, errSilent):
-			wait = 0
 		case errors.Is(err, endpoint.ErrBlocked), errors.Is(err, endpoint.ErrNotAllowed), errors.Is(err, endpoint.ErrNotSignedIn):
 			wait = refusedRetry
 		default:
-			backoff = min(2*backoff, time.Minute)
+			wait = backoff.Next()
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, wait) {
 			return
-		case <-time.After(wait):
 		}
 	}
 }

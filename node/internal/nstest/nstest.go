@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -41,9 +43,10 @@ func Enter(tb testing.TB) bool {
 		tb.Skip("needs iproute2's ip to create a network namespace")
 	}
 	name := strings.SplitN(tb.Name(), "/", 2)[0]
+	removeOrphans()
 	var b [4]byte
 	rand.Read(b[:])
-	ns := "pcnst-" + hex.EncodeToString(b[:])
+	ns := fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), hex.EncodeToString(b[:]))
 	for _, args := range [][]string{
 		{"netns", "add", ns},
 		{"-n", ns, "link", "set", "lo", "up"},
@@ -77,6 +80,35 @@ func Enter(tb testing.TB) bool {
 		tb.Fatalf("%s failed inside network namespace %s: %v", name, ns, err)
 	}
 	return false
+}
+
+// prefix starts the names of the namespaces this package makes; the pid of
+// the test process that made one follows.
+const prefix = "pcnst-"
+
+// removeOrphans deletes the namespaces left by test processes that are gone
+// (a test binary killed at its timeout runs no deferred cleanup).
+func removeOrphans() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		rest, ok := strings.CutPrefix(f[0], prefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // not ours to judge, or its process still runs
+		}
+		exec.Command("ip", "netns", "del", f[0]).Run()
+	}
 }
 
 func flagValue(name string) string {
