@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -25,33 +21,6 @@ func defaultListenAddrs(port int) []ma.Multiaddr {
 		ma.StringCast("/ip6/::/tcp/" + p),
 		ma.StringCast("/ip6/::/udp/" + p + "/quic-v1"),
 	}
-}
-
-// listenLock serialises the port probe and the bind of daemons that start at
-// once in one network namespace, so that two of them cannot both find the
-// default port free. It is an flock on a file named after the namespace,
-// held until unlock is called.
-func listenLock() (unlock func()) {
-	ns, err := os.Readlink("/proc/self/ns/net")
-	if err != nil {
-		ns = "net"
-	}
-	ns = strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, ns)
-	path := filepath.Join(os.TempDir(), "peercollab-listen-"+ns+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return func() {} // no lock: fall back to the unserialised probe
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return func() {}
-	}
-	return func() { f.Close() }
 }
 
 // sameTransport reports whether the bound address b is what the listen
@@ -125,7 +94,7 @@ func probe(a ma.Multiaddr) error {
 	default:
 		return nil
 	}
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if errors.Is(err, errAddrInUse) {
 		return fmt.Errorf("%w: %s (is another peercollab daemon running?)", ErrAddrInUse, a)
 	}
 	if err == nil {

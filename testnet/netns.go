@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -18,6 +17,9 @@ import (
 // scenarios: root, ip (iproute2) or nft (nftables). needTC adds tc, which
 // netem steps use.
 func Preflight(needTC bool) error {
+	if err := supported(); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("testnet needs root to create network namespaces; run it as root (for example with sudo)")
 	}
@@ -47,7 +49,7 @@ type network struct {
 // an error that quotes the command and what it printed.
 func sys(ctx context.Context, stdin string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttrs(false)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

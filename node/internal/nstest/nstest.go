@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nstest runs a test or benchmark inside a network namespace of its
 // own, so that it can use mDNS (multicast) without sending a packet off
 // this machine. The namespace has only a loopback interface, with the

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package testnet
+
+import (
+	"errors"
+	"syscall"
+)
+
+// childAttrs: scenarios run on Linux only (see supported).
+func childAttrs(bool) *syscall.SysProcAttr { return nil }
+
+// supported says why this system cannot run scenarios.
+func supported() error {
+	return errors.New("testnet builds its networks from Linux network namespaces; run it on Linux")
+}
