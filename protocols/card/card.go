@@ -105,15 +105,29 @@ func FromPB(from peer.ID, m *pb.Hello, now time.Time) (Hello, error) {
 	return h, nil
 }
 
-// Callbacks connect the service to its node. Both run on the goroutine of
-// the incoming stream.
+// Handler connects the service to its node. Both methods run on the
+// goroutine of the incoming stream.
+type Handler interface {
+	// Introduce returns the hello to answer peer to with, or false when
+	// this node is not in People Near Me (the answer is then a bye).
+	Introduce(to peer.ID) (Hello, bool)
+	// Introduced is given every verified hello that arrives.
+	Introduced(from peer.ID, h Hello)
+}
+
+// Callbacks is a Handler made of two functions.
 type Callbacks struct {
-	// Mine returns the hello to answer peer to with, or false when this
-	// node is not in People Near Me (the answer is then a bye).
+	// Mine is Introduce.
 	Mine func(to peer.ID) (Hello, bool)
-	// Received is given every verified hello that arrives.
+	// Received is Introduced.
 	Received func(from peer.ID, h Hello)
 }
+
+// Introduce calls c.Mine.
+func (c Callbacks) Introduce(to peer.ID) (Hello, bool) { return c.Mine(to) }
+
+// Introduced calls c.Received.
+func (c Callbacks) Introduced(from peer.ID, h Hello) { c.Received(from, h) }
 
 // Service answers card exchanges. Close removes its handler.
 type Service struct {
@@ -122,7 +136,7 @@ type Service struct {
 }
 
 // New registers the card protocol's handler on h.
-func New(h host.Host, cb Callbacks) *Service {
+func New(h host.Host, handler Handler) *Service {
 	h.SetStreamHandler(ID, wire.Handler(MaxMessageSize, Timeout, func() *pb.Hello { return new(pb.Hello) },
 		func(_ context.Context, from peer.ID, m *pb.Hello) (*pb.Hello, error) {
 			hello, err := FromPB(from, m, time.Now())
@@ -130,8 +144,8 @@ func New(h host.Host, cb Callbacks) *Service {
 				log.Debugw("bad hello", "peer", from, "error", err)
 				return nil, err
 			}
-			mine, ok := cb.Mine(from)
-			cb.Received(from, hello)
+			mine, ok := handler.Introduce(from)
+			handler.Introduced(from, hello)
 			if !ok {
 				return Hello{Bye: true}.ToPB(), nil
 			}

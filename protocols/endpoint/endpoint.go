@@ -219,19 +219,35 @@ func snapshotFromPB(m *pb.Snapshot) (*Snapshot, error) {
 	return s, nil
 }
 
-// Server answers snapshot requests. Close removes its handler.
-type Server struct {
+// Handler gives the snapshot peer from may see, or ErrNotSignedIn,
+// ErrBlocked or ErrNotAllowed. It runs on the goroutine of the incoming
+// stream.
+type Handler interface {
+	Snapshot(from peer.ID) (*Snapshot, error)
+}
+
+// SnapshotFunc is a Handler made of a function.
+type SnapshotFunc func(from peer.ID) (*Snapshot, error)
+
+// Snapshot calls f.
+func (f SnapshotFunc) Snapshot(from peer.ID) (*Snapshot, error) { return f(from) }
+
+// Service answers snapshot requests. Close removes its handler.
+type Service struct {
 	h    host.Host
 	once sync.Once
 }
 
-// Serve registers the snapshot handler on h. snapshot returns what peer from
-// may see, or ErrNotSignedIn, ErrBlocked or ErrNotAllowed; it runs on the
-// stream's goroutine.
-func Serve(h host.Host, snapshot func(from peer.ID) (*Snapshot, error)) *Server {
+// Server is the former name of Service.
+//
+// Deprecated: use Service.
+type Server = Service
+
+// New registers the snapshot protocol's handler on h.
+func New(h host.Host, handler Handler) *Service {
 	h.SetStreamHandler(ID, wire.Handler(64, Timeout, func() *pb.SnapshotRequest { return new(pb.SnapshotRequest) },
 		func(_ context.Context, from peer.ID, _ *pb.SnapshotRequest) (*pb.Snapshot, error) {
-			s, err := snapshot(from)
+			s, err := handler.Snapshot(from)
 			switch {
 			case err == nil:
 				return s.toPB(), nil
@@ -245,11 +261,18 @@ func Serve(h host.Host, snapshot func(from peer.ID) (*Snapshot, error)) *Server 
 			log.Debugw("snapshot failed", "peer", from, "error", err)
 			return nil, err
 		}))
-	return &Server{h: h}
+	return &Service{h: h}
+}
+
+// Serve registers snapshot as the handler on h.
+//
+// Deprecated: use New(h, SnapshotFunc(snapshot)).
+func Serve(h host.Host, snapshot func(from peer.ID) (*Snapshot, error)) *Service {
+	return New(h, SnapshotFunc(snapshot))
 }
 
 // Close removes the handler. It is idempotent.
-func (s *Server) Close() error {
+func (s *Service) Close() error {
 	s.once.Do(func() { s.h.RemoveStreamHandler(ID) })
 	return nil
 }
