@@ -11,8 +11,13 @@
 // new roster version; removing or losing a member also starts a new key
 // epoch, so that the one who left cannot read what follows.
 //
-// Host applies inputs and returns the effects the node must carry out
-// (publish the roster, change the key, cancel invitations); Order puts the
-// messages of each sender in sequence. Both are pure logic: no I/O, no
-// clock, no goroutines.
+// Host applies the host's inputs and returns the effects the node must
+// carry out (publish the roster, change the key, cancel invitations).
+// Participant is the other side: a member that accepted its invitation
+// asks the host to let it in (Admitted or Refused), follows the rosters
+// and heartbeats the host publishes, notices a key epoch it lacks, is
+// removed or leaves; its effects say when to ask the host again, follow or
+// leave the topic, and replay what waited for a key. Order puts the
+// messages of each sender in sequence. All three are pure logic: no I/O,
+// no clock, no goroutines.
 package session
