@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 // member is a node of a running scenario: its namespace, home and log, the
@@ -104,7 +104,7 @@ func (r *recorder) snapshot() ([]recorded, <-chan struct{}) {
 func (r *recorder) close() error { return r.file.Close() }
 
 // client is the node's local-API client.
-func (m *member) client() *localapi.Client { return localapi.NewClient(m.home) }
+func (m *member) client() *client.Client { return client.New(m.home) }
 
 // logf writes a harness line into the node's log, between the daemon's own.
 func (m *member) logf(format string, args ...any) {
@@ -194,7 +194,7 @@ func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.Wai
 		cancel()
 		close(p.streamDone)
 		m.stopProc(p, syscall.SIGKILL, StopTimeout)
-		return fmt.Errorf("%s: cannot open its event stream: %v", m.plan.spec.Name, localapi.Sentence(err))
+		return fmt.Errorf("%s: cannot open its event stream: %v", m.plan.spec.Name, client.Sentence(err))
 	}
 	wg.Go(func() {
 		defer close(p.streamDone)
@@ -237,7 +237,7 @@ func (m *member) waitReady(ctx context.Context, p *proc) error {
 			return fmt.Errorf("%s exited during start-up (%s)", m.plan.spec.Name, p.state)
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%s did not answer on its local API within %s (last error: %s)", m.plan.spec.Name, ReadyTimeout, localapi.Sentence(last))
+				return fmt.Errorf("%s did not answer on its local API within %s (last error: %s)", m.plan.spec.Name, ReadyTimeout, client.Sentence(last))
 			}
 			return ctx.Err()
 		case <-time.After(wait):

@@ -20,7 +20,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 var log = logging.Logger("peercollab/testnet")
@@ -49,7 +49,7 @@ type Live struct {
 	PeerID string
 	IP     netip.Addr
 	// Client is the node's local-API client.
-	Client *localapi.Client
+	Client *client.Client
 	// Started is when its running process started.
 	Started time.Time
 	// PID returns the pid of the node's running process, or 0.

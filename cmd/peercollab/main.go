@@ -10,11 +10,12 @@ import (
 	"syscall"
 
 	"github.com/peercollab/peercollab/cmd/peercollab/cli"
+	"github.com/peercollab/peercollab/cmd/peercollab/daemon"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, daemon.Commands)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, cli.Sentence(err))

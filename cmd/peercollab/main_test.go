@@ -21,7 +21,8 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 // The test binary doubles as the peercollab binary (and as a raw libp2p
@@ -107,7 +108,7 @@ func startDaemon(t testing.TB, home string, args ...string) {
 // waitAPI polls the API of home until it answers, the daemon exits, or 20s pass.
 func waitAPI(t testing.TB, home string, exited <-chan error) {
 	t.Helper()
-	c := localapi.NewClient(home)
+	c := client.New(home)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -141,7 +142,7 @@ func TestWalkthrough(t *testing.T) {
 	startDaemon(t, alice)
 	startDaemon(t, bob, "--name", "Bob")
 	startDaemon(t, carol, "--name", "Carol")
-	if st, err := os.Stat(localapi.SocketPath(alice)); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(apitype.SocketPath(alice)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("API socket: %v, mode %v", err, st.Mode())
 	}
 
@@ -184,7 +185,7 @@ func TestWalkthrough(t *testing.T) {
 	must(t, "--home", alice, "contacts", "endorse", bobCard, "-o", endorsed)
 
 	type verdict struct {
-		Trust localapi.TrustView `json:"trust"`
+		Trust apitype.TrustView `json:"trust"`
 	}
 	var v verdict
 	json.Unmarshal([]byte(must(t, "--home", carol, "contacts", "verify", "--json", endorsed)), &v)
@@ -212,9 +213,9 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("show by prefix: %s", out)
 	}
 	must(t, "--home", carol, "contacts", "update", "bob", "--nickname", "bobby", "--block", "--watch")
-	var detail localapi.ContactDetail
+	var detail apitype.ContactDetail
 	json.Unmarshal([]byte(must(t, "--home", carol, "contacts", "show", "bobby", "--json")), &detail)
-	if c := detail.Contact; c.Nickname != "bobby" || !c.Watch || c.WatcherPermission.String() != "blocked" {
+	if c := detail.Contact; c.Nickname != "bobby" || !c.Watch || c.WatcherPermission != apitype.WatcherBlocked {
 		t.Fatalf("after update: %+v", c)
 	}
 	exported := must(t, "--home", carol, "contacts", "export", "bobby")
@@ -387,7 +388,7 @@ func BenchmarkDaemonStart(b *testing.B) {
 		b.ReportMetric(float64(raw.Microseconds())/1000, "ms/start")
 	})
 	b.Run("peercollab", func(b *testing.B) {
-		c := localapi.NewClient(home)
+		c := client.New(home)
 		for b.Loop() {
 			cmd := command(context.Background(), "--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--scope", "internet")
 			start := time.Now()
@@ -428,7 +429,7 @@ func startRelay(t *testing.T, home string) string {
 		}
 	})
 	waitAPI(t, home, done)
-	info, err := localapi.NewClient(home).ID(context.Background())
+	info, err := client.New(home).ID(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

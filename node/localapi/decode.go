@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/peercollab/peercollab/contacts"
-	"github.com/peercollab/peercollab/node"
-	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
@@ -32,8 +31,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		case errors.As(err, &tooBig):
 			return nil, badRequest("request body is larger than %d bytes", maxBody)
 		case errors.As(err, &ne) && ne.Timeout():
-			return nil, &Error{Status: http.StatusRequestTimeout, Code: CodeRequestTimeout,
-				Message: sentence(fmt.Sprintf("the request body did not arrive within %v", bodyTimeout), "")}
+			return nil, &apitype.Error{Status: http.StatusRequestTimeout, Code: apitype.CodeRequestTimeout,
+				Message: sentence.Make(fmt.Sprintf("the request body did not arrive within %v", bodyTimeout), "")}
 		}
 		return nil, badRequest("request body could not be read: %v", err)
 	}
@@ -50,7 +49,7 @@ func decode(r *http.Request, v any) error {
 }
 
 // decodeJSON decodes one JSON object into v, refusing unknown fields and
-// anything after the object. Every error is an *Error with a 4xx status:
+// anything after the object. Every error is an *apitype.Error with a 4xx status:
 // bad_request for a body that is not the JSON the endpoint takes, or the
 // code of the value that is wrong (bad_status, bad_scope, ...). Messages
 // repeat at most a short prefix of what the client sent.
@@ -69,10 +68,10 @@ func decodeJSON(data []byte, v any) error {
 	return nil
 }
 
-// jsonError turns an error of encoding/json into an *Error.
-func jsonError(err error) *Error {
+// jsonError turns an error of encoding/json into an *apitype.Error.
+func jsonError(err error) *apitype.Error {
 	var (
-		apiErr   *Error
+		apiErr   *apitype.Error
 		syntax   *json.SyntaxError
 		typ      *json.UnmarshalTypeError
 		base64Er base64.CorruptInputError
@@ -93,7 +92,7 @@ func jsonError(err error) *Error {
 		return badRequest("a data field is not valid base64 (at byte %d)", int64(base64Er))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field `); ok {
-		return badRequest("request body has an unknown field %s", shortenQuoted(name))
+		return badRequest("request body has an unknown field %s", sentence.ShortenQuoted(name))
 	}
 	if e := toError(err); e.Status < http.StatusInternalServerError {
 		return e // a sentinel with a code of its own, such as endpoint.ErrBadStatus
@@ -108,9 +107,9 @@ func typeMessage(e *json.UnmarshalTypeError) string {
 		return fmt.Sprintf("request body must be %s, not %s", jsonKind(e.Type), jsonValue(e.Value))
 	}
 	if strings.HasPrefix(e.Value, "number") && isNumber(e.Type) {
-		return fmt.Sprintf("field %s is out of range", quote(field))
+		return fmt.Sprintf("field %s is out of range", sentence.Quote(field))
 	}
-	return fmt.Sprintf("field %s must be %s, not %s", quote(field), jsonKind(e.Type), jsonValue(e.Value))
+	return fmt.Sprintf("field %s must be %s, not %s", sentence.Quote(field), jsonKind(e.Type), jsonValue(e.Value))
 }
 
 // jsonValue names the JSON type of a value as encoding/json describes it
@@ -129,7 +128,7 @@ func jsonValue(v string) string {
 	case "object":
 		return "an object"
 	}
-	return quote(kind)
+	return sentence.Quote(kind)
 }
 
 var textUnmarshaler = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
@@ -182,49 +181,62 @@ func isNumber(t reflect.Type) bool {
 // valueCodes gives the code of a bad value by the type that refused it,
 // for values of the wrong JSON type ({"status": 3} or {"policy": null}).
 var valueCodes = map[reflect.Type]string{
-	reflect.TypeFor[wirePermission]():  CodeBadPermission,
-	reflect.TypeFor[wireScope]():       CodeBadScope,
-	reflect.TypeFor[wirePolicy]():      CodeBadPolicy,
-	reflect.TypeFor[endpoint.Status](): CodeBadStatus,
+	reflect.TypeFor[wirePermission](): apitype.CodeBadPermission,
+	reflect.TypeFor[wireScope]():      apitype.CodeBadScope,
+	reflect.TypeFor[wirePolicy]():     apitype.CodeBadPolicy,
+	reflect.TypeFor[wireStatus]():     apitype.CodeBadStatus,
 }
 
-// Wire types: a request field whose type parses text without a sentinel
-// error of its own is decoded through one of these, so that a bad value
-// gets its own code instead of bad_request.
+// Wire types: a request field whose value is one of a few names is decoded
+// through one of these, which checks the name and keeps it in its
+// canonical form, so that a bad value gets its own code instead of
+// bad_request.
 
-// wirePermission decodes a contacts.WatcherPermission.
-type wirePermission contacts.WatcherPermission
+// wirePermission decodes an apitype.WatcherPermission.
+type wirePermission apitype.WatcherPermission
 
 func (p *wirePermission) UnmarshalText(b []byte) error {
-	var v contacts.WatcherPermission
-	if err := v.UnmarshalText(b); err != nil {
-		return badValue(CodeBadPermission, "unknown watcher permission %s (allowed or blocked)", quote(string(b)))
+	v := apitype.WatcherPermission(b)
+	if _, err := permissionArg(&v); err != nil {
+		return err
 	}
 	*p = wirePermission(v)
 	return nil
 }
 
-// wireScope decodes a node.Scope.
-type wireScope node.Scope
+// wireScope decodes an apitype.Scope.
+type wireScope apitype.Scope
 
 func (s *wireScope) UnmarshalText(b []byte) error {
-	v, err := node.ParseScope(string(b))
+	v, err := scopeArg(apitype.Scope(b))
 	if err != nil {
-		return badValue(CodeBadScope, "unknown scope %s (none, nearme, internet or all)", quote(string(b)))
+		return err
 	}
-	*s = wireScope(v)
+	*s = wireScope(scopeView(v))
 	return nil
 }
 
-// wirePolicy decodes an invitations.Policy, which is a plain string type.
-type wirePolicy invitations.Policy
+// wirePolicy decodes an apitype.Policy.
+type wirePolicy apitype.Policy
 
 func (p *wirePolicy) UnmarshalText(b []byte) error {
-	v, err := invitations.ParsePolicy(string(b))
+	v, err := policyArg(apitype.Policy(b))
 	if err != nil {
-		return badValue(CodeBadPolicy, "unknown invitation policy %s (anyone, contacts or nobody)", quote(string(b)))
+		return err
 	}
 	*p = wirePolicy(v)
+	return nil
+}
+
+// wireStatus decodes an apitype.PresenceStatus.
+type wireStatus apitype.PresenceStatus
+
+func (s *wireStatus) UnmarshalText(b []byte) error {
+	v, err := endpoint.ParseStatus(string(b))
+	if err != nil {
+		return toError(err)
+	}
+	*s = wireStatus(v.String())
 	return nil
 }
 
@@ -232,35 +244,35 @@ func (p *wirePolicy) UnmarshalText(b []byte) error {
 // The outer field hides the embedded one of the same JSON name.
 
 type addContactWire struct {
-	AddContactRequest
+	apitype.AddContactRequest
 	WatcherPermission *wirePermission `json:"watcher_permission,omitempty"`
 }
 
-func (w addContactWire) request() AddContactRequest {
+func (w addContactWire) request() apitype.AddContactRequest {
 	r := w.AddContactRequest
-	r.WatcherPermission = (*contacts.WatcherPermission)(w.WatcherPermission)
+	r.WatcherPermission = (*apitype.WatcherPermission)(w.WatcherPermission)
 	return r
 }
 
 type updateContactWire struct {
-	UpdateContactRequest
+	apitype.UpdateContactRequest
 	WatcherPermission *wirePermission `json:"watcher_permission,omitempty"`
 }
 
-func (w updateContactWire) request() UpdateContactRequest {
+func (w updateContactWire) request() apitype.UpdateContactRequest {
 	r := w.UpdateContactRequest
-	r.WatcherPermission = (*contacts.WatcherPermission)(w.WatcherPermission)
+	r.WatcherPermission = (*apitype.WatcherPermission)(w.WatcherPermission)
 	return r
 }
 
 type addNearWire struct {
-	AddNearRequest
+	apitype.AddNearRequest
 	WatcherPermission *wirePermission `json:"watcher_permission,omitempty"`
 }
 
-func (w addNearWire) request() AddNearRequest {
+func (w addNearWire) request() apitype.AddNearRequest {
 	r := w.AddNearRequest
-	r.WatcherPermission = (*contacts.WatcherPermission)(w.WatcherPermission)
+	r.WatcherPermission = (*apitype.WatcherPermission)(w.WatcherPermission)
 	return r
 }
 
@@ -268,29 +280,44 @@ type scopeWire struct {
 	Scope *wireScope `json:"scope"`
 }
 
-func (w scopeWire) request() (ScopeRequest, error) {
+func (w scopeWire) request() (apitype.ScopeRequest, error) {
 	if w.Scope == nil {
-		return ScopeRequest{}, badValue(CodeBadScope, "name a scope: nearme, internet or all")
+		return apitype.ScopeRequest{}, badValue(apitype.CodeBadScope, "name a scope: nearme, internet or all")
 	}
-	return ScopeRequest{Scope: node.Scope(*w.Scope)}, nil
+	return apitype.ScopeRequest{Scope: apitype.Scope(*w.Scope)}, nil
 }
 
 type policyWire struct {
 	Policy *wirePolicy `json:"policy"`
 }
 
-func (w policyWire) request() (PolicyBody, error) {
+func (w policyWire) request() (apitype.PolicyBody, error) {
 	if w.Policy == nil {
-		return PolicyBody{}, badValue(CodeBadPolicy, "name a policy: anyone, contacts or nobody")
+		return apitype.PolicyBody{}, badValue(apitype.CodeBadPolicy, "name a policy: anyone, contacts or nobody")
 	}
-	return PolicyBody{Policy: invitations.Policy(*w.Policy)}, nil
+	return apitype.PolicyBody{Policy: apitype.Policy(*w.Policy)}, nil
+}
+
+// presenceWire is the body of PUT /v1/me/presence; a missing status is
+// offline.
+type presenceWire struct {
+	Status wireStatus `json:"status"`
+	Text   string     `json:"text,omitempty"`
+}
+
+func (w presenceWire) request() apitype.Presence {
+	st := apitype.PresenceStatus(w.Status)
+	if st == "" {
+		st = apitype.StatusOffline
+	}
+	return apitype.Presence{Status: st, Text: w.Text}
 }
 
 // parseDuration reads a duration field: a Go duration between min and max.
 func parseDuration(field, value, code string, min, max time.Duration, example string) (time.Duration, error) {
 	d, err := time.ParseDuration(value)
 	if err != nil || d < min || d > max {
-		return 0, badValue(code, "%s %s is not a duration from %s to %s, such as %s", field, quote(value), shortDuration(min), shortDuration(max), example)
+		return 0, badValue(code, "%s %s is not a duration from %s to %s, such as %s", field, sentence.Quote(value), shortDuration(min), shortDuration(max), example)
 	}
 	return d, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
@@ -31,20 +32,20 @@ var requestTypes = []struct {
 	{"AddNearRequest", wired[addNearWire]},
 	{"ScopeRequest", wiredErr[scopeWire]},
 	{"PolicyBody", wiredErr[policyWire]},
-	{"CardRequest", plain[CardRequest]},
-	{"EndorseRequest", plain[EndorseRequest]},
-	{"PingRequest", plain[PingRequest]},
-	{"Presence", plain[endpoint.Presence]},
-	{"NameRequest", plain[NameRequest]},
-	{"RegisteredApp", plain[publish.RegisteredApp]},
-	{"ObjectRequest", plain[ObjectRequest]},
-	{"InviteRequest", plain[InviteRequest]},
-	{"BatchRequest", plain[BatchRequest]},
-	{"SessionCreateRequest", plain[SessionCreateRequest]},
-	{"SessionInviteRequest", plain[SessionInviteRequest]},
-	{"SessionSendRequest", plain[SessionSendRequest]},
-	{"PeerRequest", plain[PeerRequest]},
-	{"HostRequestBody", plain[HostRequestBody]},
+	{"CardRequest", plain[apitype.CardRequest]},
+	{"EndorseRequest", plain[apitype.EndorseRequest]},
+	{"PingRequest", plain[apitype.PingRequest]},
+	{"Presence", wired[presenceWire]},
+	{"NameRequest", plain[apitype.NameRequest]},
+	{"RegisteredApp", plain[apitype.RegisteredApp]},
+	{"ObjectRequest", plain[apitype.ObjectRequest]},
+	{"InviteRequest", plain[apitype.InviteRequest]},
+	{"BatchRequest", plain[apitype.BatchRequest]},
+	{"SessionCreateRequest", plain[apitype.SessionCreateRequest]},
+	{"SessionInviteRequest", plain[apitype.SessionInviteRequest]},
+	{"SessionSendRequest", plain[apitype.SessionSendRequest]},
+	{"PeerRequest", plain[apitype.PeerRequest]},
+	{"HostRequestBody", plain[apitype.HostRequestBody]},
 }
 
 func plain[T any](data []byte) (any, error) {
@@ -69,15 +70,15 @@ func wiredErr[W interface{ request() (R, error) }, R any](data []byte) (any, err
 	return w.request()
 }
 
-// checkAPIError checks what every error of a decoder must be: an *Error
+// checkAPIError checks what every error of a decoder must be: an *apitype.Error
 // with a 4xx status, a code, and one short sentence.
 func checkAPIError(t *testing.T, err error) {
 	t.Helper()
-	var e *Error
+	var e *apitype.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("error %T %v is no *Error", err, err)
 	}
-	if e.Status < 400 || e.Status >= 500 || e.Code == "" || e.Code == CodeInternal {
+	if e.Status < 400 || e.Status >= 500 || e.Code == "" || e.Code == apitype.CodeInternal {
 		t.Fatalf("error %d %s: %s", e.Status, e.Code, e.Message)
 	}
 	checkMessage(t, e.Message)
@@ -324,7 +325,7 @@ func FuzzHandlers(f *testing.F) {
 			t.Fatalf("%s %s %.200q: %d %.500s", r.method, target, body, w.Code, w.Body)
 		}
 		if w.Code >= 400 && w.Code != http.StatusMethodNotAllowed && w.Header().Get("Location") == "" {
-			var eb struct{ Error *Error }
+			var eb apitype.ErrorBody
 			if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error == nil || eb.Error.Code == "" {
 				t.Fatalf("%s %s: %d answer is no error body: %.300q", r.method, target, w.Code, w.Body)
 			}

@@ -2,80 +2,105 @@ package localapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
 type empty struct{}
 
-func (s *Server) id(*http.Request) (Info, error) { return s.n.Info() }
+var errEmptyCard = errors.New("localapi: the request carries no card")
 
-func (s *Server) card(*http.Request) (CardResponse, error) {
+func (s *Server) id(*http.Request) (apitype.Info, error) {
+	info, err := s.n.Info()
+	if err != nil {
+		return apitype.Info{}, err
+	}
+	return infoView(info), nil
+}
+
+func (s *Server) card(*http.Request) (apitype.CardResponse, error) {
 	c, err := s.n.MyCard()
 	if err != nil {
-		return CardResponse{}, err
+		return apitype.CardResponse{}, err
 	}
-	return CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
+	return apitype.CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
 }
 
-func (s *Server) listContacts(*http.Request) ([]*Contact, error) {
+func (s *Server) listContacts(*http.Request) ([]*apitype.Contact, error) {
 	list, err := s.n.Contacts().List()
-	if list == nil {
-		list = []*Contact{}
+	if err != nil {
+		return []*apitype.Contact{}, err
 	}
-	return list, err
+	out := make([]*apitype.Contact, len(list))
+	for i, c := range list {
+		out[i] = contactPtrView(c)
+	}
+	return out, nil
 }
 
-func (s *Server) addContact(r *http.Request) (AddContactResponse, error) {
+func (s *Server) addContact(r *http.Request) (apitype.AddContactResponse, error) {
 	var wire addContactWire
 	if err := decode(r, &wire); err != nil {
-		return AddContactResponse{}, err
+		return apitype.AddContactResponse{}, err
 	}
 	req := wire.request()
 	if req.Card == "" {
-		return AddContactResponse{}, badRequest("%v", errEmptyCard)
+		return apitype.AddContactResponse{}, badRequest("%v", errEmptyCard)
 	}
-	c, created, chk, err := s.n.AddCard([]byte(req.Card), node.AddOptions{Nickname: req.Nickname, Watch: req.Watch, Permission: req.WatcherPermission})
+	opts, err := addOptions(req.Nickname, req.Watch, req.WatcherPermission)
 	if err != nil {
-		return AddContactResponse{}, err
+		return apitype.AddContactResponse{}, err
 	}
-	return AddContactResponse{Contact: *c, Created: created, Card: cardView(chk, s.nickname)}, nil
+	c, created, chk, err := s.n.AddCard([]byte(req.Card), opts)
+	if err != nil {
+		return apitype.AddContactResponse{}, err
+	}
+	return apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, s.nickname)}, nil
 }
 
 // resolve finds the contact named by the {peer} path value.
-func (s *Server) resolve(r *http.Request) (*Contact, error) {
+func (s *Server) resolve(r *http.Request) (*contacts.Contact, error) {
 	return s.n.Contacts().Resolve(r.PathValue("peer"))
 }
 
-func (s *Server) showContact(r *http.Request) (ContactDetail, error) {
+func (s *Server) showContact(r *http.Request) (apitype.ContactDetail, error) {
 	c, err := s.resolve(r)
 	if err != nil {
-		return ContactDetail{}, err
+		return apitype.ContactDetail{}, err
 	}
 	chk, err := s.n.CheckCard(c.Card)
 	if err != nil {
 		// A stored card can expire; show the contact and say so.
-		return ContactDetail{Contact: *c, Card: CardView{PeerID: c.PeerID, Trust: TrustView{Reason: toError(err).Message}}}, nil
+		return apitype.ContactDetail{Contact: contactView(c), Card: apitype.CardView{PeerID: c.PeerID, Trust: apitype.TrustView{Reason: toError(err).Message}}}, nil
 	}
-	return ContactDetail{Contact: *c, Card: cardView(chk, s.nickname)}, nil
+	return apitype.ContactDetail{Contact: contactView(c), Card: cardView(chk, s.nickname)}, nil
 }
 
-func (s *Server) updateContact(r *http.Request) (*Contact, error) {
+func (s *Server) updateContact(r *http.Request) (*apitype.Contact, error) {
 	var wire updateContactWire
 	if err := decode(r, &wire); err != nil {
 		return nil, err
 	}
 	req := wire.request()
+	opts, err := addOptions(req.Nickname, req.Watch, req.WatcherPermission)
+	if err != nil {
+		return nil, err
+	}
 	c, err := s.resolve(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.n.UpdateContact(c.PeerID, node.AddOptions{Nickname: req.Nickname, Watch: req.Watch, Permission: req.WatcherPermission})
+	c, err = s.n.UpdateContact(c.PeerID, opts)
+	if err != nil {
+		return nil, err
+	}
+	return contactPtrView(c), nil
 }
 
 func (s *Server) removeContact(r *http.Request) (empty, error) {
@@ -86,43 +111,43 @@ func (s *Server) removeContact(r *http.Request) (empty, error) {
 	return empty{}, s.n.Contacts().Remove(c.PeerID)
 }
 
-func (s *Server) exportContact(r *http.Request) (CardResponse, error) {
+func (s *Server) exportContact(r *http.Request) (apitype.CardResponse, error) {
 	c, err := s.resolve(r)
 	if err != nil {
-		return CardResponse{}, err
+		return apitype.CardResponse{}, err
 	}
-	return CardResponse{PeerID: c.PeerID, Card: string(c.Card)}, nil
+	return apitype.CardResponse{PeerID: c.PeerID, Card: string(c.Card)}, nil
 }
 
-func (s *Server) checkCard(r *http.Request) (CardView, error) {
-	var req CardRequest
+func (s *Server) checkCard(r *http.Request) (apitype.CardView, error) {
+	var req apitype.CardRequest
 	if err := decode(r, &req); err != nil {
-		return CardView{}, err
+		return apitype.CardView{}, err
 	}
 	chk, err := s.n.CheckCard([]byte(req.Card))
 	if err != nil {
-		return CardView{}, err
+		return apitype.CardView{}, err
 	}
 	return cardView(chk, s.nickname), nil
 }
 
-func (s *Server) endorse(r *http.Request) (CardResponse, error) {
-	var req EndorseRequest
+func (s *Server) endorse(r *http.Request) (apitype.CardResponse, error) {
+	var req apitype.EndorseRequest
 	if err := decode(r, &req); err != nil {
-		return CardResponse{}, err
+		return apitype.CardResponse{}, err
 	}
 	var validity time.Duration
 	if req.Validity != "" {
 		var err error
-		if validity, err = parseDuration("validity", req.Validity, CodeBadDuration, time.Second, maxValidity, "8760h"); err != nil {
-			return CardResponse{}, err
+		if validity, err = parseDuration("validity", req.Validity, apitype.CodeBadDuration, time.Second, maxValidity, "8760h"); err != nil {
+			return apitype.CardResponse{}, err
 		}
 	}
 	c, err := s.n.Endorse([]byte(req.Card), validity)
 	if err != nil {
-		return CardResponse{}, err
+		return apitype.CardResponse{}, err
 	}
-	return CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
+	return apitype.CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
 }
 
 // nickname names a peer for a person: its contact nickname, else its ID.
@@ -136,31 +161,31 @@ func (s *Server) nickname(id peer.ID) string {
 	return id.String()
 }
 
-func (s *Server) ping(r *http.Request) (PingResponse, error) {
-	var req PingRequest
+func (s *Server) ping(r *http.Request) (apitype.PingResponse, error) {
+	var req apitype.PingRequest
 	if err := decode(r, &req); err != nil {
-		return PingResponse{}, err
+		return apitype.PingResponse{}, err
 	}
 	if req.Count == 0 {
 		req.Count = 3
 	}
 	if req.Count < 1 || req.Count > maxPingCount {
-		return PingResponse{}, badValue(CodeBadCount, "count must be between 1 and %d", maxPingCount)
+		return apitype.PingResponse{}, badValue(apitype.CodeBadCount, "count must be between 1 and %d", maxPingCount)
 	}
 	interval := 200 * time.Millisecond
 	if req.Interval != "" {
 		var err error
-		if interval, err = parseDuration("interval", req.Interval, CodeBadDuration, 0, pingTimeout, "200ms"); err != nil {
-			return PingResponse{}, err
+		if interval, err = parseDuration("interval", req.Interval, apitype.CodeBadDuration, 0, pingTimeout, "200ms"); err != nil {
+			return apitype.PingResponse{}, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), pingTimeout)
 	defer cancel()
 	p, res, err := s.n.Ping(ctx, req.Target, req.Count, interval)
 	if err != nil {
-		return PingResponse{}, err
+		return apitype.PingResponse{}, err
 	}
-	return PingResponse{Peer: p, Results: res}, nil
+	return apitype.PingResponse{Peer: p, Results: mapSlice(res, pingResultView)}, nil
 }
 
 // pingTimeout bounds a whole ping request; maxPingCount its round trips.
@@ -173,19 +198,13 @@ const (
 // in 9999, and a time.Duration at 292 years.
 const maxValidity = 100 * 365 * 24 * time.Hour
 
-// LocateResponse is the answer to POST /v1/contacts/{peer}/locate.
-type LocateResponse struct {
-	PeerID peer.ID        `json:"peer_id"`
-	Addrs  []ma.Multiaddr `json:"addrs"`
-}
-
-func (s *Server) locate(r *http.Request) (LocateResponse, error) {
+func (s *Server) locate(r *http.Request) (apitype.LocateResponse, error) {
 	p, err := s.n.ResolvePeer(r.PathValue("peer"))
 	if err != nil {
-		return LocateResponse{}, err
+		return apitype.LocateResponse{}, err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	addrs, err := s.n.Locate(ctx, p)
-	return LocateResponse{PeerID: p, Addrs: addrs}, err
+	return apitype.LocateResponse{PeerID: p, Addrs: addrs}, err
 }

@@ -4,139 +4,163 @@ import (
 	"net/http"
 
 	"github.com/peercollab/peercollab/node"
-	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
-func (s *Server) getScope(*http.Request) (ScopeResponse, error) {
-	return ScopeResponse{s.n.Scope()}, nil
+func (s *Server) scope() apitype.ScopeResponse {
+	return apitype.ScopeResponse{Scope: scopeView(s.n.Scope())}
 }
 
-func (s *Server) signIn(r *http.Request) (ScopeResponse, error) {
-	req, err := decodeScope(r)
+func (s *Server) getScope(*http.Request) (apitype.ScopeResponse, error) { return s.scope(), nil }
+
+func (s *Server) signIn(r *http.Request) (apitype.ScopeResponse, error) {
+	sc, err := decodeScope(r)
 	if err != nil {
-		return ScopeResponse{}, err
+		return apitype.ScopeResponse{}, err
 	}
-	if req.Scope == node.ScopeNone {
-		return ScopeResponse{}, badValue(CodeBadScope, "sign in to nearme, internet or all")
+	if sc == node.ScopeNone {
+		return apitype.ScopeResponse{}, badValue(apitype.CodeBadScope, "sign in to nearme, internet or all")
 	}
-	err = s.n.SignIn(r.Context(), req.Scope)
-	return ScopeResponse{s.n.Scope()}, err
+	err = s.n.SignIn(r.Context(), sc)
+	return s.scope(), err
 }
 
-func (s *Server) signOut(r *http.Request) (ScopeResponse, error) {
-	req, err := decodeScope(r)
+func (s *Server) signOut(r *http.Request) (apitype.ScopeResponse, error) {
+	sc, err := decodeScope(r)
 	if err != nil {
-		return ScopeResponse{}, err
+		return apitype.ScopeResponse{}, err
 	}
-	err = s.n.SignOut(r.Context(), req.Scope)
-	return ScopeResponse{s.n.Scope()}, err
+	err = s.n.SignOut(r.Context(), sc)
+	return s.scope(), err
 }
 
-func decodeScope(r *http.Request) (ScopeRequest, error) {
+func decodeScope(r *http.Request) (node.Scope, error) {
 	var wire scopeWire
 	if err := decode(r, &wire); err != nil {
-		return ScopeRequest{}, err
+		return 0, err
 	}
-	return wire.request()
+	req, err := wire.request()
+	if err != nil {
+		return 0, err
+	}
+	return scopeArg(req.Scope)
 }
 
-func (s *Server) listNear(*http.Request) ([]Person, error) {
+func (s *Server) listNear(*http.Request) ([]apitype.PersonNear, error) {
 	people, err := s.n.Near().List()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Person, len(people))
+	out := make([]apitype.PersonNear, len(people))
 	for i, p := range people {
-		out[i] = Person{Person: p, Contact: s.n.Contacts().IsContact(p.Peer)}
+		out[i] = apitype.PersonNear{Person: personView(p), Contact: s.n.Contacts().IsContact(p.Peer)}
 	}
 	return out, nil
 }
 
-func (s *Server) addNear(r *http.Request) (AddContactResponse, error) {
+func (s *Server) addNear(r *http.Request) (apitype.AddContactResponse, error) {
 	var wire addNearWire
 	if err := decode(r, &wire); err != nil {
-		return AddContactResponse{}, err
+		return apitype.AddContactResponse{}, err
 	}
 	req := wire.request()
-	c, created, chk, err := s.n.AddNear(r.PathValue("peer"), node.AddOptions{Nickname: req.Nickname, Watch: req.Watch, Permission: req.WatcherPermission})
+	opts, err := addOptions(req.Nickname, req.Watch, req.WatcherPermission)
 	if err != nil {
-		return AddContactResponse{}, err
+		return apitype.AddContactResponse{}, err
 	}
-	return AddContactResponse{Contact: *c, Created: created, Card: cardView(chk, s.nickname)}, nil
+	c, created, chk, err := s.n.AddNear(r.PathValue("peer"), opts)
+	if err != nil {
+		return apitype.AddContactResponse{}, err
+	}
+	return apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, s.nickname)}, nil
 }
 
-func (s *Server) myEndpoint(*http.Request) (MyEndpoint, error) {
+func (s *Server) myEndpoint(*http.Request) (apitype.MyEndpoint, error) {
 	p := s.n.Publish()
 	snap := p.Snapshot()
-	return MyEndpoint{Name: snap.Name, Presence: snap.Presence, Scope: s.n.Scope(), Applications: p.Apps(), Objects: snap.Objects}, nil
+	return apitype.MyEndpoint{
+		Name:         snap.Name,
+		Presence:     presenceView(snap.Presence),
+		Scope:        scopeView(s.n.Scope()),
+		Applications: mapSlice(p.Apps(), registeredAppView),
+		Objects:      mapSlice(snap.Objects, objectView),
+	}, nil
 }
 
-func (s *Server) setPresence(r *http.Request) (MyEndpoint, error) {
-	var req endpoint.Presence
-	if err := decode(r, &req); err != nil {
-		return MyEndpoint{}, err
+func (s *Server) setPresence(r *http.Request) (apitype.MyEndpoint, error) {
+	var wire presenceWire
+	if err := decode(r, &wire); err != nil {
+		return apitype.MyEndpoint{}, err
 	}
-	if err := s.n.SetPresence(req); err != nil {
-		return MyEndpoint{}, err
+	p, err := presenceArg(wire.request())
+	if err != nil {
+		return apitype.MyEndpoint{}, err
+	}
+	if err := s.n.SetPresence(p); err != nil {
+		return apitype.MyEndpoint{}, err
 	}
 	return s.myEndpoint(r)
 }
 
-func (s *Server) setName(r *http.Request) (MyEndpoint, error) {
-	var req NameRequest
+func (s *Server) setName(r *http.Request) (apitype.MyEndpoint, error) {
+	var req apitype.NameRequest
 	if err := decode(r, &req); err != nil {
-		return MyEndpoint{}, err
+		return apitype.MyEndpoint{}, err
 	}
 	if err := s.n.SetEndpointName(req.Name); err != nil {
-		return MyEndpoint{}, err
+		return apitype.MyEndpoint{}, err
 	}
 	return s.myEndpoint(r)
 }
 
-func (s *Server) registerApp(r *http.Request) (publish.RegisteredApp, error) {
-	var req publish.RegisteredApp
+func (s *Server) registerApp(r *http.Request) (apitype.RegisteredApp, error) {
+	var req apitype.RegisteredApp
 	if err := decode(r, &req); err != nil {
 		return req, err
 	}
-	return req, s.n.Publish().RegisterApp(req)
+	return req, s.n.Publish().RegisterApp(registeredAppArg(req))
 }
 
 func (s *Server) removeApp(r *http.Request) (empty, error) {
 	return empty{}, s.n.Publish().RemoveApp(r.PathValue("id"))
 }
 
-func (s *Server) setObject(r *http.Request) (endpoint.Object, error) {
-	var req ObjectRequest
+func (s *Server) setObject(r *http.Request) (apitype.Object, error) {
+	var req apitype.ObjectRequest
 	if err := decode(r, &req); err != nil {
-		return endpoint.Object{}, err
+		return apitype.Object{}, err
 	}
 	o := endpoint.Object{ID: r.PathValue("id"), Data: req.Data}
-	return o, s.n.Publish().SetObject(o)
+	return objectView(o), s.n.Publish().SetObject(o)
 }
 
 func (s *Server) removeObject(r *http.Request) (empty, error) {
 	return empty{}, s.n.Publish().RemoveObject(r.PathValue("id"))
 }
 
-func (s *Server) peerEndpoint(r *http.Request) (PeerEndpoint, error) {
+func (s *Server) peerEndpoint(r *http.Request) (apitype.PeerEndpoint, error) {
 	p, err := s.n.ResolvePeer(r.PathValue("peer"))
 	if err != nil {
-		return PeerEndpoint{}, err
+		return apitype.PeerEndpoint{}, err
 	}
-	return s.n.EndpointData(r.Context(), p)
+	e, err := s.n.EndpointData(r.Context(), p)
+	if err != nil {
+		return apitype.PeerEndpoint{}, err
+	}
+	return peerEndpointView(e), nil
 }
 
-func (s *Server) watchPeer(r *http.Request) (PeerEndpoint, error) {
+func (s *Server) watchPeer(r *http.Request) (apitype.PeerEndpoint, error) {
 	p, err := s.n.ResolvePeer(r.PathValue("peer"))
 	if err != nil {
-		return PeerEndpoint{}, err
+		return apitype.PeerEndpoint{}, err
 	}
 	if err := s.n.WatchPeer(p); err != nil {
-		return PeerEndpoint{}, err
+		return apitype.PeerEndpoint{}, err
 	}
 	e, _ := s.n.Watch().Get(p)
-	return e, nil
+	return peerEndpointView(e), nil
 }
 
 func (s *Server) unwatchPeer(r *http.Request) (empty, error) {
@@ -147,15 +171,12 @@ func (s *Server) unwatchPeer(r *http.Request) (empty, error) {
 	return empty{}, s.n.UnwatchPeer(p)
 }
 
-func (s *Server) watching(*http.Request) ([]PeerEndpoint, error) {
-	var out []PeerEndpoint
+func (s *Server) watching(*http.Request) ([]apitype.PeerEndpoint, error) {
+	out := []apitype.PeerEndpoint{}
 	for _, e := range s.n.Watch().List() {
 		if e.Watching {
-			out = append(out, e)
+			out = append(out, peerEndpointView(e))
 		}
-	}
-	if out == nil {
-		out = []PeerEndpoint{}
 	}
 	return out, nil
 }

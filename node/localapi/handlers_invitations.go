@@ -8,58 +8,69 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 	"github.com/peercollab/peercollab/protocols/invite"
 )
 
-func (s *Server) invite(r *http.Request) (InvitationList, error) {
-	var req InviteRequest
-	if err := decode(r, &req); err != nil {
-		return InvitationList{}, err
-	}
-	expiry, err := parseTimeout(req.Timeout)
-	if err != nil {
-		return InvitationList{}, err
-	}
-	peers := make([]peer.ID, 0, len(req.Peers))
-	for _, q := range req.Peers {
+// resolvePeers finds the peers a request names.
+func (s *Server) resolvePeers(names []string) ([]peer.ID, error) {
+	peers := make([]peer.ID, 0, len(names))
+	for _, q := range names {
 		p, err := s.n.ResolvePeer(q)
 		if err != nil {
-			return InvitationList{}, err
+			return nil, err
 		}
 		peers = append(peers, p)
 	}
-	recs, err := s.n.Invitations().Send(peers, invitations.Request{AppID: req.AppID, Message: req.Message, Data: req.Data, Expiry: expiry, SessionID: req.SessionID})
-	if err != nil {
-		return InvitationList{}, err
-	}
-	return InvitationList{Batch: recs[0].Batch, Invitations: recs, Tally: invitations.Count(recs)}, nil
+	return peers, nil
 }
 
-func (s *Server) listInvitations(r *http.Request) (InvitationList, error) {
+func (s *Server) invite(r *http.Request) (apitype.InvitationList, error) {
+	var req apitype.InviteRequest
+	if err := decode(r, &req); err != nil {
+		return apitype.InvitationList{}, err
+	}
+	expiry, err := parseTimeout(req.Timeout)
+	if err != nil {
+		return apitype.InvitationList{}, err
+	}
+	peers, err := s.resolvePeers(req.Peers)
+	if err != nil {
+		return apitype.InvitationList{}, err
+	}
+	recs, err := s.n.Invitations().Send(peers, invitations.Request{AppID: req.AppID, Message: req.Message, Data: req.Data, Expiry: expiry, SessionID: req.SessionID})
+	if err != nil {
+		return apitype.InvitationList{}, err
+	}
+	return invitationList(recs[0].Batch, recs), nil
+}
+
+func (s *Server) listInvitations(r *http.Request) (apitype.InvitationList, error) {
 	q := r.URL.Query()
 	f := invitations.Filter{Direction: invitations.Direction(q.Get("direction")), Batch: q.Get("batch"), SessionID: q.Get("session")}
 	if f.Direction != "" && f.Direction != invitations.Sent && f.Direction != invitations.Received {
-		return InvitationList{}, badValue(CodeBadDirection, "direction %s is neither sent nor received", quote(string(f.Direction)))
+		return apitype.InvitationList{}, badValue(apitype.CodeBadDirection, "direction %s is neither sent nor received", sentence.Quote(string(f.Direction)))
 	}
 	if o := q.Get("open"); o != "" {
 		var err error
 		if f.Open, err = strconv.ParseBool(o); err != nil {
-			return InvitationList{}, badValue(CodeBadFlag, "open %s is neither true nor false", quote(o))
+			return apitype.InvitationList{}, badValue(apitype.CodeBadFlag, "open %s is neither true nor false", sentence.Quote(o))
 		}
 	}
 	recs := s.n.Invitations().List(f)
 	if recs == nil {
 		recs = []invitations.Record{}
 	}
-	return InvitationList{Batch: f.Batch, Invitations: recs, Tally: invitations.Count(recs)}, nil
+	return invitationList(f.Batch, recs), nil
 }
 
-func (s *Server) showInvitation(r *http.Request) (InvitationDetail, error) {
+func (s *Server) showInvitation(r *http.Request) (apitype.InvitationDetail, error) {
 	rec, err := s.n.Invitations().Get(r.PathValue("id"))
 	if err != nil {
-		return InvitationDetail{}, err
+		return apitype.InvitationDetail{}, err
 	}
-	d := InvitationDetail{Invitation: rec.View()}
+	d := apitype.InvitationDetail{Invitation: invitationView(rec)}
 	if rec.Direction == invitations.Received {
 		d.InviterCard = string(rec.Card)
 		if chk, err := s.n.CheckCard(rec.Card); err == nil {
@@ -68,30 +79,30 @@ func (s *Server) showInvitation(r *http.Request) (InvitationDetail, error) {
 		}
 	}
 	if c, err := s.n.Contacts().Get(rec.Peer); err == nil {
-		d.Contact = c
+		d.Contact = contactPtrView(c)
 	}
 	return d, nil
 }
 
-func (s *Server) acceptInvitation(r *http.Request) (invitations.Record, error) {
-	return s.n.Invitations().Accept(r.PathValue("id"))
+// answerInvitation accepts, declines or cancels the invitation of the {id}
+// path value with op.
+func answerInvitation(op func(id string) (invitations.Record, error)) func(*http.Request) (apitype.Invitation, error) {
+	return func(r *http.Request) (apitype.Invitation, error) {
+		rec, err := op(r.PathValue("id"))
+		if err != nil {
+			return apitype.Invitation{}, err
+		}
+		return invitationView(rec), nil
+	}
 }
 
-func (s *Server) declineInvitation(r *http.Request) (invitations.Record, error) {
-	return s.n.Invitations().Decline(r.PathValue("id"))
-}
-
-func (s *Server) cancelInvitation(r *http.Request) (invitations.Record, error) {
-	return s.n.Invitations().Cancel(r.PathValue("id"))
-}
-
-func (s *Server) cancelUnanswered(r *http.Request) (InvitationList, error) {
-	var req BatchRequest
+func (s *Server) cancelUnanswered(r *http.Request) (apitype.InvitationList, error) {
+	var req apitype.BatchRequest
 	if err := decode(r, &req); err != nil {
-		return InvitationList{}, err
+		return apitype.InvitationList{}, err
 	}
 	if req.Batch == "" {
-		return InvitationList{}, badValue(CodeBadBatch, "name the batch of invitations")
+		return apitype.InvitationList{}, badValue(apitype.CodeBadBatch, "name the batch of invitations")
 	}
 	for _, rec := range s.n.Invitations().List(invitations.Filter{Direction: invitations.Sent, Batch: req.Batch, Open: true}) {
 		s.n.Invitations().Cancel(rec.ID)
@@ -100,26 +111,32 @@ func (s *Server) cancelUnanswered(r *http.Request) (InvitationList, error) {
 	if recs == nil {
 		recs = []invitations.Record{}
 	}
-	return InvitationList{Batch: req.Batch, Invitations: recs, Tally: invitations.Count(recs)}, nil
+	return invitationList(req.Batch, recs), nil
 }
 
-func (s *Server) getPolicy(*http.Request) (PolicyBody, error) {
-	return PolicyBody{s.n.InvitationPolicy()}, nil
+func (s *Server) policy() apitype.PolicyBody {
+	return apitype.PolicyBody{Policy: apitype.Policy(s.n.InvitationPolicy())}
 }
 
-func (s *Server) setPolicy(r *http.Request) (PolicyBody, error) {
+func (s *Server) getPolicy(*http.Request) (apitype.PolicyBody, error) { return s.policy(), nil }
+
+func (s *Server) setPolicy(r *http.Request) (apitype.PolicyBody, error) {
 	var wire policyWire
 	if err := decode(r, &wire); err != nil {
-		return PolicyBody{}, err
+		return apitype.PolicyBody{}, err
 	}
 	req, err := wire.request()
 	if err != nil {
-		return PolicyBody{}, err
+		return apitype.PolicyBody{}, err
 	}
-	if err := s.n.SetInvitationPolicy(req.Policy); err != nil {
-		return PolicyBody{}, err
+	p, err := policyArg(req.Policy)
+	if err != nil {
+		return apitype.PolicyBody{}, err
 	}
-	return PolicyBody{s.n.InvitationPolicy()}, nil
+	if err := s.n.SetInvitationPolicy(p); err != nil {
+		return apitype.PolicyBody{}, err
+	}
+	return s.policy(), nil
 }
 
 // parseTimeout reads an invitation's timeout; empty means the default.
@@ -127,5 +144,5 @@ func parseTimeout(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	return parseDuration("timeout", s, CodeBadTimeout, time.Millisecond, invite.MaxExpiry, "5m")
+	return parseDuration("timeout", s, apitype.CodeBadTimeout, time.Millisecond, invite.MaxExpiry, "5m")
 }

@@ -5,113 +5,132 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 	"github.com/peercollab/peercollab/node/sessions"
 )
 
-func (s *Server) createSession(r *http.Request) (sessions.View, error) {
-	var req SessionCreateRequest
-	if err := decode(r, &req); err != nil {
-		return sessions.View{}, err
+// sessionResult converts a session service's answer.
+func sessionResult(v sessions.View, err error) (apitype.Session, error) {
+	if err != nil {
+		return apitype.Session{}, err
 	}
-	return s.n.Sessions().Create(req.AppID)
+	return sessionView(v), nil
 }
 
-func (s *Server) listSessions(*http.Request) ([]sessions.View, error) {
-	return s.n.Sessions().List(), nil
-}
-
-func (s *Server) showSession(r *http.Request) (sessions.View, error) {
-	return s.n.Sessions().Get(r.PathValue("id"))
-}
-
-func (s *Server) sessionInvite(r *http.Request) (SessionInviteResponse, error) {
-	var req SessionInviteRequest
+func (s *Server) createSession(r *http.Request) (apitype.Session, error) {
+	var req apitype.SessionCreateRequest
 	if err := decode(r, &req); err != nil {
-		return SessionInviteResponse{}, err
+		return apitype.Session{}, err
+	}
+	return sessionResult(s.n.Sessions().Create(req.AppID))
+}
+
+func (s *Server) listSessions(*http.Request) ([]apitype.Session, error) {
+	return mapSlice(s.n.Sessions().List(), sessionView), nil
+}
+
+func (s *Server) showSession(r *http.Request) (apitype.Session, error) {
+	return sessionResult(s.n.Sessions().Get(r.PathValue("id")))
+}
+
+func (s *Server) sessionInvite(r *http.Request) (apitype.SessionInviteResponse, error) {
+	var req apitype.SessionInviteRequest
+	if err := decode(r, &req); err != nil {
+		return apitype.SessionInviteResponse{}, err
 	}
 	expiry, err := parseTimeout(req.Timeout)
 	if err != nil {
-		return SessionInviteResponse{}, err
+		return apitype.SessionInviteResponse{}, err
 	}
-	peers := make([]peer.ID, 0, len(req.Peers))
-	for _, q := range req.Peers {
-		p, err := s.n.ResolvePeer(q)
-		if err != nil {
-			return SessionInviteResponse{}, err
-		}
-		peers = append(peers, p)
+	peers, err := s.resolvePeers(req.Peers)
+	if err != nil {
+		return apitype.SessionInviteResponse{}, err
 	}
 	v, recs, err := s.n.Sessions().Invite(r.PathValue("id"), peers, req.Message, expiry)
-	return SessionInviteResponse{Session: v, Invitations: recs}, err
+	if err != nil {
+		return apitype.SessionInviteResponse{}, err
+	}
+	return apitype.SessionInviteResponse{Session: sessionView(v), Invitations: mapSlice(recs, invitationView)}, nil
 }
 
-func (s *Server) sessionOp(op func(id string) (sessions.View, error)) func(*http.Request) (sessions.View, error) {
-	return func(r *http.Request) (sessions.View, error) { return op(r.PathValue("id")) }
+func (s *Server) sessionOp(op func(id string) (sessions.View, error)) func(*http.Request) (apitype.Session, error) {
+	return func(r *http.Request) (apitype.Session, error) { return sessionResult(op(r.PathValue("id"))) }
 }
 
-func (s *Server) sessionRemove(r *http.Request) (sessions.View, error) {
-	var req PeerRequest
+func (s *Server) sessionRemove(r *http.Request) (apitype.Session, error) {
+	var req apitype.PeerRequest
 	if err := decode(r, &req); err != nil {
-		return sessions.View{}, err
+		return apitype.Session{}, err
 	}
 	p, err := s.n.ResolvePeer(req.Peer)
 	if err != nil {
-		return sessions.View{}, err
+		return apitype.Session{}, err
 	}
-	return s.n.Sessions().Remove(r.PathValue("id"), p)
+	return sessionResult(s.n.Sessions().Remove(r.PathValue("id"), p))
 }
 
-func (s *Server) sessionLeave(r *http.Request) (sessions.View, error) {
-	return s.n.Sessions().Leave(r.Context(), r.PathValue("id"))
+func (s *Server) sessionLeave(r *http.Request) (apitype.Session, error) {
+	return sessionResult(s.n.Sessions().Leave(r.Context(), r.PathValue("id")))
 }
 
-func (s *Server) sessionSend(r *http.Request) (sessions.Message, error) {
-	var req SessionSendRequest
+func (s *Server) sessionSend(r *http.Request) (apitype.Message, error) {
+	var req apitype.SessionSendRequest
 	if err := decode(r, &req); err != nil {
-		return sessions.Message{}, err
+		return apitype.Message{}, err
 	}
-	return s.n.Sessions().Send(r.Context(), r.PathValue("id"), req.Data)
+	m, err := s.n.Sessions().Send(r.Context(), r.PathValue("id"), req.Data)
+	if err != nil {
+		return apitype.Message{}, err
+	}
+	return messageView(m), nil
 }
 
-func (s *Server) sessionMessages(r *http.Request) ([]sessions.Message, error) {
+func (s *Server) sessionMessages(r *http.Request) ([]apitype.Message, error) {
 	var after uint64
 	if a := r.URL.Query().Get("after"); a != "" {
 		var err error
 		if after, err = strconv.ParseUint(a, 10, 64); err != nil {
-			return nil, badValue(CodeBadIndex, "after %s is not a message index", quote(a))
+			return nil, badValue(apitype.CodeBadIndex, "after %s is not a message index", sentence.Quote(a))
 		}
 	}
 	ms, err := s.n.Sessions().Messages(r.PathValue("id"), after)
-	if ms == nil {
-		ms = []sessions.Message{}
+	if err != nil {
+		return nil, err
 	}
-	return ms, err
+	out := make([]apitype.Message, len(ms))
+	for i, m := range ms {
+		out[i] = messageView(m)
+	}
+	return out, nil
 }
 
-func (s *Server) hostRequest(r *http.Request) (HostRequestResult, error) {
-	var req HostRequestBody
+func (s *Server) hostRequest(r *http.Request) (apitype.HostRequestResult, error) {
+	var req apitype.HostRequestBody
 	if err := decode(r, &req); err != nil {
-		return HostRequestResult{}, err
+		return apitype.HostRequestResult{}, err
 	}
 	p, err := s.n.ResolvePeer(req.Peer)
 	if err != nil {
-		return HostRequestResult{}, err
+		return apitype.HostRequestResult{}, err
 	}
 	sid, err := s.n.Sessions().RequestHost(r.Context(), p, req.AppID, req.Message)
 	if errors.Is(err, sessions.ErrPending) {
-		return HostRequestResult{Peer: p, Pending: true}, nil
+		return apitype.HostRequestResult{Peer: p, Pending: true}, nil
 	}
-	return HostRequestResult{Peer: p, Session: sid}, err
+	return apitype.HostRequestResult{Peer: p, Session: sid}, err
 }
 
-func (s *Server) listHostRequests(*http.Request) ([]sessions.HostRequest, error) {
-	return s.n.Sessions().HostRequests(), nil
+func (s *Server) listHostRequests(*http.Request) ([]apitype.HostRequest, error) {
+	return mapSlice(s.n.Sessions().HostRequests(), hostRequestView), nil
 }
 
-func (s *Server) answerHostRequest(accept bool) func(*http.Request) (sessions.HostRequest, error) {
-	return func(r *http.Request) (sessions.HostRequest, error) {
-		return s.n.Sessions().AnswerHostRequest(r.PathValue("id"), accept)
+func (s *Server) answerHostRequest(accept bool) func(*http.Request) (apitype.HostRequest, error) {
+	return func(r *http.Request) (apitype.HostRequest, error) {
+		req, err := s.n.Sessions().AnswerHostRequest(r.PathValue("id"), accept)
+		if err != nil {
+			return apitype.HostRequest{}, err
+		}
+		return hostRequestView(req), nil
 	}
 }

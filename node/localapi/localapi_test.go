@@ -17,6 +17,8 @@ import (
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 func TestMain(m *testing.M) {
@@ -24,7 +26,7 @@ func TestMain(m *testing.M) {
 }
 
 // serve starts a node with its API in a temporary home and returns a client.
-func serve(t *testing.T, name string) (*node.Node, *localapi.Client, string) {
+func serve(t *testing.T, name string) (*node.Node, *client.Client, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "pcapi") // short: unix socket paths are limited
 	if err != nil {
@@ -50,7 +52,7 @@ func serve(t *testing.T, name string) (*node.Node, *localapi.Client, string) {
 		srv.Close()
 		n.Close()
 	})
-	return n, localapi.NewClient(dir), dir
+	return n, client.New(dir), dir
 }
 
 func ctx(t *testing.T) context.Context {
@@ -60,7 +62,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func code(err error) string {
-	var e *localapi.Error
+	var e *apitype.Error
 	if errors.As(err, &e) {
 		return e.Code
 	}
@@ -73,19 +75,19 @@ func TestErrorCodes(t *testing.T) {
 	if code(err) != "contact_not_found" {
 		t.Errorf("unknown contact: %v", err)
 	}
-	_, err = c.AddContact(ctx(t), localapi.AddContactRequest{Card: "-----BEGIN CERTIFICATE-----\nAAAA"})
+	_, err = c.AddContact(ctx(t), apitype.AddContactRequest{Card: "-----BEGIN CERTIFICATE-----\nAAAA"})
 	if code(err) != "card_truncated" {
 		t.Errorf("truncated card: %v", err)
 	}
-	_, err = c.AddContact(ctx(t), localapi.AddContactRequest{})
-	if code(err) != localapi.CodeBadRequest {
+	_, err = c.AddContact(ctx(t), apitype.AddContactRequest{})
+	if code(err) != apitype.CodeBadRequest {
 		t.Errorf("empty request: %v", err)
 	}
-	_, err = c.Endorse(ctx(t), localapi.EndorseRequest{Card: "x", Validity: "-1h"})
-	if code(err) != localapi.CodeBadDuration {
+	_, err = c.Endorse(ctx(t), apitype.EndorseRequest{Card: "x", Validity: "-1h"})
+	if code(err) != apitype.CodeBadDuration {
 		t.Errorf("bad validity: %v", err)
 	}
-	var e *localapi.Error
+	var e *apitype.Error
 	if errors.As(err, &e) && (e.Status != http.StatusBadRequest || !strings.HasSuffix(e.Message, ".")) {
 		t.Errorf("error %+v", e)
 	}
@@ -94,7 +96,7 @@ func TestErrorCodes(t *testing.T) {
 func TestRawRequests(t *testing.T) {
 	_, _, home := serve(t, "Alice")
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", localapi.SocketPath(home))
+		return (&net.Dialer{}).DialContext(ctx, "unix", apitype.SocketPath(home))
 	}}}
 	defer hc.CloseIdleConnections()
 	for _, tc := range []struct {
@@ -129,7 +131,7 @@ func TestListenRefusesRunningDaemonAndClearsStaleSocket(t *testing.T) {
 	dir, _ := os.MkdirTemp("", "pcapi")
 	defer os.RemoveAll(dir)
 	// A socket file nobody listens on, as a killed daemon leaves it.
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: localapi.SocketPath(dir), Net: "unix"})
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: apitype.SocketPath(dir), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +148,9 @@ func TestListenRefusesRunningDaemonAndClearsStaleSocket(t *testing.T) {
 }
 
 func TestNoDaemon(t *testing.T) {
-	c := localapi.NewClient(t.TempDir())
+	c := client.New(t.TempDir())
 	_, err := c.ID(ctx(t))
-	if !localapi.IsNoDaemon(err) {
+	if !client.IsNoDaemon(err) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -165,7 +167,7 @@ func TestEventStreamDeliversChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AddContact(ctx(t), localapi.AddContactRequest{Card: card.Card}); err != nil {
+	if _, err := a.AddContact(ctx(t), apitype.AddContactRequest{Card: card.Card}); err != nil {
 		t.Fatal(err)
 	}
 	ev, err := s.Next()

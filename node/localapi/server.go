@@ -1,9 +1,12 @@
-// Package localapi is the node's local API: JSON over HTTP on a unix socket
-// in the data directory (mode 0600), plus a server-sent event stream, and
-// the typed Go client that the CLI and applications use.
+// Package localapi is the server of the node's local API: JSON over HTTP on
+// a unix socket in the data directory (mode 0600), plus a server-sent event
+// stream. Its contract, the requests, views, error codes and events, is
+// package apitype; the typed Go client that the CLI and applications use is
+// package client. Handlers check, decode, call the node, and convert what
+// it returns into the contract's types (convert.go).
 //
 // Every error is a JSON body {"error": {"code": ..., "message": ...}} with a
-// stable code and one sentence for a person; see Error.
+// stable code and one sentence for a person; see apitype.Error.
 package localapi
 
 import (
@@ -17,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -25,12 +27,11 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 )
 
 var log = logging.Logger("peercollab/localapi")
-
-// SocketFile is the name of the API socket in a data directory.
-const SocketFile = "api.sock"
 
 // maxBody caps request bodies: a card is at most 64 KiB, JSON-escaped.
 const maxBody = 256 << 10
@@ -62,13 +63,10 @@ const maxSocketPath = 107
 // ErrDaemonRunning means another daemon serves the data directory's socket.
 var ErrDaemonRunning = errors.New("localapi: a daemon is already running for this data directory")
 
-// SocketPath returns the API socket of the data directory home.
-func SocketPath(home string) string { return filepath.Join(home, SocketFile) }
-
 // Listen opens the API socket of home with mode 0600. A socket left behind by
 // a daemon that died is removed; one that answers is ErrDaemonRunning.
 func Listen(home string) (net.Listener, error) {
-	path := SocketPath(home)
+	path := apitype.SocketPath(home)
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("localapi: socket path %s is longer than %d bytes; use a shorter --home", path, maxSocketPath)
 	}
@@ -182,9 +180,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle(mux, "PUT /v1/invitations/policy", s.setPolicy)
 	handle(mux, "POST /v1/invitations/cancel-unanswered", s.cancelUnanswered)
 	handle(mux, "GET /v1/invitations/{id}", s.showInvitation)
-	handle(mux, "POST /v1/invitations/{id}/accept", s.acceptInvitation)
-	handle(mux, "POST /v1/invitations/{id}/decline", s.declineInvitation)
-	handle(mux, "POST /v1/invitations/{id}/cancel", s.cancelInvitation)
+	handle(mux, "POST /v1/invitations/{id}/accept", answerInvitation(s.n.Invitations().Accept))
+	handle(mux, "POST /v1/invitations/{id}/decline", answerInvitation(s.n.Invitations().Decline))
+	handle(mux, "POST /v1/invitations/{id}/cancel", answerInvitation(s.n.Invitations().Cancel))
 	handle(mux, "POST /v1/sessions", s.createSession)
 	handle(mux, "GET /v1/sessions", s.listSessions)
 	handle(mux, "GET /v1/sessions/{id}", s.showSession)
@@ -202,8 +200,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle(mux, "POST /v1/host-requests/{id}/decline", s.answerHostRequest(false))
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
-			Message: fmt.Sprintf("No API endpoint %s %s.", cut(r.Method, maxQuoted), cut(r.URL.Path, maxQuoted))})
+		writeError(w, r, nil, &apitype.Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound,
+			Message: fmt.Sprintf("No API endpoint %s %s.", sentence.Cut(r.Method, maxQuoted), sentence.Cut(r.URL.Path, maxQuoted))})
 	})
 }
 
@@ -244,17 +242,17 @@ func setWriteDeadline(w http.ResponseWriter) {
 // short prefix of what the client sent.
 func writeError(w http.ResponseWriter, r *http.Request, body []byte, err error) {
 	e := toError(err)
-	path := cut(r.URL.Path, maxQuoted)
+	path := sentence.Cut(r.URL.Path, maxQuoted)
 	switch {
 	case e.Status == http.StatusInternalServerError:
-		log.Errorw("request failed", "method", r.Method, "path", path, "error", shortenQuoted(err.Error()))
+		log.Errorw("request failed", "method", r.Method, "path", path, "error", sentence.ShortenQuoted(err.Error()))
 	case e.Status >= 500: // the fault of a remote peer or of the network
-		log.Debugw("request failed", "method", r.Method, "path", path, "error", shortenQuoted(err.Error()))
+		log.Debugw("request failed", "method", r.Method, "path", path, "error", sentence.ShortenQuoted(err.Error()))
 	default:
-		log.Debugw("bad request", "method", r.Method, "path", path, "code", e.Code, "error", e.Message, "body", quote(string(body)))
+		log.Debugw("bad request", "method", r.Method, "path", path, "code", e.Code, "error", e.Message, "body", sentence.Quote(string(body)))
 	}
 	setWriteDeadline(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(errorBody{e})
+	json.NewEncoder(w).Encode(apitype.ErrorBody{Error: e})
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/peercollab/peercollab/node/events"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
 // keepAlive is how often an idle event stream sends a comment line, so that
@@ -16,6 +19,25 @@ const keepAlive = 15 * time.Second
 // eventWriteTimeout bounds writing one event (or keep-alive) to the client:
 // a subscriber that stops reading is cut off after it.
 const eventWriteTimeout = 30 * time.Second
+
+// encodeEvent encodes a node event as an apitype.Event. An event whose
+// payload the contract does not know is logged and left out.
+func encodeEvent(ev events.Event) ([]byte, bool) {
+	payload, ok := eventData(ev.Data)
+	if !ok {
+		log.Errorw("event with no API type left out", "type", ev.Type, "payload", fmt.Sprintf("%T", ev.Data))
+		return nil, false
+	}
+	data, err := json.Marshal(payload)
+	if err == nil {
+		data, err = json.Marshal(apitype.Event{Seq: ev.Seq, Time: ev.Time, Type: ev.Type, Data: data})
+	}
+	if err != nil {
+		log.Errorw("encode event", "type", ev.Type, "error", err)
+		return nil, false
+	}
+	return data, true
+}
 
 // events streams the node's events as server-sent events: each one an "id:"
 // (the sequence number), an "event:" (the type) and a "data:" line of JSON.
@@ -60,9 +82,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		cancel()
 		switch {
 		case err == nil:
-			data, jerr := json.Marshal(ev)
-			if jerr != nil {
-				log.Errorw("encode event", "type", ev.Type, "error", jerr)
+			data, ok := encodeEvent(ev)
+			if !ok {
 				continue
 			}
 			err = send("id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
@@ -71,7 +92,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, context.DeadlineExceeded):
 			err = send(": keep-alive\n\n")
 		default:
-			data, _ := json.Marshal(errorBody{toError(err)})
+			data, _ := json.Marshal(apitype.ErrorBody{Error: toError(err)})
 			send("event: error\ndata: %s\n\n", data)
 			return
 		}

@@ -15,10 +15,12 @@ import (
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 // serveWith is serve with a server of the caller's making.
-func serveWith(t *testing.T, name string, start func(*node.Node, net.Listener) *localapi.Server) (*node.Node, *localapi.Client, string) {
+func serveWith(t *testing.T, name string, start func(*node.Node, net.Listener) *localapi.Server) (*node.Node, *client.Client, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "pcapi")
 	if err != nil {
@@ -43,14 +45,14 @@ func serveWith(t *testing.T, name string, start func(*node.Node, net.Listener) *
 		srv.Close()
 		n.Close()
 	})
-	return n, localapi.NewClient(dir), dir
+	return n, client.New(dir), dir
 }
 
 // nextEvent waits for the next event of type typ on s, within d.
-func nextEvent(t *testing.T, s *localapi.EventStream, typ string, d time.Duration) localapi.StreamEvent {
+func nextEvent(t *testing.T, s *client.EventStream, typ string, d time.Duration) apitype.Event {
 	t.Helper()
 	type result struct {
-		ev  localapi.StreamEvent
+		ev  apitype.Event
 		err error
 	}
 	ch := make(chan result, 1)
@@ -73,7 +75,7 @@ func nextEvent(t *testing.T, s *localapi.EventStream, typ string, d time.Duratio
 		s.Close() // ends the goroutine
 		t.Fatalf("no %s event within %v", typ, d)
 	}
-	return localapi.StreamEvent{}
+	return apitype.Event{}
 }
 
 // TestSlowClientsAreCut opens 300 connections that send a request body a
@@ -99,7 +101,7 @@ func TestSlowClientsAreCut(t *testing.T) {
 		}
 	}()
 	for i := range slowBodies + slowHeaders {
-		conn, err := net.Dial("unix", localapi.SocketPath(home))
+		conn, err := net.Dial("unix", apitype.SocketPath(home))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +195,7 @@ func TestLongCallOutlivesBodyTimeout(t *testing.T) {
 	if target == "" {
 		t.Fatalf("Bob has no loopback TCP address: %v", info.Addrs)
 	}
-	res, err := a.Ping(ctx(t), localapi.PingRequest{Target: target, Count: 3, Interval: "600ms"})
+	res, err := a.Ping(ctx(t), apitype.PingRequest{Target: target, Count: 3, Interval: "600ms"})
 	if err != nil {
 		t.Fatal(err)
 	}

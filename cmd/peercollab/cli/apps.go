@@ -6,11 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node/publish"
-	"github.com/peercollab/peercollab/protocols/endpoint"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) appsCmd() *cobra.Command {
+func (e *Env) appsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apps",
 		Short: "Register applications that invitations can launch; list yours or a peer's",
@@ -26,7 +25,7 @@ watch you see its ID, description and data (at most 16 KiB); the launch
 command, run when you accept an invitation to the application, stays here.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := publish.RegisteredApp{Application: endpoint.Application{ID: args[0], Description: desc}, Launch: launch, AutoAccept: autoAccept, AutoHost: autoHost}
+			a := apitype.RegisteredApp{ID: args[0], Description: desc, Launch: launch, AutoAccept: autoAccept, AutoHost: autoHost}
 			if dataFile != "" {
 				data, err := readInput(cmd, dataFile)
 				if err != nil {
@@ -37,7 +36,7 @@ command, run when you accept an invitation to the application, stays here.`,
 			if err := e.client().RegisterApp(cmd.Context(), a); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Registered %s\n", a.ID)
+			fmt.Fprintf(e.Stdout, "Registered %s\n", a.ID)
 			return nil
 		},
 	}
@@ -55,14 +54,14 @@ command, run when you accept an invitation to the application, stays here.`,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := e.client()
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			if len(args) == 0 {
 				me, err := c.MyEndpoint(cmd.Context())
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return e.printJSON(me.Applications)
+					return e.PrintJSON(me.Applications)
 				}
 				fmt.Fprintln(tw, "ID\tDESCRIPTION\tLAUNCH")
 				for _, a := range me.Applications {
@@ -75,10 +74,10 @@ command, run when you accept an invitation to the application, stays here.`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(orEmpty(pe.Data.Applications))
+				return e.PrintJSON(orEmpty(pe.Data.Applications))
 			}
 			if !pe.Data.Full {
-				fmt.Fprintln(e.stdout, "This peer shows its applications to its trusted contacts only.")
+				fmt.Fprintln(e.Stdout, "This peer shows its applications to its trusted contacts only.")
 				return nil
 			}
 			fmt.Fprintln(tw, "ID\tDESCRIPTION\tDATA")
@@ -98,7 +97,7 @@ command, run when you accept an invitation to the application, stays here.`,
 			if err := e.client().RemoveApp(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Removed %s\n", args[0])
+			fmt.Fprintf(e.Stdout, "Removed %s\n", args[0])
 			return nil
 		},
 	}

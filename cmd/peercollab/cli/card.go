@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (e *env) cardCmd() *cobra.Command {
+func (e *Env) cardCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "card [-o FILE]",
@@ -24,7 +24,7 @@ as a contact ('peercollab contacts add FILE').`,
 				return err
 			}
 			if out != "" && out != "-" {
-				fmt.Fprintf(e.stderr, "Wrote the card of %s to %s\n", c.PeerID, out)
+				fmt.Fprintf(e.Stderr, "Wrote the card of %s to %s\n", c.PeerID, out)
 			}
 			return nil
 		},

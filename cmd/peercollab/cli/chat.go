@@ -14,16 +14,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node/invitations"
-	"github.com/peercollab/peercollab/node/localapi"
-	"github.com/peercollab/peercollab/node/sessions"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 // chatCmd is a small application built on the public local API only: the
 // example to copy. Register it so that an accepted invitation opens it:
 //
 //	peercollab apps register chat --desc "Terminal chat" --launch "xterm -e peercollab chat"
-func (e *env) chatCmd() *cobra.Command {
+func (e *Env) chatCmd() *cobra.Command {
 	var history bool
 	cmd := &cobra.Command{
 		Use:   "chat [SID]",
@@ -31,11 +30,11 @@ func (e *env) chatCmd() *cobra.Command {
 		Long: `A terminal chat over a session, written against the local API only (see
 cmd/peercollab/cli/chat.go). Lines from standard input are sent to the
 session; every member's messages are printed as they arrive. SID defaults to
-the session of the invitation that launched the program ($` + invitations.EnvSession + `).
+the session of the invitation that launched the program ($` + apitype.EnvSession + `).
 Ends at the end of input or when the session ends.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sid := os.Getenv(invitations.EnvSession)
+			sid := os.Getenv(apitype.EnvSession)
 			if len(args) == 1 {
 				sid = args[0]
 			}
@@ -49,7 +48,7 @@ Ends at the end of input or when the session ends.`,
 	return cmd
 }
 
-func (e *env) chat(ctx context.Context, in io.Reader, sid string, history bool) error {
+func (e *Env) chat(ctx context.Context, in io.Reader, sid string, history bool) error {
 	c := e.client()
 	v, err := c.Session(ctx, sid)
 	if err != nil {
@@ -63,13 +62,13 @@ func (e *env) chat(ctx context.Context, in io.Reader, sid string, history bool) 
 	}
 	defer stream.Close()
 	defer context.AfterFunc(ctx, func() { stream.Close() })()
-	fmt.Fprintf(e.stderr, "chat in session %s (%s), %d members; type and press Enter\n", sid[:12], v.App, len(v.Members))
+	fmt.Fprintf(e.Stderr, "chat in session %s (%s), %d members; type and press Enter\n", sid[:12], v.AppID, len(v.Members))
 
 	var mu sync.Mutex // one writer of stdout at a time
-	print := func(m sessions.Message) {
+	print := func(m apitype.Message) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(e.stdout, "%s %s: %s\n", m.Time.Local().Format("15:04:05"), names(m.Sender), strings.TrimRight(string(m.Data), "\n"))
+		fmt.Fprintf(e.Stdout, "%s %s: %s\n", m.Time.Local().Format("15:04:05"), names(m.Sender), strings.TrimRight(string(m.Data), "\n"))
 	}
 	var last uint64
 	if history {
@@ -91,15 +90,15 @@ func (e *env) chat(ctx context.Context, in io.Reader, sid string, history bool) 
 				return
 			}
 			switch ev.Type {
-			case sessions.EvtMessage:
-				var m sessions.Message
+			case apitype.EventMessage:
+				var m apitype.Message
 				if json.Unmarshal(ev.Data, &m) == nil && m.Session == sid && m.Index > last {
 					print(m)
 				}
-			case sessions.EvtChanged:
-				var sv sessions.View
-				if json.Unmarshal(ev.Data, &sv) == nil && sv.ID == sid && (sv.State.String() == "ended" || sv.Me == "removed") {
-					done <- fmt.Errorf("the session is over (%s)", map[bool]string{true: "ended", false: "removed"}[sv.State.String() == "ended"])
+			case apitype.EventSession:
+				var sv apitype.Session
+				if json.Unmarshal(ev.Data, &sv) == nil && sv.ID == sid && (sv.State == apitype.SessionEnded || sv.Me == apitype.StandingRemoved) {
+					done <- fmt.Errorf("the session is over (%s)", map[bool]string{true: "ended", false: "removed"}[sv.State == apitype.SessionEnded])
 					return
 				}
 			}
@@ -125,7 +124,7 @@ func (e *env) chat(ctx context.Context, in io.Reader, sid string, history bool) 
 				continue
 			}
 			if _, err := c.SessionSend(ctx, sid, []byte(line)); err != nil {
-				fmt.Fprintln(e.stderr, localapi.Sentence(err))
+				fmt.Fprintln(e.Stderr, client.Sentence(err))
 			}
 		}
 	}
@@ -133,7 +132,7 @@ func (e *env) chat(ctx context.Context, in io.Reader, sid string, history bool) 
 
 // peerNames returns a function naming a peer by its contact nickname or
 // its name near, else a short peer ID.
-func (e *env) peerNames(ctx context.Context) func(peer.ID) string {
+func (e *Env) peerNames(ctx context.Context) func(peer.ID) string {
 	c := e.client()
 	known := map[peer.ID]string{}
 	if me, err := c.ID(ctx); err == nil {
@@ -146,8 +145,8 @@ func (e *env) peerNames(ctx context.Context) func(peer.ID) string {
 	}
 	if people, err := c.Near(ctx); err == nil {
 		for _, p := range people {
-			if _, ok := known[p.Peer]; !ok {
-				known[p.Peer] = p.DisplayName
+			if _, ok := known[p.PeerID]; !ok {
+				known[p.PeerID] = p.DisplayName
 			}
 		}
 	}

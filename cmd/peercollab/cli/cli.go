@@ -1,5 +1,7 @@
-// Package cli is the peercollab command line. Every command but init,
-// daemon, relay and testnet is a client of a running daemon's local API.
+// Package cli is the peercollab command line. Its commands are clients of a
+// running daemon's local API (package client), and testnet; the commands
+// that run a node in this process (init, daemon, relay) live in package
+// daemon, and main hands them to Run.
 package cli
 
 import (
@@ -9,32 +11,33 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node/invitations"
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
 // HomeEnv names the environment variable that sets the data directory.
 const HomeEnv = "PEERCOLLAB_HOME"
 
-// env is what every command shares: where it writes and which home it uses.
-type env struct {
-	stdout, stderr io.Writer
-	home           string
+// Env is what every command shares: where it writes and which data
+// directory it uses. Home is set once the command line is parsed, before
+// any command runs.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Home           string
 }
 
 // Run runs the command line args (without the program name), writing to
-// stdout and stderr. The error it returns is for a person: print it with
-// Sentence.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// stdout and stderr. more adds the commands of other packages (main adds
+// daemon's). The error it returns is for a person: print it with Sentence.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, more ...func(*Env) []*cobra.Command) error {
 	setupLogging()
-	e := &env{stdout: stdout, stderr: stderr}
+	e := &Env{Stdout: stdout, Stderr: stderr}
 	root := &cobra.Command{
 		Use:   "peercollab",
 		Short: "People Near Me on libp2p: find people, keep contacts, invite them to collaborate",
@@ -49,14 +52,11 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 			return e.resolveHome()
 		},
 	}
-	root.PersistentFlags().StringVar(&e.home, "home", "", "data directory (default $"+HomeEnv+", else ~/.peercollab)")
+	root.PersistentFlags().StringVar(&e.Home, "home", "", "data directory (default $"+HomeEnv+", else ~/.peercollab)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(
-		e.initCmd(),
-		e.daemonCmd(),
-		e.relayCmd(),
 		e.idCmd(),
 		e.cardCmd(),
 		e.contactsCmd(),
@@ -80,9 +80,12 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.chatCmd(),
 		e.testnetCmd(),
 	)
+	for _, cmds := range more {
+		root.AddCommand(cmds(e)...)
+	}
 	err := root.ExecuteContext(ctx)
-	if localapi.IsNoDaemon(err) {
-		return fmt.Errorf("no peercollab daemon is running for %s; start one with `peercollab --home %s daemon`", e.home, e.home)
+	if client.IsNoDaemon(err) {
+		return fmt.Errorf("no peercollab daemon is running for %s; start one with `peercollab --home %s daemon`", e.Home, e.Home)
 	}
 	return err
 }
@@ -96,53 +99,41 @@ func setupLogging() {
 }
 
 // envInvitation is the invitation that launched this process, if any.
-func envInvitation() string { return os.Getenv(invitations.EnvInvitation) }
+func envInvitation() string { return os.Getenv(apitype.EnvInvitation) }
 
-func (e *env) resolveHome() error {
-	if e.home == "" {
-		e.home = os.Getenv(HomeEnv)
+func (e *Env) resolveHome() error {
+	if e.Home == "" {
+		e.Home = os.Getenv(HomeEnv)
 	}
-	if e.home == "" {
+	if e.Home == "" {
 		dir, err := os.UserHomeDir()
 		if err != nil {
 			return fmt.Errorf("cannot find your home directory; pass --home or set $%s", HomeEnv)
 		}
-		e.home = filepath.Join(dir, ".peercollab")
+		e.Home = filepath.Join(dir, ".peercollab")
 	}
-	abs, err := filepath.Abs(e.home)
+	abs, err := filepath.Abs(e.Home)
 	if err != nil {
 		return err
 	}
-	e.home = abs
+	e.Home = abs
 	return nil
 }
 
-func (e *env) client() *localapi.Client { return localapi.NewClient(e.home) }
+func (e *Env) client() *client.Client { return client.New(e.Home) }
 
-// printJSON writes v as indented JSON.
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
+// PrintJSON writes v to Stdout as indented JSON, as every --json does.
+func (e *Env) PrintJSON(v any) error {
+	enc := json.NewEncoder(e.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
 // printJSONLine writes v as one line of JSON.
-func (e *env) printJSONLine(v any) error { return json.NewEncoder(e.stdout).Encode(v) }
+func (e *Env) printJSONLine(v any) error { return json.NewEncoder(e.Stdout).Encode(v) }
 
 // Sentence turns an error into one sentence for a person.
-func Sentence(err error) string { return localapi.Sentence(err) }
-
-// defaultName is user@host, the display name of a node nobody named.
-func defaultName() string {
-	name := "peercollab"
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		name += "@" + h
-	}
-	return name
-}
+func Sentence(err error) string { return client.Sentence(err) }
 
 // readInput reads a file, or standard input for "-".
 func readInput(cmd *cobra.Command, path string) ([]byte, error) {
@@ -158,9 +149,9 @@ func readInput(cmd *cobra.Command, path string) ([]byte, error) {
 }
 
 // writeOutput writes data to path with mode 0644, or to stdout for "" or "-".
-func (e *env) writeOutput(path string, data []byte) error {
+func (e *Env) writeOutput(path string, data []byte) error {
 	if path == "" || path == "-" {
-		_, err := e.stdout.Write(data)
+		_, err := e.Stdout.Write(data)
 		return err
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {

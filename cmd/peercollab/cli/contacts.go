@@ -8,11 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/contacts"
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) contactsCmd() *cobra.Command {
+func (e *Env) contactsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "contacts",
 		Short: "Manage contacts: add, list, show, update, remove, export, endorse, verify",
@@ -27,7 +26,7 @@ PEER is a peer ID, a contact's nickname, or a unique prefix of either.`,
 	return cmd
 }
 
-func (e *env) contactsAddCmd() *cobra.Command {
+func (e *Env) contactsAddCmd() *cobra.Command {
 	var nickname string
 	var watch, block, asJSON bool
 	var nearPeer string
@@ -46,7 +45,7 @@ Adding a peer that is a contact already refreshes its card.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var nick *string
 			var w *bool
-			var perm *contacts.WatcherPermission
+			var perm *apitype.WatcherPermission
 			if cmd.Flags().Changed("nickname") {
 				nick = &nickname
 			}
@@ -54,37 +53,37 @@ Adding a peer that is a contact already refreshes its card.`,
 				w = &watch
 			}
 			if block {
-				p := contacts.Blocked
+				p := apitype.WatcherBlocked
 				perm = &p
 			}
-			var res localapi.AddContactResponse
+			var res apitype.AddContactResponse
 			var err error
 			if nearPeer != "" {
-				res, err = e.client().AddNear(cmd.Context(), nearPeer, localapi.AddNearRequest{Nickname: nick, Watch: w, WatcherPermission: perm})
+				res, err = e.client().AddNear(cmd.Context(), nearPeer, apitype.AddNearRequest{Nickname: nick, Watch: w, WatcherPermission: perm})
 			} else {
 				var data []byte
 				if data, err = readInput(cmd, args[0]); err != nil {
 					return err
 				}
-				res, err = e.client().AddContact(cmd.Context(), localapi.AddContactRequest{Card: string(data), Nickname: nick, Watch: w, WatcherPermission: perm})
+				res, err = e.client().AddContact(cmd.Context(), apitype.AddContactRequest{Card: string(data), Nickname: nick, Watch: w, WatcherPermission: perm})
 			}
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(res)
+				return e.PrintJSON(res)
 			}
 			verb := "Added"
 			if !res.Created {
 				verb = "Updated the card of"
 			}
-			fmt.Fprintf(e.stdout, "%s %s (%s)\n", verb, res.Contact.Nickname, res.Contact.PeerID)
+			fmt.Fprintf(e.Stdout, "%s %s (%s)\n", verb, res.Contact.Nickname, res.Contact.PeerID)
 			if !res.Card.Trust.Trusted {
 				// Adding it is what makes it trusted; say what the card
 				// itself proved, and what the user should check.
 				res.Card.Trust.Reason = "no contact of yours endorsed this card; compare its fingerprint with " + res.Contact.DisplayName + " before you rely on it"
 			}
-			printCard(e.stdout, res.Card)
+			printCard(e.Stdout, res.Card)
 			return nil
 		},
 	}
@@ -97,7 +96,7 @@ Adding a peer that is a contact already refreshes its card.`,
 }
 
 // printCard describes a card and the trust in it.
-func printCard(w io.Writer, c localapi.CardView) {
+func printCard(w io.Writer, c apitype.CardView) {
 	fmt.Fprintf(w, "name:        %s\n", c.DisplayName)
 	if c.Email != "" {
 		fmt.Fprintf(w, "e-mail:      %s\n", c.Email)
@@ -119,7 +118,7 @@ func printCard(w io.Writer, c localapi.CardView) {
 	}
 }
 
-func (e *env) contactsListCmd() *cobra.Command {
+func (e *Env) contactsListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
@@ -131,16 +130,16 @@ func (e *env) contactsListCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(list)
+				return e.PrintJSON(list)
 			}
 			if len(list) == 0 {
-				fmt.Fprintln(e.stdout, "No contacts yet; add one with `peercollab contacts add FILE`.")
+				fmt.Fprintln(e.Stdout, "No contacts yet; add one with `peercollab contacts add FILE`.")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NICKNAME\tNAME\tPEER ID\tWATCH\tMAY WATCH ME")
 			for _, c := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Nickname, c.DisplayName, c.PeerID, yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Nickname, c.DisplayName, c.PeerID, yesNo(c.Watch), yesNo(c.WatcherPermission == apitype.WatcherAllowed))
 			}
 			return tw.Flush()
 		},
@@ -156,7 +155,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func (e *env) contactsShowCmd() *cobra.Command {
+func (e *Env) contactsShowCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show PEER [--json]",
@@ -168,19 +167,19 @@ func (e *env) contactsShowCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(d)
+				return e.PrintJSON(d)
 			}
 			c := d.Contact
-			fmt.Fprintf(e.stdout, "nickname:    %s\n", c.Nickname)
+			fmt.Fprintf(e.Stdout, "nickname:    %s\n", c.Nickname)
 			if d.Card.Chain == nil {
-				fmt.Fprintf(e.stdout, "peer ID:     %s\ncard:        %s\n", c.PeerID, d.Card.Trust.Reason)
+				fmt.Fprintf(e.Stdout, "peer ID:     %s\ncard:        %s\n", c.PeerID, d.Card.Trust.Reason)
 			} else {
 				d.Card.Addrs = c.Addrs // the addresses known now, which may be newer than the card's
-				printCard(e.stdout, d.Card)
+				printCard(e.Stdout, d.Card)
 			}
-			fmt.Fprintf(e.stdout, "watch:       %s\nmay watch me: %s\nadded:       %s\n", yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed), c.Added.Local().Format("2006-01-02 15:04"))
+			fmt.Fprintf(e.Stdout, "watch:       %s\nmay watch me: %s\nadded:       %s\n", yesNo(c.Watch), yesNo(c.WatcherPermission == apitype.WatcherAllowed), c.Added.Local().Format("2006-01-02 15:04"))
 			if !c.LastSeen.IsZero() {
-				fmt.Fprintf(e.stdout, "last seen:   %s\n", c.LastSeen.Local().Format("2006-01-02 15:04:05"))
+				fmt.Fprintf(e.Stdout, "last seen:   %s\n", c.LastSeen.Local().Format("2006-01-02 15:04:05"))
 			}
 			return nil
 		},
@@ -189,7 +188,7 @@ func (e *env) contactsShowCmd() *cobra.Command {
 	return cmd
 }
 
-func (e *env) contactsUpdateCmd() *cobra.Command {
+func (e *Env) contactsUpdateCmd() *cobra.Command {
 	var nickname string
 	var watch, noWatch, allow, block, asJSON bool
 	cmd := &cobra.Command{
@@ -197,7 +196,7 @@ func (e *env) contactsUpdateCmd() *cobra.Command {
 		Short: "Change a contact's nickname, watch flag or permission to watch you",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req localapi.UpdateContactRequest
+			var req apitype.UpdateContactRequest
 			if cmd.Flags().Changed("nickname") {
 				req.Nickname = &nickname
 			}
@@ -205,13 +204,13 @@ func (e *env) contactsUpdateCmd() *cobra.Command {
 				req.Watch = &watch
 			}
 			if allow || block {
-				p := contacts.Allowed
+				p := apitype.WatcherAllowed
 				if block {
-					p = contacts.Blocked
+					p = apitype.WatcherBlocked
 				}
 				req.WatcherPermission = &p
 			}
-			if req == (localapi.UpdateContactRequest{}) {
+			if req == (apitype.UpdateContactRequest{}) {
 				return errors.New("nothing to change: give --nickname, --watch, --no-watch, --allow or --block")
 			}
 			c, err := e.client().UpdateContact(cmd.Context(), args[0], req)
@@ -219,9 +218,9 @@ func (e *env) contactsUpdateCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(c)
+				return e.PrintJSON(c)
 			}
-			fmt.Fprintf(e.stdout, "Updated %s (%s): watch %s, may watch me %s\n", c.Nickname, c.PeerID, yesNo(c.Watch), yesNo(c.WatcherPermission == contacts.Allowed))
+			fmt.Fprintf(e.Stdout, "Updated %s (%s): watch %s, may watch me %s\n", c.Nickname, c.PeerID, yesNo(c.Watch), yesNo(c.WatcherPermission == apitype.WatcherAllowed))
 			return nil
 		},
 	}
@@ -236,7 +235,7 @@ func (e *env) contactsUpdateCmd() *cobra.Command {
 	return cmd
 }
 
-func (e *env) contactsRemoveCmd() *cobra.Command {
+func (e *Env) contactsRemoveCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove PEER",
 		Short: "Remove a contact",
@@ -250,13 +249,13 @@ func (e *env) contactsRemoveCmd() *cobra.Command {
 			if err := c.RemoveContact(cmd.Context(), d.Contact.PeerID.String()); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Removed %s (%s)\n", d.Contact.Nickname, d.Contact.PeerID)
+			fmt.Fprintf(e.Stdout, "Removed %s (%s)\n", d.Contact.Nickname, d.Contact.PeerID)
 			return nil
 		},
 	}
 }
 
-func (e *env) contactsExportCmd() *cobra.Command {
+func (e *Env) contactsExportCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "export PEER [-o FILE]",
@@ -274,7 +273,7 @@ func (e *env) contactsExportCmd() *cobra.Command {
 	return cmd
 }
 
-func (e *env) contactsEndorseCmd() *cobra.Command {
+func (e *Env) contactsEndorseCmd() *cobra.Command {
 	var out, validity string
 	cmd := &cobra.Command{
 		Use:   "endorse FILE|- [-o FILE] [--validity DURATION]",
@@ -288,7 +287,7 @@ you. Give it back to the peer, or to your contacts directly.`,
 			if err != nil {
 				return err
 			}
-			c, err := e.client().Endorse(cmd.Context(), localapi.EndorseRequest{Card: string(data), Validity: validity})
+			c, err := e.client().Endorse(cmd.Context(), apitype.EndorseRequest{Card: string(data), Validity: validity})
 			if err != nil {
 				return err
 			}
@@ -296,7 +295,7 @@ you. Give it back to the peer, or to your contacts directly.`,
 				return err
 			}
 			if out != "" && out != "-" {
-				fmt.Fprintf(e.stderr, "Wrote the endorsed card of %s to %s\n", c.PeerID, out)
+				fmt.Fprintf(e.Stderr, "Wrote the endorsed card of %s to %s\n", c.PeerID, out)
 			}
 			return nil
 		},
@@ -306,7 +305,7 @@ you. Give it back to the peer, or to your contacts directly.`,
 	return cmd
 }
 
-func (e *env) contactsVerifyCmd() *cobra.Command {
+func (e *Env) contactsVerifyCmd() *cobra.Command {
 	var asJSON, requireTrusted bool
 	cmd := &cobra.Command{
 		Use:   "verify FILE|- [--json] [--require-trusted]",
@@ -322,9 +321,9 @@ func (e *env) contactsVerifyCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				err = e.printJSON(v)
+				err = e.PrintJSON(v)
 			} else {
-				printCard(e.stdout, v)
+				printCard(e.Stdout, v)
 			}
 			if err == nil && requireTrusted && !v.Trust.Trusted {
 				return errors.New(v.Trust.Reason)
@@ -337,7 +336,7 @@ func (e *env) contactsVerifyCmd() *cobra.Command {
 	return cmd
 }
 
-func (e *env) contactsLocateCmd() *cobra.Command {
+func (e *Env) contactsLocateCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "locate PEER [--json]",
@@ -352,10 +351,10 @@ this by themselves when they cannot reach a contact; this command shows it.`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(res)
+				return e.PrintJSON(res)
 			}
 			for _, a := range res.Addrs {
-				fmt.Fprintln(e.stdout, a)
+				fmt.Fprintln(e.Stdout, a)
 			}
 			return nil
 		},

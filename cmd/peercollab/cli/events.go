@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (e *env) eventsCmd() *cobra.Command {
+func (e *Env) eventsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "events [--json]",
@@ -30,7 +30,7 @@ it causes the events it wants to see.`,
 			defer s.Close()
 			// The daemon has subscribed this stream by now: a script can
 			// wait for this line before it causes the events it wants.
-			fmt.Fprintln(e.stderr, "Following the node's events; Ctrl-C stops.")
+			fmt.Fprintln(e.Stderr, "Following the node's events; Ctrl-C stops.")
 			for {
 				ev, err := s.Next()
 				if err != nil {
@@ -40,9 +40,9 @@ it causes the events it wants to see.`,
 					return err
 				}
 				if asJSON {
-					fmt.Fprintf(e.stdout, `{"seq":%d,"time":%q,"type":%q,"data":%s}`+"\n", ev.Seq, ev.Time.Format("2006-01-02T15:04:05.000000Z07:00"), ev.Type, ev.Data)
+					fmt.Fprintf(e.Stdout, `{"seq":%d,"time":%q,"type":%q,"data":%s}`+"\n", ev.Seq, ev.Time.Format("2006-01-02T15:04:05.000000Z07:00"), ev.Type, ev.Data)
 				} else {
-					fmt.Fprintf(e.stdout, "%s  %-20s %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Type, ev.Data)
+					fmt.Fprintf(e.Stdout, "%s  %-20s %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Type, ev.Data)
 				}
 			}
 		},

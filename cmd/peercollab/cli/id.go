@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (e *env) idCmd() *cobra.Command {
+func (e *Env) idCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "id [--json]",
@@ -20,23 +20,23 @@ func (e *env) idCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(info)
+				return e.PrintJSON(info)
 			}
-			fmt.Fprintf(e.stdout, "peer ID:     %s\nname:        %s\n", info.PeerID, info.DisplayName)
+			fmt.Fprintf(e.Stdout, "peer ID:     %s\nname:        %s\n", info.PeerID, info.DisplayName)
 			if info.Email != "" {
-				fmt.Fprintf(e.stdout, "e-mail:      %s\n", info.Email)
+				fmt.Fprintf(e.Stdout, "e-mail:      %s\n", info.Email)
 			}
-			fmt.Fprintf(e.stdout, "fingerprint: %s\nreachable:   %s", info.Fingerprint, info.Reachability)
+			fmt.Fprintf(e.Stdout, "fingerprint: %s\nreachable:   %s", info.Fingerprint, info.Reachability)
 			if info.HolePunching {
-				fmt.Fprint(e.stdout, " (hole punching ready)")
+				fmt.Fprint(e.Stdout, " (hole punching ready)")
 			}
-			fmt.Fprintf(e.stdout, "\nconnected:   %d peers (%d connections)\n", info.Peers, info.Connections)
+			fmt.Fprintf(e.Stdout, "\nconnected:   %d peers (%d connections)\n", info.Peers, info.Connections)
 			for _, group := range []struct {
 				name  string
 				addrs []ma.Multiaddr
 			}{{"public", info.PublicAddrs}, {"private", info.PrivateAddrs}, {"relayed", info.RelayAddrs}} {
 				for _, a := range group.addrs {
-					fmt.Fprintf(e.stdout, "%-12s %s\n", group.name+":", a)
+					fmt.Fprintf(e.Stdout, "%-12s %s\n", group.name+":", a)
 				}
 			}
 			return nil

@@ -12,12 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node/invitations"
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 )
 
-func (e *env) inviteCmd() *cobra.Command {
-	var req localapi.InviteRequest
+func (e *Env) inviteCmd() *cobra.Command {
+	var req apitype.InviteRequest
 	var dataFile string
 	var timeout time.Duration
 	var wait, asJSON bool
@@ -45,7 +45,7 @@ answer; the message is at most 255 characters, the data at most 16 KiB.`,
 				req.Data = data
 			}
 			c := e.client()
-			var stream *localapi.EventStream
+			var stream *client.EventStream
 			if wait { // subscribe first, so no answer slips by
 				s, err := c.Events(ctx)
 				if err != nil {
@@ -61,9 +61,9 @@ answer; the message is at most 255 characters, the data at most 16 KiB.`,
 			}
 			if !wait {
 				if asJSON {
-					return e.printJSON(list)
+					return e.PrintJSON(list)
 				}
-				printInvitations(e.stdout, list.Invitations)
+				printInvitations(e.Stdout, list.Invitations)
 				return nil
 			}
 			final, err := e.waitBatch(ctx, stream, list)
@@ -71,11 +71,11 @@ answer; the message is at most 255 characters, the data at most 16 KiB.`,
 				return err
 			}
 			if asJSON {
-				if err := e.printJSON(final); err != nil {
+				if err := e.PrintJSON(final); err != nil {
 					return err
 				}
 			} else {
-				printInvitations(e.stdout, final.Invitations)
+				printInvitations(e.Stdout, final.Invitations)
 			}
 			if final.Tally.Accepted != final.Tally.Total {
 				return fmt.Errorf("%d of %d invitations accepted", final.Tally.Accepted, final.Tally.Total)
@@ -95,23 +95,23 @@ answer; the message is at most 255 characters, the data at most 16 KiB.`,
 
 // waitBatch follows the event stream until every invitation of the batch
 // is answered, printing the tally to standard error as it changes.
-func (e *env) waitBatch(ctx context.Context, s *localapi.EventStream, list localapi.InvitationList) (localapi.InvitationList, error) {
-	recs := map[string]invitations.Record{}
+func (e *Env) waitBatch(ctx context.Context, s *client.EventStream, list apitype.InvitationList) (apitype.InvitationList, error) {
+	recs := map[string]apitype.Invitation{}
 	order := make([]string, 0, len(list.Invitations))
 	for _, r := range list.Invitations {
 		recs[r.ID] = r
 		order = append(order, r.ID)
 	}
-	current := func() localapi.InvitationList {
-		out := localapi.InvitationList{Batch: list.Batch}
+	current := func() apitype.InvitationList {
+		out := apitype.InvitationList{Batch: list.Batch}
 		for _, id := range order {
 			out.Invitations = append(out.Invitations, recs[id])
 		}
-		out.Tally = invitations.Count(out.Invitations)
+		out.Tally = apitype.TallyOf(out.Invitations)
 		return out
 	}
 	// Answers may have come before the stream was read: start from now.
-	if now, err := e.client().Invitations(ctx, "sent", list.Batch, "", false); err == nil {
+	if now, err := e.client().Invitations(ctx, apitype.Sent, list.Batch, "", false); err == nil {
 		for _, r := range now.Invitations {
 			recs[r.ID] = r
 		}
@@ -120,7 +120,7 @@ func (e *env) waitBatch(ctx context.Context, s *localapi.EventStream, list local
 	for {
 		cur := current()
 		if line := tallyLine(cur.Tally); line != last {
-			fmt.Fprintln(e.stderr, line)
+			fmt.Fprintln(e.Stderr, line)
 			last = line
 		}
 		if cur.Tally.Done() {
@@ -136,17 +136,17 @@ func (e *env) waitBatch(ctx context.Context, s *localapi.EventStream, list local
 			}
 			return cur, err
 		}
-		if ev.Type != invitations.EvtChanged {
+		if ev.Type != apitype.EventInvitation {
 			continue
 		}
-		var r invitations.Record
-		if json.Unmarshal(ev.Data, &r) == nil && r.Batch == list.Batch && r.Direction == invitations.Sent {
+		var r apitype.Invitation
+		if json.Unmarshal(ev.Data, &r) == nil && r.Batch == list.Batch && r.Direction == apitype.Sent {
 			recs[r.ID] = r
 		}
 	}
 }
 
-func tallyLine(t invitations.Tally) string {
+func tallyLine(t apitype.Tally) string {
 	parts := []string{fmt.Sprintf("%d accepted", t.Accepted), fmt.Sprintf("%d declined", t.Declined), fmt.Sprintf("%d no answer yet", t.NoAnswer)}
 	for _, x := range []struct {
 		n    int
@@ -159,7 +159,7 @@ func tallyLine(t invitations.Tally) string {
 	return fmt.Sprintf("invitations: %s (of %d)", strings.Join(parts, ", "), t.Total)
 }
 
-func printInvitations(w io.Writer, recs []invitations.Record) {
+func printInvitations(w io.Writer, recs []apitype.Invitation) {
 	if len(recs) == 0 {
 		fmt.Fprintln(w, "No invitations.")
 		return
@@ -168,8 +168,8 @@ func printInvitations(w io.Writer, recs []invitations.Record) {
 	fmt.Fprintln(tw, "ID\tDIRECTION\tPEER\tAPPLICATION\tSTATE\tTRUSTED\tEXPIRES\tMESSAGE")
 	for _, r := range recs {
 		st := string(r.State)
-		if r.Reason != 0 {
-			st += " (" + r.Reason.String() + ")"
+		if r.Reason != "" {
+			st += " (" + r.Reason + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Direction, r.PeerName, r.AppID, st, yesNo(r.Trusted),
 			r.Expires.Local().Format("15:04:05"), r.Message)
@@ -177,7 +177,7 @@ func printInvitations(w io.Writer, recs []invitations.Record) {
 	tw.Flush()
 }
 
-func (e *env) invitationsCmd() *cobra.Command {
+func (e *Env) invitationsCmd() *cobra.Command {
 	var asJSON, all bool
 	var direction string
 	cmd := &cobra.Command{
@@ -187,14 +187,14 @@ func (e *env) invitationsCmd() *cobra.Command {
 ID is an invitation ID or a unique prefix of one (4 characters at least).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := e.client().Invitations(cmd.Context(), direction, "", "", !all)
+			list, err := e.client().Invitations(cmd.Context(), apitype.Direction(direction), "", "", !all)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(list)
+				return e.PrintJSON(list)
 			}
-			printInvitations(e.stdout, list.Invitations)
+			printInvitations(e.Stdout, list.Invitations)
 			return nil
 		},
 	}
@@ -215,7 +215,7 @@ ID is an invitation ID or a unique prefix of one (4 characters at least).`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "Invitation %s to %s: %s\n", r.ID, r.AppID, r.State)
+				fmt.Fprintf(e.Stdout, "Invitation %s to %s: %s\n", r.ID, r.AppID, r.State)
 				return nil
 			},
 		})
@@ -231,9 +231,9 @@ ID is an invitation ID or a unique prefix of one (4 characters at least).`,
 				return err
 			}
 			if showJSON {
-				return e.printJSON(d)
+				return e.PrintJSON(d)
 			}
-			printInvitationDetail(e.stdout, d)
+			printInvitationDetail(e.Stdout, d)
 			return nil
 		},
 	}
@@ -249,17 +249,17 @@ accepting invitations".`,
 		ValidArgs: []string{"anyone", "contacts", "nobody"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := e.client()
-			var p invitations.Policy
+			var p apitype.Policy
 			var err error
 			if len(args) == 0 {
 				p, err = c.InvitationPolicy(cmd.Context())
-			} else if p, err = invitations.ParsePolicy(args[0]); err == nil {
-				p, err = c.SetInvitationPolicy(cmd.Context(), p)
+			} else {
+				p, err = c.SetInvitationPolicy(cmd.Context(), apitype.Policy(args[0]))
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Invitations taken from: %s\n", p)
+			fmt.Fprintf(e.Stdout, "Invitations taken from: %s\n", p)
 			return nil
 		},
 	}
@@ -267,10 +267,10 @@ accepting invitations".`,
 	return cmd
 }
 
-func printInvitationDetail(w io.Writer, d localapi.InvitationDetail) {
+func printInvitationDetail(w io.Writer, d apitype.InvitationDetail) {
 	r := d.Invitation
 	fmt.Fprintf(w, "invitation:  %s (%s)\napplication: %s\nstate:       %s", r.ID, r.Direction, r.AppID, r.State)
-	if r.Reason != 0 {
+	if r.Reason != "" {
 		fmt.Fprintf(w, " (%s)", r.Reason)
 	}
 	fmt.Fprintf(w, "\npeer:        %s (%s)\nexpires:     %s\n", r.PeerName, r.Peer, r.Expires.Local().Format(time.DateTime))
@@ -289,7 +289,7 @@ func printInvitationDetail(w io.Writer, d localapi.InvitationDetail) {
 	}
 }
 
-func (e *env) launchInfoCmd() *cobra.Command {
+func (e *Env) launchInfoCmd() *cobra.Command {
 	var asJSON bool
 	var id string
 	cmd := &cobra.Command{
@@ -297,7 +297,7 @@ func (e *env) launchInfoCmd() *cobra.Command {
 		Short: "Show the invitation that launched this application",
 		Long: `For an application started by an accepted invitation: print the invitation,
 its inviter and the inviter's card (Windows' GetAppLaunchInfo). The invitation
-is taken from $` + invitations.EnvInvitation + `, which the daemon sets when it launches the
+is taken from $` + apitype.EnvInvitation + `, which the daemon sets when it launches the
 application, or from --id.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -305,20 +305,20 @@ application, or from --id.`,
 				id = envInvitation()
 			}
 			if id == "" {
-				return errors.New("this process was not launched by an invitation ($" + invitations.EnvInvitation + " is not set); pass --id ID")
+				return errors.New("this process was not launched by an invitation ($" + apitype.EnvInvitation + " is not set); pass --id ID")
 			}
 			d, err := e.client().Invitation(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(d)
+				return e.PrintJSON(d)
 			}
-			printInvitationDetail(e.stdout, d)
+			printInvitationDetail(e.Stdout, d)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&id, "id", "", "invitation ID (default $"+invitations.EnvInvitation+")")
+	cmd.Flags().StringVar(&id, "id", "", "invitation ID (default $"+apitype.EnvInvitation+")")
 	return cmd
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (e *env) nearCmd() *cobra.Command {
+func (e *Env) nearCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "near [--json]",
@@ -26,16 +26,16 @@ listed, and anyone on the subnet can read your name and presence.`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(people)
+				return e.PrintJSON(people)
 			}
 			if len(people) == 0 {
-				fmt.Fprintln(e.stdout, "Nobody near yet.")
+				fmt.Fprintln(e.Stdout, "Nobody near yet.")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tENDPOINT\tPRESENCE\tCONTACT\tPEER ID")
 			for _, p := range people {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.DisplayName, p.EndpointName, presenceString(p.Presence.Status.String(), p.Presence.Text), yesNo(p.Contact), p.Peer)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.DisplayName, p.EndpointName, presenceString(string(p.Presence.Status), p.Presence.Text), yesNo(p.Contact), p.PeerID)
 			}
 			return tw.Flush()
 		},

@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/protocols/endpoint"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) objectsCmd() *cobra.Command {
+func (e *Env) objectsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "objects",
 		Short: "Publish objects (up to 128 of 16 KiB) to your trusted watchers; read a peer's",
@@ -26,7 +26,7 @@ func (e *env) objectsCmd() *cobra.Command {
 			if err := e.client().SetObject(cmd.Context(), args[0], data); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Published %s (%d bytes)\n", args[0], len(data))
+			fmt.Fprintf(e.Stdout, "Published %s (%d bytes)\n", args[0], len(data))
 			return nil
 		},
 	}
@@ -41,13 +41,13 @@ func (e *env) objectsCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(objs)
+				return e.PrintJSON(objs)
 			}
 			if !full {
-				fmt.Fprintln(e.stdout, "This peer shows its objects to its trusted contacts only.")
+				fmt.Fprintln(e.Stdout, "This peer shows its objects to its trusted contacts only.")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSIZE")
 			for _, o := range objs {
 				fmt.Fprintf(tw, "%s\t%d bytes\n", o.ID, len(o.Data))
@@ -86,7 +86,7 @@ func (e *env) objectsCmd() *cobra.Command {
 			if err := e.client().RemoveObject(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Removed %s\n", args[0])
+			fmt.Fprintf(e.Stdout, "Removed %s\n", args[0])
 			return nil
 		},
 	}
@@ -96,7 +96,7 @@ func (e *env) objectsCmd() *cobra.Command {
 
 // objects returns this node's objects (no args) or a peer's, and whether
 // they are all there is (a peer that does not trust us shows none).
-func (e *env) objects(cmd *cobra.Command, args []string) ([]endpoint.Object, bool, error) {
+func (e *Env) objects(cmd *cobra.Command, args []string) ([]apitype.Object, bool, error) {
 	c := e.client()
 	if len(args) == 0 {
 		me, err := c.MyEndpoint(cmd.Context())

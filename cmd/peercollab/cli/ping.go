@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) pingCmd() *cobra.Command {
+func (e *Env) pingCmd() *cobra.Command {
 	var count int
 	var interval time.Duration
 	var asJSON bool
@@ -23,7 +23,7 @@ and say whether the connection is direct or relayed. PEER is a contact
 With --json each round trip is one line of JSON.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := e.client().Ping(cmd.Context(), localapi.PingRequest{Target: args[0], Count: count, Interval: interval.String()})
+			res, err := e.client().Ping(cmd.Context(), apitype.PingRequest{Target: args[0], Count: count, Interval: interval.String()})
 			if err != nil {
 				return err
 			}
@@ -40,14 +40,14 @@ With --json each round trip is one line of JSON.`,
 					continue
 				}
 				if r.Error != "" {
-					fmt.Fprintf(e.stdout, "ping %d to %s failed: %s\n", r.Seq, res.Peer, r.Error)
+					fmt.Fprintf(e.Stdout, "ping %d to %s failed: %s\n", r.Seq, res.Peer, r.Error)
 					continue
 				}
 				how := "direct"
 				if r.Conn.Relayed {
 					how = "relayed"
 				}
-				fmt.Fprintf(e.stdout, "pong %d from %s: %.2f ms (%s, %s)\n", r.Seq, res.Peer, float64(r.RTT.Microseconds())/1000, how, r.Conn.Addr)
+				fmt.Fprintf(e.Stdout, "pong %d from %s: %.2f ms (%s, %s)\n", r.Seq, res.Peer, float64(r.RTT.Microseconds())/1000, how, r.Conn.Addr)
 			}
 			if failed > 0 || len(res.Results) == 0 {
 				return fmt.Errorf("%d of %d pings to %s failed", count-len(res.Results)+failed, count, res.Peer)

@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/protocols/endpoint"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) presenceCmd() *cobra.Command {
+func (e *Env) presenceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "presence",
 		Short: "Set your presence, or show yours or a peer's",
@@ -27,9 +27,9 @@ func (e *env) presenceCmd() *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return e.printJSON(me.Presence)
+					return e.PrintJSON(me.Presence)
 				}
-				fmt.Fprintln(e.stdout, presenceString(me.Presence.Status.String(), me.Presence.Text))
+				fmt.Fprintln(e.Stdout, presenceString(string(me.Presence.Status), me.Presence.Text))
 				return nil
 			}
 			pe, err := c.PeerEndpoint(cmd.Context(), args[0])
@@ -37,9 +37,9 @@ func (e *env) presenceCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(pe.Data.Presence)
+				return e.PrintJSON(pe.Data.Presence)
 			}
-			fmt.Fprintf(e.stdout, "%s: %s\n", pe.Data.Name, presenceString(pe.Data.Presence.Status.String(), pe.Data.Presence.Text))
+			fmt.Fprintf(e.Stdout, "%s: %s\n", pe.Data.Name, presenceString(string(pe.Data.Presence.Status), pe.Data.Presence.Text))
 			return nil
 		},
 	}
@@ -52,11 +52,9 @@ one of online, away, busy, be-right-back, idle, on-the-phone, out-to-lunch;
 to appear offline, sign out.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := endpoint.ParseStatus(args[0])
-			if err != nil {
-				return err
-			}
-			p := endpoint.Presence{Status: st}
+			// The daemon checks the status and takes it in any case and
+			// without separators ("OnThePhone").
+			p := apitype.Presence{Status: apitype.PresenceStatus(args[0])}
 			if len(args) == 2 {
 				p.Text = args[1]
 			}
@@ -64,7 +62,7 @@ to appear offline, sign out.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Presence: %s\n", presenceString(me.Presence.Status.String(), me.Presence.Text))
+			fmt.Fprintf(e.Stdout, "Presence: %s\n", presenceString(string(me.Presence.Status), me.Presence.Text))
 			return nil
 		},
 	}
@@ -72,7 +70,7 @@ to appear offline, sign out.`,
 	return cmd
 }
 
-func (e *env) nameCmd() *cobra.Command {
+func (e *Env) nameCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "name [ENDPOINT-NAME]",
 		Short: "Show or set this endpoint's name (default: the host name)",
@@ -84,14 +82,14 @@ func (e *env) nameCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(e.stdout, me.Name)
+				fmt.Fprintln(e.Stdout, me.Name)
 				return nil
 			}
 			me, err := c.SetName(cmd.Context(), strings.TrimSpace(args[0]))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Endpoint name: %s\n", me.Name)
+			fmt.Fprintf(e.Stdout, "Endpoint name: %s\n", me.Name)
 			return nil
 		},
 	}

@@ -10,11 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node/localapi"
-	"github.com/peercollab/peercollab/node/sessions"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) sessionCmd() *cobra.Command {
+func (e *Env) sessionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "session",
 		Short: "Host and take part in collaboration sessions",
@@ -29,11 +28,11 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 		return c
 	}
-	show := func(v sessions.View) error {
+	show := func(v apitype.Session) error {
 		if asJSON {
-			return e.printJSON(v)
+			return e.PrintJSON(v)
 		}
-		printSession(e.stdout, v)
+		printSession(e.Stdout, v)
 		return nil
 	}
 	c := e.client
@@ -60,7 +59,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 		Short: "Invite peers to a session you host",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := localapi.SessionInviteRequest{Peers: args[1:], Message: message}
+			req := apitype.SessionInviteRequest{Peers: args[1:], Message: message}
 			if timeout > 0 {
 				req.Timeout = timeout.String()
 			}
@@ -69,9 +68,9 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(res)
+				return e.PrintJSON(res)
 			}
-			printInvitations(e.stdout, res.Invitations)
+			printInvitations(e.Stdout, res.Invitations)
 			return nil
 		},
 	}
@@ -100,20 +99,20 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(orEmpty(vs))
+				return e.PrintJSON(orEmpty(vs))
 			}
 			if len(vs) == 0 {
-				fmt.Fprintln(e.stdout, "No sessions.")
+				fmt.Fprintln(e.Stdout, "No sessions.")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tAPPLICATION\tSTATE\tROLE\tMEMBERS\tSENT\tRECEIVED")
 			for _, v := range vs {
 				role := "member (" + string(v.Me) + ")"
 				if v.Hosting {
 					role = "host"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", v.ID[:12], v.App, v.State, role, len(v.Members), v.Sent, v.Received)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", v.ID[:12], v.AppID, v.State, role, len(v.Members), v.Sent, v.Received)
 			}
 			return tw.Flush()
 		},
@@ -142,9 +141,9 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(m)
+				return e.PrintJSON(m)
 			}
-			fmt.Fprintf(e.stdout, "Sent message %d\n", m.Seq)
+			fmt.Fprintf(e.Stdout, "Sent message %d\n", m.Seq)
 			return nil
 		},
 	}
@@ -171,10 +170,10 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(ms)
+				return e.PrintJSON(ms)
 			}
 			for _, m := range ms {
-				fmt.Fprintf(e.stdout, "%d\t%s\t%d\t%s\n", m.Index, m.Sender, m.Seq, m.Data)
+				fmt.Fprintf(e.Stdout, "%d\t%s\t%d\t%s\n", m.Index, m.Sender, m.Seq, m.Data)
 			}
 			return nil
 		},
@@ -189,8 +188,8 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 	return cmd
 }
 
-func printSession(w io.Writer, v sessions.View) {
-	fmt.Fprintf(w, "session:     %s\napplication: %s\nstate:       %s\nhost:        %s", v.ID, v.App, v.State, v.Host)
+func printSession(w io.Writer, v apitype.Session) {
+	fmt.Fprintf(w, "session:     %s\napplication: %s\nstate:       %s\nhost:        %s", v.ID, v.AppID, v.State, v.Host)
 	if v.Hosting {
 		fmt.Fprint(w, " (you)")
 	}
@@ -222,7 +221,7 @@ func printSession(w io.Writer, v sessions.View) {
 	}
 }
 
-func (e *env) hostRequestCmd() *cobra.Command {
+func (e *Env) hostRequestCmd() *cobra.Command {
 	var app, message string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -234,17 +233,17 @@ way, on acceptance it creates the session and invites you, and this node
 accepts that invitation by itself (the application must be registered here).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := e.client().RequestHost(cmd.Context(), localapi.HostRequestBody{Peer: args[0], AppID: app, Message: message})
+			res, err := e.client().RequestHost(cmd.Context(), apitype.HostRequestBody{Peer: args[0], AppID: app, Message: message})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(res)
+				return e.PrintJSON(res)
 			}
 			if res.Pending {
-				fmt.Fprintf(e.stdout, "%s will decide; its invitation will come if it agrees.\n", args[0])
+				fmt.Fprintf(e.Stdout, "%s will decide; its invitation will come if it agrees.\n", args[0])
 			} else {
-				fmt.Fprintf(e.stdout, "%s hosts session %s and invites you.\n", args[0], res.Session)
+				fmt.Fprintf(e.Stdout, "%s hosts session %s and invites you.\n", args[0], res.Session)
 			}
 			return nil
 		},
@@ -256,7 +255,7 @@ accepts that invitation by itself (the application must be registered here).`,
 	return cmd
 }
 
-func (e *env) hostRequestsCmd() *cobra.Command {
+func (e *Env) hostRequestsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "host-requests [--json] | accept ID | decline ID",
@@ -268,12 +267,12 @@ func (e *env) hostRequestsCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return e.printJSON(orEmpty(rs))
+				return e.PrintJSON(orEmpty(rs))
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFROM\tAPPLICATION\tSTATE\tSESSION\tMESSAGE")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.From, r.App, r.State, r.Session, r.Message)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.From, r.AppID, r.State, r.Session, r.Message)
 			}
 			return tw.Flush()
 		},
@@ -289,11 +288,11 @@ func (e *env) hostRequestsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "Host request %s: %s", r.ID, r.State)
+				fmt.Fprintf(e.Stdout, "Host request %s: %s", r.ID, r.State)
 				if r.Session != "" {
-					fmt.Fprintf(e.stdout, " (session %s)", r.Session)
+					fmt.Fprintf(e.Stdout, " (session %s)", r.Session)
 				}
-				fmt.Fprintln(e.stdout)
+				fmt.Fprintln(e.Stdout)
 				return nil
 			},
 		})

@@ -5,10 +5,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
-func (e *env) signinCmd() *cobra.Command {
+func (e *Env) signinCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "signin [nearme|internet|all]",
 		Short: "Sign in: appear to the people near (nearme) and to your contacts (internet)",
@@ -18,21 +18,17 @@ are. Signing in sets your presence to online.`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"nearme", "internet", "all"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scopeArg(args)
+			now, err := e.client().SignIn(cmd.Context(), scopeArg(args))
 			if err != nil {
 				return err
 			}
-			now, err := e.client().SignIn(cmd.Context(), s)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "Signed in: %s\n", now)
+			fmt.Fprintf(e.Stdout, "Signed in: %s\n", now)
 			return nil
 		},
 	}
 }
 
-func (e *env) signoutCmd() *cobra.Command {
+func (e *Env) signoutCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "signout [nearme|internet|all]",
 		Short: "Sign out of a scope (default all)",
@@ -41,23 +37,21 @@ leaving every scope sets your presence to offline and unpublishes your objects.`
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"nearme", "internet", "all"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scopeArg(args)
+			now, err := e.client().SignOut(cmd.Context(), scopeArg(args))
 			if err != nil {
 				return err
 			}
-			now, err := e.client().SignOut(cmd.Context(), s)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "Signed in: %s\n", now)
+			fmt.Fprintf(e.Stdout, "Signed in: %s\n", now)
 			return nil
 		},
 	}
 }
 
-func scopeArg(args []string) (node.Scope, error) {
+// scopeArg is the scope a command names, all by default. The daemon checks
+// it, and takes "near" and any case too.
+func scopeArg(args []string) apitype.Scope {
 	if len(args) == 0 {
-		return node.ScopeAll, nil
+		return apitype.ScopeAll
 	}
-	return node.ParseScope(args[0])
+	return apitype.Scope(args[0])
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/peercollab/peercollab/testnet"
 )
 
-func (e *env) testnetCmd() *cobra.Command {
+func (e *Env) testnetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "testnet",
 		Short: "Run scripted test networks of real nodes in network namespaces (needs root)",
@@ -24,7 +24,7 @@ The scenario format is described in testnet/README.md.`,
 	return cmd
 }
 
-func (e *env) testnetRunCmd() *cobra.Command {
+func (e *Env) testnetRunCmd() *cobra.Command {
 	var report string
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml [--report FILE]",
@@ -45,13 +45,13 @@ it they are kept in a temporary directory only when the run fails.`,
 			if err != nil {
 				return errors.New("cannot find the peercollab binary to run the nodes with")
 			}
-			opts := testnet.Options{Binary: bin, Progress: e.stdout}
+			opts := testnet.Options{Binary: bin, Progress: e.Stdout}
 			if report != "" {
 				opts.LogDir = strings.TrimSuffix(report, filepath.Ext(report)) + ".logs"
 			}
 			rep, err := testnet.Run(cmd.Context(), sc, opts)
 			if rep != nil {
-				rep.PrintSummary(e.stdout)
+				rep.PrintSummary(e.Stdout)
 				if report != "" {
 					if werr := rep.WriteFile(report); werr != nil && err == nil {
 						err = werr

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (e *env) watchCmd() *cobra.Command {
+func (e *Env) watchCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "watch [PEER] [--json]",
@@ -25,16 +25,16 @@ arrive as events ('peercollab events'). Watching a contact is remembered
 					return err
 				}
 				if asJSON {
-					return e.printJSON(list)
+					return e.PrintJSON(list)
 				}
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PEER ID\tENDPOINT\tPRESENCE\tSTATE")
 				for _, w := range list {
 					state := string(w.State)
 					if w.Error != "" {
 						state += ": " + w.Error
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Peer, w.Data.Name, presenceString(w.Data.Presence.Status.String(), w.Data.Presence.Text), state)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Peer, w.Data.Name, presenceString(string(w.Data.Presence.Status), w.Data.Presence.Text), state)
 				}
 				return tw.Flush()
 			}
@@ -43,9 +43,9 @@ arrive as events ('peercollab events'). Watching a contact is remembered
 				return err
 			}
 			if asJSON {
-				return e.printJSON(w)
+				return e.PrintJSON(w)
 			}
-			fmt.Fprintf(e.stdout, "Watching %s\n", w.Peer)
+			fmt.Fprintf(e.Stdout, "Watching %s\n", w.Peer)
 			return nil
 		},
 	}
@@ -53,7 +53,7 @@ arrive as events ('peercollab events'). Watching a contact is remembered
 	return cmd
 }
 
-func (e *env) unwatchCmd() *cobra.Command {
+func (e *Env) unwatchCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unwatch PEER",
 		Short: "Stop watching a peer",
@@ -62,7 +62,7 @@ func (e *env) unwatchCmd() *cobra.Command {
 			if err := e.client().Unwatch(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "No longer watching %s\n", args[0])
+			fmt.Fprintf(e.Stdout, "No longer watching %s\n", args[0])
 			return nil
 		},
 	}

@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"errors"
@@ -53,7 +53,7 @@ func loadConfigFile(home string, cfg *node.Config) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+		return fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
 	}
 	var fc fileConfig
 	if err := yaml.UnmarshalWithOptions(data, &fc, yaml.Strict()); err != nil {

@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"github.com/peercollab/peercollab/contacts"
 )
 
-func (e *env) initCmd() *cobra.Command {
+func (e env) initCmd() *cobra.Command {
 	var p contacts.Profile
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -25,17 +25,17 @@ X.509 peer certificate naming you. Running it again changes nothing.`,
 			if p.DisplayName == "" {
 				p.DisplayName = defaultName()
 			}
-			res, err := initHome(e.home, p)
+			res, err := initHome(e.Home, p)
 			if err != nil {
-				return err
+				return userError(err)
 			}
 			if asJSON {
-				return e.printJSON(res)
+				return e.PrintJSON(res)
 			}
 			if res.Created {
-				fmt.Fprintf(e.stdout, "Created the identity of %s in %s\npeer ID: %s\n", res.DisplayName, e.home, res.PeerID)
+				fmt.Fprintf(e.Stdout, "Created the identity of %s in %s\npeer ID: %s\n", res.DisplayName, e.Home, res.PeerID)
 			} else {
-				fmt.Fprintf(e.stdout, "%s already holds an identity; nothing changed\npeer ID: %s\n", e.home, res.PeerID)
+				fmt.Fprintf(e.Stdout, "%s already holds an identity; nothing changed\npeer ID: %s\n", e.Home, res.PeerID)
 			}
 			return nil
 		},

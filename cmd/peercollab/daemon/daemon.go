@@ -1,17 +1,55 @@
-package cli
+// Package daemon holds the peercollab commands that run a node in their own
+// process, and so link the whole node: daemon, relay, and init (which
+// creates the identity that they use). main hands Commands to the command
+// line (package cli), whose other commands are clients of the local API.
+package daemon
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/peercollab/peercollab/cmd/peercollab/cli"
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/localapi"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
+
+// Commands returns init, daemon and relay, for cli.Run.
+func Commands(e *cli.Env) []*cobra.Command {
+	d := env{e}
+	return []*cobra.Command{d.initCmd(), d.daemonCmd(), d.relayCmd()}
+}
+
+// env gives the commands the command line's shared Env.
+type env struct{ *cli.Env }
+
+// userError gives err the sentence, with its hint, that the local API
+// would give it (an address in use, a daemon already running, a locked or
+// damaged data directory), for the command line to print.
+func userError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return localapi.ToError(err)
+}
+
+// defaultName is user@host, the display name of a node nobody named.
+func defaultName() string {
+	name := "peercollab"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	return name
+}
 
 // nodeFlags are the flags that daemon and relay share.
 type nodeFlags struct {
@@ -62,7 +100,7 @@ func (f *nodeFlags) apply(cmd *cobra.Command, home string, cfg *node.Config) err
 	return nil
 }
 
-func (e *env) daemonCmd() *cobra.Command {
+func (e env) daemonCmd() *cobra.Command {
 	var f nodeFlags
 	var relays []string
 	cmd := &cobra.Command{
@@ -82,14 +120,14 @@ reachability, relay: {unlimited, trusted_only, limit_duration, limit_data});
 flags override it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := node.DefaultConfig(e.home)
-			if err := f.apply(cmd, e.home, &cfg); err != nil {
-				return err
+			cfg := node.DefaultConfig(e.Home)
+			if err := f.apply(cmd, e.Home, &cfg); err != nil {
+				return userError(err)
 			}
 			if cmd.Flags().Changed("relay") {
 				cfg.StaticRelays = relays
 			}
-			return e.runNode(cmd, cfg, "daemon")
+			return userError(e.runNode(cmd, cfg, "daemon"))
 		},
 	}
 	f.register(cmd)
@@ -97,7 +135,7 @@ flags override it.`,
 	return cmd
 }
 
-func (e *env) relayCmd() *cobra.Command {
+func (e env) relayCmd() *cobra.Command {
 	var f nodeFlags
 	var unlimited, trustedOnly bool
 	var limitDuration time.Duration
@@ -118,9 +156,9 @@ subscriptions through a limited relay use the slower stream paths. With
 only the relay's contacts and the peers it endorsed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := node.DefaultRelayConfig(e.home)
-			if err := f.apply(cmd, e.home, &cfg); err != nil {
-				return err
+			cfg := node.DefaultRelayConfig(e.Home)
+			if err := f.apply(cmd, e.Home, &cfg); err != nil {
+				return userError(err)
 			}
 			if cmd.Flags().Changed("unlimited") {
 				cfg.RelayUnlimited = unlimited
@@ -134,7 +172,7 @@ only the relay's contacts and the peers it endorsed.`,
 			if cmd.Flags().Changed("limit-data") {
 				cfg.RelayLimitData = limitData
 			}
-			return e.runNode(cmd, cfg, "relay")
+			return userError(e.runNode(cmd, cfg, "relay"))
 		},
 	}
 	f.register(cmd)
@@ -146,14 +184,14 @@ only the relay's contacts and the peers it endorsed.`,
 }
 
 // runNode runs a node with its local API until the command's context ends.
-func (e *env) runNode(cmd *cobra.Command, cfg node.Config, what string) error {
+func (e env) runNode(cmd *cobra.Command, cfg node.Config, what string) error {
 	ctx := cmd.Context()
-	if err := os.MkdirAll(e.home, 0o700); err != nil {
+	if err := os.MkdirAll(e.Home, 0o700); err != nil {
 		return err
 	}
 	// The socket first: it tells us whether a daemon runs here before we
 	// take ports.
-	l, err := localapi.Listen(e.home)
+	l, err := localapi.Listen(e.Home)
 	if err != nil {
 		return err
 	}
@@ -164,12 +202,12 @@ func (e *env) runNode(cmd *cobra.Command, cfg node.Config, what string) error {
 	}
 	srv := localapi.Serve(n, l)
 	if info, err := n.Info(); err == nil {
-		fmt.Fprintf(e.stdout, "peercollab %s running as %s (%s)\nAPI: %s\n", what, info.DisplayName, info.PeerID, localapi.SocketPath(e.home))
+		fmt.Fprintf(e.Stdout, "peercollab %s running as %s (%s)\nAPI: %s\n", what, info.DisplayName, info.PeerID, apitype.SocketPath(e.Home))
 		for _, a := range info.Addrs {
-			fmt.Fprintf(e.stdout, "listening on %s\n", a)
+			fmt.Fprintf(e.Stdout, "listening on %s\n", a)
 		}
 	}
 	<-ctx.Done()
-	fmt.Fprintln(e.stdout, "shutting down")
+	fmt.Fprintln(e.Stdout, "shutting down")
 	return errors.Join(srv.Close(), n.Close())
 }

@@ -1,0 +1,148 @@
+package apitype
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Event is one event of the stream (GET /v1/events): each is sent as an
+// "id:" line (Seq), an "event:" line (Type) and a "data:" line holding the
+// Event as JSON. A stream cut off by the daemon ends with an "error" event
+// whose data is an ErrorBody.
+type Event struct {
+	// Seq numbers the daemon's events from 1, without gaps, so that a
+	// reader sees whether it missed any.
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// Type is one of the Event* names; it says what Data holds.
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Event types, with the type of their payload.
+const (
+	// EventContact: a contact was added, changed or removed (ContactEvent).
+	EventContact = "contact.changed"
+	// EventMe: the node's own contact entry changed (ContactEvent).
+	EventMe = "me.changed"
+	// EventScope: the node signed in or out (ScopeResponse).
+	EventScope = "me.scope.changed"
+	// EventMyPresence: the node's presence changed (MyPresenceEvent).
+	EventMyPresence = "me.presence.changed"
+	// EventMyName: the node's endpoint name changed (MyNameEvent).
+	EventMyName = "me.name.changed"
+	// EventMyApplication: an application was registered or removed
+	// (MyApplicationEvent).
+	EventMyApplication = "me.application.changed"
+	// EventMyObject: an object was published, replaced or removed
+	// (MyObjectEvent).
+	EventMyObject = "me.object.changed"
+	// EventNear: someone near came, changed or left (NearEvent).
+	EventNear = "near.changed"
+	// EventPeerName: a watched peer's endpoint name changed
+	// (PeerNameEvent).
+	EventPeerName = "endpoint.name.changed"
+	// EventPeerPresence: a watched peer's presence changed
+	// (PeerPresenceEvent).
+	EventPeerPresence = "endpoint.presence.changed"
+	// EventPeerApplication: a watched peer's application changed
+	// (PeerApplicationEvent).
+	EventPeerApplication = "endpoint.application.changed"
+	// EventPeerObject: a watched peer's object changed (PeerObjectEvent).
+	EventPeerObject = "endpoint.object.changed"
+	// EventConnection: how the node reaches a peer changed
+	// (ConnectionEvent).
+	EventConnection = "peer.connection"
+	// EventInvitation: an invitation, sent or received, changed
+	// (Invitation).
+	EventInvitation = "invitation.changed"
+	// EventSession: a session changed (Session).
+	EventSession = "session.changed"
+	// EventMessage: a session message was delivered (Message).
+	EventMessage = "session.message"
+	// EventLost: a sender's messages could not be recovered and were
+	// skipped (LostEvent).
+	EventLost = "session.lost"
+	// EventHostRequest: a host request was received or answered
+	// (HostRequest).
+	EventHostRequest = "host-request.changed"
+)
+
+// ContactEvent is the payload of EventContact and EventMe.
+type ContactEvent struct {
+	Change  Change  `json:"change"`
+	Contact Contact `json:"contact"`
+}
+
+// MyPresenceEvent is the payload of EventMyPresence.
+type MyPresenceEvent struct {
+	Presence Presence `json:"presence"`
+}
+
+// MyNameEvent is the payload of EventMyName.
+type MyNameEvent struct {
+	Name string `json:"endpoint_name"`
+}
+
+// MyApplicationEvent is the payload of EventMyApplication.
+type MyApplicationEvent struct {
+	Change      Change      `json:"change"`
+	Application Application `json:"application"`
+}
+
+// MyObjectEvent is the payload of EventMyObject.
+type MyObjectEvent struct {
+	Change Change `json:"change"`
+	Object Object `json:"object"`
+}
+
+// NearEvent is the payload of EventNear (Windows' PEOPLE_NEAR_ME_CHANGED).
+type NearEvent struct {
+	Change Change `json:"change"`
+	Person Person `json:"person"`
+}
+
+// PeerNameEvent is the payload of EventPeerName.
+type PeerNameEvent struct {
+	Peer peer.ID `json:"peer"`
+	Name string  `json:"endpoint_name"`
+}
+
+// PeerPresenceEvent is the payload of EventPeerPresence.
+type PeerPresenceEvent struct {
+	Peer     peer.ID  `json:"peer"`
+	Presence Presence `json:"presence"`
+}
+
+// PeerApplicationEvent is the payload of EventPeerApplication.
+type PeerApplicationEvent struct {
+	Peer        peer.ID     `json:"peer"`
+	Change      Change      `json:"change"`
+	Application Application `json:"application"`
+}
+
+// PeerObjectEvent is the payload of EventPeerObject.
+type PeerObjectEvent struct {
+	Peer   peer.ID `json:"peer"`
+	Change Change  `json:"change"`
+	Object Object  `json:"object"`
+}
+
+// ConnectionEvent is the payload of EventConnection.
+type ConnectionEvent struct {
+	Peer peer.ID `json:"peer"`
+	// State is "direct", "relayed" or "none".
+	State string       `json:"state"`
+	Addr  ma.Multiaddr `json:"addr,omitempty"`
+}
+
+// LostEvent is the payload of EventLost: Sender's messages From to To
+// (inclusive) were skipped.
+type LostEvent struct {
+	Sender peer.ID `json:"sender"`
+	From   uint64  `json:"from"`
+	To     uint64  `json:"to"`
+}
