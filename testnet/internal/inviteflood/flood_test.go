@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"github.com/peercollab/peercollab/node/invitations"
-	"github.com/peercollab/peercollab/node/localapi"
-	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/localapi/client"
 	"github.com/peercollab/peercollab/node/state"
-	"github.com/peercollab/peercollab/protocols/endpoint"
 	"github.com/peercollab/peercollab/protocols/invite"
 	"github.com/peercollab/peercollab/testnet/testnettest"
 )
@@ -88,7 +87,7 @@ func TestInviteFlood(t *testing.T) {
 	vID := vInfo.PeerID.String()
 	exchangeCards(ctx, t, vc, alice.client)
 	exchangeCards(ctx, t, vc, bob.client)
-	if err := vc.RegisterApp(ctx, publish.RegisteredApp{Application: endpoint.Application{ID: "chat", Description: "Chat"}}); err != nil {
+	if err := vc.RegisterApp(ctx, apitype.RegisteredApp{ID: "chat", Description: "Chat"}); err != nil {
 		t.Fatal(err)
 	}
 	// Alice's first invitation connects her; it stays unanswered.
@@ -139,7 +138,7 @@ func TestInviteFlood(t *testing.T) {
 	var strangers, fromContacts int
 	perAddr, perNet := map[netip.Addr]int{}, map[netip.Prefix]int{}
 	for _, r := range all.Invitations {
-		if r.Direction != invitations.Received || r.State.Answered() {
+		if r.Direction != apitype.Received || r.State.Answered() {
 			continue
 		}
 		if r.Trusted {
@@ -171,7 +170,7 @@ func TestInviteFlood(t *testing.T) {
 		strangers, maxAddr, maxNet, len(perAddr), fromContacts)
 	for _, c := range []struct {
 		who       string
-		sent, got invitations.Record
+		sent, got apitype.Invitation
 	}{{"Alice (connected before)", fromAlice, gotAlice}, {"Bob (connecting)", fromBob, gotBob}} {
 		t.Logf("%s: invitation sent during the flood arrived after %v (source %s)", c.who, c.got.Updated.Sub(c.sent.Sent).Round(time.Millisecond), c.got.Source)
 	}
@@ -203,9 +202,9 @@ func TestInviteFlood(t *testing.T) {
 }
 
 // inviteFrom has a daemon invite the peer to "chat".
-func inviteFrom(ctx context.Context, t *testing.T, c *localapi.Client, peer, message string) invitations.Record {
+func inviteFrom(ctx context.Context, t *testing.T, c *client.Client, peer, message string) apitype.Invitation {
 	t.Helper()
-	list, err := c.Invite(ctx, localapi.InviteRequest{Peers: []string{peer}, AppID: "chat", Message: message})
+	list, err := c.Invite(ctx, apitype.InviteRequest{Peers: []string{peer}, AppID: "chat", Message: message})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +214,7 @@ func inviteFrom(ctx context.Context, t *testing.T, c *localapi.Client, peer, mes
 // waitArrival waits until the victim holds the invitation sent, polling
 // its local API; the latency is read from the records' times, not from
 // this loop.
-func waitArrival(ctx context.Context, t *testing.T, c *localapi.Client, sent invitations.Record, within time.Duration) invitations.Record {
+func waitArrival(ctx context.Context, t *testing.T, c *client.Client, sent apitype.Invitation, within time.Duration) apitype.Invitation {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -401,7 +400,7 @@ func waitLine(t *testing.T, lines <-chan string, prefix string, within time.Dura
 type daemon struct {
 	home   string
 	pid    int
-	client *localapi.Client
+	client *client.Client
 }
 
 // startDaemon runs `peercollab daemon` in namespace ns and waits until its
@@ -420,7 +419,7 @@ func startDaemon(t *testing.T, ns, name string, listen ...string) *daemon {
 	}
 	cmd.Env = append(os.Environ(), "GOLOG_LOG_LEVEL="+level)
 	startProcess(t, cmd, filepath.Join(t.TempDir(), name+".log"))
-	d := &daemon{home: home, pid: cmd.Process.Pid, client: localapi.NewClient(home)}
+	d := &daemon{home: home, pid: cmd.Process.Pid, client: client.New(home)}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -522,14 +521,14 @@ func (s *sampler) stop() int64 {
 }
 
 // exchangeCards makes two daemons contacts of each other.
-func exchangeCards(ctx context.Context, t *testing.T, a, b *localapi.Client) {
+func exchangeCards(ctx context.Context, t *testing.T, a, b *client.Client) {
 	t.Helper()
-	for _, pair := range [][2]*localapi.Client{{a, b}, {b, a}} {
+	for _, pair := range [][2]*client.Client{{a, b}, {b, a}} {
 		card, err := pair[0].Card(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pair[1].AddContact(ctx, localapi.AddContactRequest{Card: card.Card}); err != nil {
+		if _, err := pair[1].AddContact(ctx, apitype.AddContactRequest{Card: card.Card}); err != nil {
 			t.Fatal(err)
 		}
 	}
