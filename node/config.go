@@ -6,6 +6,7 @@ import (
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
+	"github.com/peercollab/peercollab/node/sessions"
 )
 
 // DefaultPort is the TCP and UDP (QUIC) port a node listens on unless told
@@ -129,6 +130,13 @@ type Config struct {
 	// SessionHeartbeat is how often a session's host tells its members how
 	// far each sender got (so a lost last message is noticed). Default: 2 s.
 	SessionHeartbeat time.Duration
+
+	// SessionHistory bounds what the node keeps of each session's messages,
+	// durably, for `session messages` (the same before and after a
+	// restart) and for the repairs of other members. Default: the zero
+	// value, meaning the defaults of package sessions: the last 10,000
+	// messages of each session, at most about 64 MiB of them.
+	SessionHistory sessions.Retention
 
 	// EventBuffer is how many events a slow event-stream subscriber may fall
 	// behind before it is cut off. Default: 1024.

@@ -61,9 +61,11 @@ type Node struct {
 	watch    *watch.Service
 	invites  *invitations.Service
 	reach    *reach.Service
-	// sessions is set once New has made it; the invitation service reports
-	// to it from its own goroutine.
-	sessions atomic.Pointer[sessions.Service]
+	sessions *sessions.Service
+	// started is set once every service is there: pubsub's peer filter
+	// and the connection gater, which libp2p and gossipsub call from their
+	// goroutines as soon as the host runs, answer nothing before.
+	started atomic.Bool
 
 	contactSub event.Subscription
 	conns      *connWatch
@@ -189,24 +191,19 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	n.watch = watch.New(watch.Config{Host: n.host, PubSub: n.ps, Hub: n.hub, Connect: n.connectPeer, Heartbeat: n.cfg.Heartbeat})
-	n.invites, err = invitations.New(invitations.Config{Host: n.host, State: n.invState, Hub: n.hub, Home: n.cfg.Home,
-		MyCard: n.MyCard, Trust: n.trusted, Name: n.peerName, IsContact: n.store.IsContact, App: n.invitableApp,
-		Policy: n.InvitationPolicy, Connect: n.connectWith,
-		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst, Limits: n.cfg.InvitationLimits,
-		Changed: func(r invitations.Record) {
-			if s := n.sessions.Load(); s != nil {
-				s.Changed(r)
-			}
-		}})
+	n.invites, err = invitations.New(invitations.Config{Host: n.host, State: n.invState, Settings: n.state, Hub: n.hub,
+		Home: n.cfg.Home, Node: invitationNode{n},
+		RateLimit: rate.Limit(n.cfg.InvitationsPerMinute / 60), RateBurst: n.cfg.InvitationBurst, Limits: n.cfg.InvitationLimits})
 	if err != nil {
 		return err
 	}
-	ss, err := sessions.New(sessions.Config{Host: n.host, PubSub: n.ps, State: n.invState, Hub: n.hub, Invitations: n.invites,
-		Sign: n.id.PrivKey().Sign, Connect: n.connectPeer, App: n.sessionApp, Heartbeat: n.cfg.SessionHeartbeat})
+	n.sessions, err = sessions.New(sessions.Config{Host: n.host, PubSub: n.ps, State: n.invState, Hub: n.hub, Invitations: n.invites,
+		Sign: n.id.PrivKey().Sign, Connect: n.connectPeer, App: n.sessionApp, Heartbeat: n.cfg.SessionHeartbeat,
+		Retention: n.cfg.SessionHistory})
 	if err != nil {
 		return err
 	}
-	n.sessions.Store(ss)
+	n.started.Store(true)
 	n.contactSub, err = n.bus.Subscribe(new(contacts.EvtContactChanged), eventbus.BufSize(64), eventbus.Name("peercollab/node"))
 	if err != nil {
 		return err
@@ -275,8 +272,7 @@ func (n *Node) newHost() (host.Host, error) {
 	}
 	cm, err := connmgr.NewConnManager(n.cfg.ConnsLow, n.cfg.ConnsHigh, connmgr.WithGracePeriod(n.cfg.ConnGrace))
 	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store, sessionPeer: func(p peer.ID) bool {
-		ss := n.sessions.Load()
-		return ss != nil && ss.SharesSession(p)
+		return n.started.Load() && n.sessions.SharesSession(p)
 	}}
 	if err != nil {
 		rm.Close()
@@ -348,8 +344,8 @@ func (n *Node) Close() error {
 			n.publish.SetSignedIn(false)
 			cancel()
 		}
-		if s := n.sessions.Load(); s != nil {
-			errs = append(errs, s.Close())
+		if n.sessions != nil {
+			errs = append(errs, n.sessions.Close())
 		}
 		if n.invites != nil {
 			errs = append(errs, n.invites.Close())

@@ -27,11 +27,10 @@ import (
 // without asking this filter: the services publish them through an
 // allow-list of their own (endpoint.Publish, session.Publish).
 func (n *Node) pubsubPeerFilter(p peer.ID, topic string) bool {
-	ss := n.sessions.Load() // set last in startServices: what it saw is all set
-	if ss == nil {
+	if !n.started.Load() { // set last in startServices: once it is, all is set
 		return false
 	}
-	if allowed, ours := ss.TopicPeer(topic, p); ours {
+	if allowed, ours := n.sessions.TopicPeer(topic, p); ours {
 		return allowed
 	}
 	owner, err := endpoint.TopicOwner(topic)

@@ -144,37 +144,34 @@ func (n *Node) peerName(p peer.ID) string {
 	return p.String()
 }
 
-// invitableApp is a registered application as the invitation service sees
-// it.
-func (n *Node) invitableApp(id string) (invitations.App, bool) {
-	a, ok := n.publish.App(id)
+// invitationNode is the node as the invitation service sees it
+// (invitations.Node).
+type invitationNode struct{ n *Node }
+
+var _ invitations.Node = invitationNode{}
+
+func (in invitationNode) Card() (*contacts.Card, error) { return in.n.MyCard() }
+func (in invitationNode) Trusted(c *contacts.Card) bool { return in.n.trusted(c) }
+func (in invitationNode) IsContact(p peer.ID) bool      { return in.n.store.IsContact(p) }
+func (in invitationNode) Name(p peer.ID) string         { return in.n.peerName(p) }
+func (in invitationNode) Connect(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
+	return in.n.connectWith(ctx, p, addrs)
+}
+
+// App is a registered application as the invitation service sees it.
+func (in invitationNode) App(id string) (invitations.App, bool) {
+	a, ok := in.n.publish.App(id)
 	return invitations.App{Launch: a.Launch, AutoAccept: a.AutoAccept}, ok
 }
 
-const keyInvitationPolicy = "invitation_policy"
-
 // InvitationPolicy says whose invitations the node takes (default anyone,
-// as in Windows; untrusted invitations are marked as such).
-func (n *Node) InvitationPolicy() invitations.Policy {
-	p := invitations.Anyone
-	if err := n.setting(keyInvitationPolicy, &p); err != nil {
-		log.Errorw("read the invitation policy; taking invitations from anyone", "error", err)
-		return invitations.Anyone
-	}
-	if _, err := invitations.ParsePolicy(string(p)); err != nil {
-		log.Errorw("stored invitation policy ignored; taking invitations from anyone", "error", err)
-		return invitations.Anyone
-	}
-	return p
-}
+// as in Windows; untrusted invitations are marked as such). The invitation
+// service keeps it (invitations.Service.Policy).
+func (n *Node) InvitationPolicy() invitations.Policy { return n.invites.Policy() }
 
-// SetInvitationPolicy changes whose invitations the node takes, durably.
-func (n *Node) SetInvitationPolicy(p invitations.Policy) error {
-	if _, err := invitations.ParsePolicy(string(p)); err != nil {
-		return err
-	}
-	return n.state.Put(bucketSettings, keyInvitationPolicy, p)
-}
+// SetInvitationPolicy changes whose invitations the node takes, durably
+// (invitations.Service.SetPolicy).
+func (n *Node) SetInvitationPolicy(p invitations.Policy) error { return n.invites.SetPolicy(p) }
 
 // Invitations is the invitation inbox and outbox.
 func (n *Node) Invitations() *invitations.Service { return n.invites }
@@ -321,4 +318,4 @@ func (n *Node) sessionApp(id string) (registered, autoHost bool) {
 }
 
 // Sessions is the session service.
-func (n *Node) Sessions() *sessions.Service { return n.sessions.Load() }
+func (n *Node) Sessions() *sessions.Service { return n.sessions }

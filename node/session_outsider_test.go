@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peercollab/peercollab/contacts"
@@ -287,11 +289,13 @@ func testSessionOutsider(t *testing.T, floodsub bool) {
 	waitMessages(t, host, sid, 10)
 
 	// The stream protocol: join, fetch, post, leave, at the host and at m1.
+	// Asked over the wire as it is (the answers' bytes are looked at), as
+	// the typed client functions (what they return is looked at).
 	var answers []*pb.SessionResponse
 	ask := func(to peer.ID, r *pb.SessionRequest) {
 		t.Helper()
 		r.SessionId = sid
-		resp, err := psession.Request(ctx, out.h, to, r)
+		resp, err := rawSessionRequest(ctx, out.h, to, r)
 		if err != nil {
 			t.Fatalf("request to %s: %v", to, err)
 		}
@@ -301,18 +305,29 @@ func testSessionOutsider(t *testing.T, floodsub bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	forgedPB := &pb.SessionData{SessionId: forged.Session, Sender: []byte(forged.Sender), Seq: forged.Seq, Epoch: forged.Epoch,
+		Sealed: forged.Sealed, Signature: forged.Signature}
 	for _, to := range []peer.ID{host.Identity().ID(), m1.Identity().ID()} {
 		ask(to, &pb.SessionRequest{Msg: &pb.SessionRequest_Join{Join: &pb.SessionJoin{}}})
 		ask(to, &pb.SessionRequest{Msg: &pb.SessionRequest_Join{Join: &pb.SessionJoin{InvitationId: "0123456789abcdef0123456789abcdef"}}})
 		for _, sender := range []peer.ID{host.Identity().ID(), m1.Identity().ID(), out.h.ID()} {
 			ask(to, &pb.SessionRequest{Msg: &pb.SessionRequest_Fetch{Fetch: &pb.SessionFetch{Sender: []byte(sender), From: 1, To: 100}}})
 		}
-		ask(to, &pb.SessionRequest{Msg: &pb.SessionRequest_Post{Post: &pb.SessionPost{Data: forged}}})
+		ask(to, &pb.SessionRequest{Msg: &pb.SessionRequest_Post{Post: &pb.SessionPost{Data: forgedPB}}})
 		ask(to, &pb.SessionRequest{Msg: &pb.SessionRequest_Leave{Leave: &pb.SessionLeave{}}})
+
+		refusals := map[string]error{"post": psession.Post(ctx, out.h, to, forged), "leave": psession.Leave(ctx, out.h, to, sid)}
+		_, refusals["join"] = psession.Join(ctx, out.h, to, sid, "")
+		_, refusals["fetch"] = psession.Fetch(ctx, out.h, to, sid, host.Identity().ID(), 1, 100)
+		for what, err := range refusals {
+			if !errors.Is(err, psession.ErrUnknown) {
+				t.Errorf("%s at %s: %v, want %v", what, to, err, psession.ErrUnknown)
+			}
+		}
 	}
 	// What it publishes on the real topic, sealed with a key of its own,
 	// reaches no one's application.
-	env, err := psession.SealTopic(sid, psession.NewKey(2), &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: forged}})
+	env, err := psession.SealTopic(sid, psession.NewKey(2), psession.TopicMessage{Data: &forged})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,4 +408,28 @@ func testSessionOutsider(t *testing.T, floodsub bool) {
 	}
 	t.Logf("the outsider received %d RPCs and %d answers; it saw %v subscribed to %s, and gossip of %d of their own messages there",
 		len(rpcs), len(answers), sessionTopics[0].ListPeers(), topics[0], gossiped)
+}
+
+// rawSessionRequest sends a session request as it is and returns the
+// answer as it came, whatever its status.
+func rawSessionRequest(ctx context.Context, h host.Host, p peer.ID, r *pb.SessionRequest) (*pb.SessionResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, psession.Timeout)
+	defer cancel()
+	s, err := h.NewStream(ctx, p, psession.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(psession.Timeout))
+	if err := pbio.NewDelimitedWriter(s).WriteMsg(r); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	s.CloseWrite()
+	var resp pb.SessionResponse
+	if err := pbio.NewDelimitedReader(s, psession.MaxResponseSize).ReadMsg(&resp); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	return &resp, nil
 }

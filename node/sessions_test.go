@@ -133,8 +133,9 @@ func TestSessionFlow(t *testing.T) {
 }
 
 // TestSessionMemberRestart: in a session of five, one member stops while
-// the others keep talking; when it comes back it catches up, and across
-// the restart it has every message of every sender exactly once.
+// the others keep talking; when it comes back it catches up, and it lists
+// every message of every sender exactly once: those it had before the
+// restart (the same, with the same indexes) and those it missed.
 func TestSessionMemberRestart(t *testing.T) {
 	host := newNode(t, testConfig(t, "Host"))
 	var members []*node.Node
@@ -187,9 +188,14 @@ func TestSessionMemberRestart(t *testing.T) {
 	cfg := cfgs[3]
 	cfg.ListenAddrs = []string{addr.String()}
 	back := newNode(t, cfg)
-	after := waitMessages(t, back, sid, 80)
+	after := waitMessages(t, back, sid, 120)
+	for i, m := range before {
+		if a := after[i]; a.Index != m.Index || a.Sender != m.Sender || a.Seq != m.Seq || string(a.Data) != string(m.Data) {
+			t.Fatalf("message %d was %+v before the restart, %+v after", i, m, a)
+		}
+	}
 	got := map[peer.ID][]uint64{}
-	for _, m := range append(before, after...) {
+	for _, m := range after {
 		got[m.Sender] = append(got[m.Sender], m.Seq)
 	}
 	for _, n := range talkers {

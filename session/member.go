@@ -188,10 +188,12 @@ func (m *Participant) HeartbeatSeen(version uint64) ParticipantEffects {
 	return ParticipantEffects{Join: m.joined && version > m.roster.Version && !m.over()}
 }
 
-// KeyMissing is told that the host or a member sealed something with the
-// key of epoch, which this member lacks: a newer epoch makes it ask.
+// KeyMissing is told that the key of epoch is needed (the host or a member
+// sealed something with it, or the member is about to) and the member
+// lacks it: the roster's epoch or a newer one makes it ask; the host hands
+// out no older keys.
 func (m *Participant) KeyMissing(epoch uint32) ParticipantEffects {
-	return ParticipantEffects{Join: epoch > m.roster.Epoch && !m.keys[epoch] && !m.over()}
+	return ParticipantEffects{Join: epoch >= m.roster.Epoch && !m.keys[epoch] && !m.over()}
 }
 
 // Leave is the user leaving the session. Leaving twice does nothing more.

@@ -98,8 +98,16 @@ func TestMember(t *testing.T) {
 			want{standing: Invited, send: ErrNotJoined}},
 		{"a key of a new epoch is missing", joined, func(m *Participant) (ParticipantEffects, error) { return m.KeyMissing(2), nil },
 			want{standing: Member, joined: true, version: 3, fx: ParticipantEffects{Join: true}}},
-		{"a key of an old epoch is missing", joined, func(m *Participant) (ParticipantEffects, error) { return m.KeyMissing(1), nil },
+		{"a key it holds is needed", joined, func(m *Participant) (ParticipantEffects, error) { return m.KeyMissing(1), nil },
 			want{standing: Member, joined: true, version: 3}},
+		{"a key of an old epoch is missing", restored(Member, Running), func(m *Participant) (ParticipantEffects, error) {
+			m.RosterSeen(memberRoster(Running, 4, 3, a))
+			return m.KeyMissing(2), nil
+		}, want{standing: Member, joined: true, version: 4}},
+		{"the key of the roster's epoch is missing", restored(Member, Running), func(m *Participant) (ParticipantEffects, error) {
+			m.RosterSeen(memberRoster(Running, 4, 3, a))
+			return m.KeyMissing(3), nil
+		}, want{standing: Member, joined: true, version: 4, fx: ParticipantEffects{Join: true}}},
 		{"leaves", joined, func(m *Participant) (ParticipantEffects, error) { return m.Leave(), nil },
 			want{standing: Left, joined: true, version: 3, fx: ParticipantEffects{Changed: true, TellHost: true, Unfollow: true}, send: ErrNotJoined}},
 		{"leaves twice", restored(Left, Running), func(m *Participant) (ParticipantEffects, error) { return m.Leave(), nil },

@@ -54,6 +54,8 @@ type bench struct {
 	stop func()
 	mu   sync.Mutex
 	mine map[peer.ID]bool // contacts
+	// launch is the launch command of "chat".
+	launch string
 }
 
 func newBench(t testing.TB, lim Limits) *bench {
@@ -66,19 +68,28 @@ func newBench(t testing.TB, lim Limits) *bench {
 	}
 	me := newInviter(t)
 	b := &bench{t: t, dir: t.TempDir(), mine: map[peer.ID]bool{}}
-	b.cfg = Config{Host: h, Hub: events.NewHub(), Home: t.TempDir(),
-		MyCard:    func() (*contacts.Card, error) { return me.card, nil },
-		Trust:     func(c *contacts.Card) bool { return b.isContact(c.PeerID()) },
-		Name:      func(p peer.ID) string { return p.String() },
-		IsContact: b.isContact,
-		App:       func(id string) (App, bool) { return App{}, id == "chat" },
-		Policy:    func() Policy { return Anyone },
-		Connect:   func(context.Context, peer.ID, []ma.Multiaddr) error { return nil },
-		Limits:    lim,
-	}
+	b.cfg = Config{Host: h, Hub: events.NewHub(), Home: t.TempDir(), Node: testNode{b: b, me: me}, Limits: lim}
 	b.start()
 	return b
 }
+
+// testNode is the node as the bench's service sees it: its card is me's,
+// its contacts the bench's, "chat" its one application.
+type testNode struct {
+	b  *bench
+	me inviter
+}
+
+func (n testNode) Card() (*contacts.Card, error) { return n.me.card, nil }
+func (n testNode) Trusted(c *contacts.Card) bool { return n.b.isContact(c.PeerID()) }
+func (n testNode) IsContact(p peer.ID) bool      { return n.b.isContact(p) }
+func (n testNode) Name(p peer.ID) string         { return p.String() }
+func (n testNode) App(id string) (App, bool) {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	return App{Launch: n.b.launch}, id == "chat"
+}
+func (n testNode) Connect(context.Context, peer.ID, []ma.Multiaddr) error { return nil }
 
 func (b *bench) isContact(p peer.ID) bool {
 	b.mu.Lock()

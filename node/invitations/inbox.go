@@ -22,11 +22,13 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 	s := h.s
 	// Who the inviter is does not need the lock (the contact store has
 	// its own).
-	trusted := s.cfg.Trust(card)
-	stranger := !trusted && !s.cfg.IsContact(from)
+	trusted := s.cfg.Node.Trusted(card)
+	stranger := !trusted && !s.cfg.Node.IsContact(from)
 	src := sourceOf(addr)
 	now := time.Now()
 
+	launch := func() {}
+	defer func() { launch() }() // after the lock is released
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := string(Received) + "/" + inv.ID
@@ -50,7 +52,7 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 		log.Debugw("invitation rate limited", "peer", from, "source", src.addr, "stranger", stranger, "limiter", limiter)
 		return refuse(invite.RateLimited)
 	}
-	switch s.cfg.Policy() {
+	switch s.policy {
 	case Nobody:
 		return decline(invite.NotAccepting)
 	case Contacts:
@@ -58,7 +60,9 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 			return decline(invite.NotAccepting)
 		}
 	}
-	app, ok := s.cfg.App(inv.AppID)
+	// Asked only now, so that what a flood is refused for above costs
+	// little.
+	app, ok := s.cfg.Node.App(inv.AppID)
 	if !ok {
 		return decline(invite.AppNotRegistered)
 	}
@@ -74,12 +78,12 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 	if app.AutoAccept && trusted {
 		// The acceptance travels in the acknowledgement; a lost one is
 		// repeated when the inviter sends the invitation again.
-		s.nameLocked(e, card)
+		e.PeerName = nameOf(s.cfg.Node.Name(from), from, card)
 		if err := s.addLocked(e, p); err != nil {
 			log.Errorw("store invitation", "invitation", inv.ID, "error", err)
 			return refuse(invite.NoReason)
 		}
-		s.answerLocked(e, Accepted, app, stepNone)
+		launch = s.answerLocked(e, Accepted, app, stepNone)
 		return invite.Ack{Status: invite.AckOK, Response: &invite.Response{InvitationID: inv.ID, Action: invite.Accepted}}
 	}
 	full := s.in.room(e)
@@ -100,7 +104,7 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 			e.Expires = cap
 		}
 	}
-	s.nameLocked(e, card)
+	e.PeerName = nameOf(s.cfg.Node.Name(from), from, card)
 	if err := s.addLocked(e, p); err != nil {
 		log.Errorw("store invitation", "invitation", inv.ID, "error", err)
 		return refuse(invite.NoReason)
@@ -111,12 +115,13 @@ func (h handler) Invited(from peer.ID, addr ma.Multiaddr, inv invite.Invitation,
 	return invite.Ack{Status: invite.AckOK}
 }
 
-// nameLocked names a received invitation's inviter for a person.
-func (s *Service) nameLocked(e *entry, card *contacts.Card) {
-	e.PeerName = s.cfg.Name(e.Peer)
-	if e.PeerName == e.Peer.String() {
-		e.PeerName = card.Profile().DisplayName
+// nameOf names a received invitation's inviter for a person: as the node
+// names from, else by the name on its card.
+func nameOf(name string, from peer.ID, card *contacts.Card) string {
+	if name == from.String() {
+		return card.Profile().DisplayName
 	}
+	return name
 }
 
 func (h handler) Responded(from peer.ID, resp invite.Response) invite.Ack {
@@ -164,38 +169,58 @@ func (s *Service) Decline(id string) (Record, error) { return s.answer(id, Decli
 
 func (s *Service) answer(id string, st State) (Record, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, err := s.findLocked(id)
 	if err != nil {
+		s.mu.Unlock()
 		return Record{}, err
 	}
 	if e.Direction != Received {
+		s.mu.Unlock()
 		return Record{}, ErrNotReceived
 	}
 	if e.State.Answered() {
+		s.mu.Unlock()
 		return Record{}, fmt.Errorf("%w (it is %s)", ErrAnswered, e.State)
 	}
-	app, ok := s.cfg.App(e.AppID)
+	app, ok := s.cfg.Node.App(e.AppID)
 	if st == Accepted && !ok {
+		s.mu.Unlock()
 		return Record{}, ErrNoApp
 	}
-	s.answerLocked(e, st, app, stepRespond)
+	launch := s.answerLocked(e, st, app, stepRespond)
+	s.mu.Unlock()
+	launch()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return e.Record.View(), nil
 }
 
-// answerLocked records an answer, queues it for the inviter unless it goes
-// back another way (unacked is stepNone), and launches the application on
-// acceptance.
-func (s *Service) answerLocked(e *entry, st State, app App, unacked step) {
+// answerLocked records an answer and queues it for the inviter unless it
+// goes back another way (unacked is stepNone). On an acceptance it returns
+// the launch of the application, for the caller to run once the lock is
+// released (it forks a shell); otherwise a function that does nothing.
+func (s *Service) answerLocked(e *entry, st State, app App, unacked step) (launch func()) {
 	s.setLocked(e, st, invite.NoReason, unacked)
 	if unacked != stepNone {
 		s.deliverLocked(e)
 	}
-	if st == Accepted && app.Launch != "" {
-		if err := s.launch(&e.Record, app.Launch); err != nil {
-			log.Warnw("launch application", "invitation", e.ID, "application", e.AppID, "error", err)
-			return
-		}
+	if st != Accepted || app.Launch == "" {
+		return func() {}
+	}
+	r, command := e.Record, app.Launch
+	return func() { s.launchFor(r, command) }
+}
+
+// launchFor runs the application of accepted invitation r and records that
+// it was launched. It takes the lock, and must be called without it.
+func (s *Service) launchFor(r Record, command string) {
+	if err := s.launch(&r, command); err != nil {
+		log.Warnw("launch application", "invitation", r.ID, "application", r.AppID, "error", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.records[r.key()]; ok && !s.closed {
 		e.Launched = true
 		s.saveLocked(e)
 	}

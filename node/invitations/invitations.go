@@ -10,13 +10,18 @@
 // auto-accept) accepts or declines it, or it expires or is cancelled. Every
 // step the peer has to hear of (the invitation, the response, the
 // cancellation) stays in the record until the peer acknowledges it, and is
-// resent with backoff until then or until the invitation expires. Every
-// change is published as an "invitation.changed" event.
+// resent with backoff (with jitter) until then or until the invitation
+// expires. Every change is published as an "invitation.changed" event and
+// to every subscription (Subscribe: Next and Close, as the event stream;
+// the node's sessions follow the answers to their invitations so).
 //
-// Receiving follows the node's policy (anyone, trusted contacts only, or
-// nobody); an invitation for an application that is not registered is
-// declined with that reason at once. Accepting runs the application's
-// launch command with the invitation in its environment.
+// Receiving follows the service's policy (anyone, trusted contacts only, or
+// nobody: Policy and SetPolicy; it is kept in the node's settings); an
+// invitation for an application that is not registered is declined with
+// that reason at once. Accepting runs the application's launch command
+// with the invitation in its environment, outside the service's lock. What
+// the service needs of its node (its card, trust, contacts, names,
+// registered applications, connections) is one small interface, Node.
 //
 // # What others can make a node keep
 //
@@ -174,25 +179,6 @@ func (r Record) View() Record {
 	return r
 }
 
-// Policy says whose invitations a node takes.
-type Policy string
-
-// Policies.
-const (
-	Anyone   Policy = "anyone"
-	Contacts Policy = "contacts"
-	Nobody   Policy = "nobody"
-)
-
-// ParsePolicy reads a policy name.
-func ParsePolicy(s string) (Policy, error) {
-	switch p := Policy(s); p {
-	case Anyone, Contacts, Nobody:
-		return p, nil
-	}
-	return "", fmt.Errorf("%w %q (anyone, contacts or nobody)", ErrBadPolicy, s)
-}
-
 // App is what the service needs to know of a registered application.
 type App struct {
 	Launch string
@@ -201,31 +187,39 @@ type App struct {
 	AutoAccept bool
 }
 
-// Config is what the service needs from its node.
+// Node is what the service needs of its node. Its methods are called on
+// the service's goroutines, the invitation protocol's stream goroutines and
+// the callers' (they must be safe for concurrent use); IsContact, Name and
+// App may be called with the service's lock held (what a flood is refused
+// for costs no more than it must), so none of them may call the service.
+type Node interface {
+	// Card returns this node's card, sent with every invitation.
+	Card() (*contacts.Card, error)
+	// Trusted tells whether a card's peer is a trusted contact, or
+	// endorsed by one.
+	Trusted(*contacts.Card) bool
+	// IsContact tells whether p is a contact.
+	IsContact(p peer.ID) bool
+	// Name names a peer for a person.
+	Name(p peer.ID) string
+	// App returns a registered application.
+	App(id string) (App, bool)
+	// Connect makes sure there is a connection to p, trying addrs too.
+	Connect(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error
+}
+
+// Config is what the service is built from.
 type Config struct {
-	Host  host.Host
+	Host host.Host
+	// State holds the invitations (the relaxed database).
 	State *state.DB
-	Hub   *events.Hub
+	// Settings holds the receiving policy (the node's durable database);
+	// nil keeps it in memory only.
+	Settings *state.DB
+	Hub      *events.Hub
 	// Home is the data directory, for launched applications.
 	Home string
-	// MyCard returns this node's card, sent with every invitation.
-	MyCard func() (*contacts.Card, error)
-	// Trust tells whether a card's peer is a trusted contact, or endorsed
-	// by one; Name names a peer for a person.
-	Trust func(*contacts.Card) bool
-	Name  func(peer.ID) string
-	// IsContact tells whether a peer is a contact.
-	IsContact func(peer.ID) bool
-	// App returns a registered application.
-	App func(id string) (App, bool)
-	// Policy returns whose invitations to take.
-	Policy func() Policy
-	// Connect makes sure there is a connection to p, using addrs too.
-	Connect func(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error
-	// Changed, when set, is given every change of an invitation, in order,
-	// on a goroutine of the service's own (never under its lock, so it may
-	// call the service).
-	Changed func(Record)
+	Node Node
 	// RateLimit and RateBurst bound invitations per peer ID, contact or
 	// stranger: 0 means 20 a minute with a burst of 10.
 	RateLimit rate.Limit
@@ -265,11 +259,11 @@ type Service struct {
 	// history holds the keys of answered invitations from strangers,
 	// oldest first, for pruning beyond lim.StrangerHistory.
 	history []string
+	policy  Policy
 	closed  bool
 
-	// changes queues records for cfg.Changed; notify wakes its goroutine.
-	changes []Record
-	notify  chan struct{}
+	// feed hands every change to the subscriptions.
+	feed Feed
 }
 
 // New loads the stored invitations, expires those overdue, resumes the
@@ -278,16 +272,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit, cfg.RateBurst = rate.Every(3*time.Second), 10
 	}
+	policy, err := loadPolicy(cfg.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("load the invitation policy: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, lim: cfg.Limits.withDefaults(), ctx: ctx, stop: cancel, records: map[string]*entry{},
-		timers: map[string]*time.Timer{}, sending: map[string]bool{}, notify: make(chan struct{}, 1)}
+		timers: map[string]*time.Timer{}, sending: map[string]bool{}, policy: policy}
 	s.in = newIntake(s.lim, cfg.RateLimit, cfg.RateBurst)
 	if err := s.load(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("load invitations: %w", err)
-	}
-	if cfg.Changed != nil {
-		s.wg.Go(s.notifyLoop)
 	}
 	s.mu.Lock()
 	for _, e := range s.records {
@@ -297,6 +292,11 @@ func New(cfg Config) (*Service, error) {
 	s.proto = invite.New(cfg.Host, handler{s})
 	return s, nil
 }
+
+// Subscribe follows the changes of invitations from now on: every change
+// of a record, in order, as events show it (without data or card). Pair
+// it with Close.
+func (s *Service) Subscribe() *Sub { return s.feed.Subscribe() }
 
 // Close stops serving, delivering and expiring; it waits for deliveries
 // under way. Stored invitations resume at the next New. Idempotent.
@@ -314,6 +314,7 @@ func (s *Service) Close() error {
 	s.proto.Close()
 	s.stop()
 	s.wg.Wait()
+	s.feed.Close()
 	return nil
 }
 
@@ -372,35 +373,12 @@ func (s *Service) setLocked(e *entry, st State, reason invite.Reason, unacked st
 	}
 }
 
-// notifyLoop hands queued changes to cfg.Changed, in order.
-func (s *Service) notifyLoop() {
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-s.notify:
-		}
-		s.mu.Lock()
-		batch := s.changes
-		s.changes = nil
-		s.mu.Unlock()
-		for _, r := range batch {
-			s.cfg.Changed(r)
-		}
-	}
-}
-
-// publishLocked tells the event stream and cfg.Changed of a change.
+// publishLocked tells the event stream and the subscriptions of a
+// change.
 func (s *Service) publishLocked(e *entry) {
 	v := e.Record.View()
 	s.cfg.Hub.Publish(EvtChanged, v)
-	if s.cfg.Changed != nil {
-		s.changes = append(s.changes, v)
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
-	}
+	s.feed.Publish(v)
 }
 
 // Get returns an invitation by ID (sent or received), with its data and,

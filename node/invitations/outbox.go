@@ -10,6 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/internal/retry"
 	"github.com/peercollab/peercollab/protocols/invite"
 )
 
@@ -37,7 +38,7 @@ func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
 	if req.Expiry < 0 || req.Expiry > invite.MaxExpiry {
 		return nil, invite.ErrBadExpiry
 	}
-	card, err := s.cfg.MyCard()
+	card, err := s.cfg.Node.Card()
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +52,7 @@ func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
 		e := &entry{Record: Record{
 			Invitation: invite.Invitation{ID: invite.NewID(), AppID: req.AppID, Message: req.Message, Data: req.Data,
 				Sent: now, Expires: now.Add(req.Expiry), SessionID: req.SessionID, InviterCard: card.Marshal()},
-			Direction: Sent, Peer: p, PeerName: s.cfg.Name(p), State: Pending, Trusted: s.cfg.IsContact(p),
+			Direction: Sent, Peer: p, PeerName: s.cfg.Node.Name(p), State: Pending, Trusted: s.cfg.Node.IsContact(p),
 			Batch: batch, Updated: now, Unacked: stepInvite,
 		}}
 		if err := e.Check(); err != nil {
@@ -116,7 +117,8 @@ func (s *Service) deliverLocked(e *entry) {
 	s.wg.Go(func() { s.deliver(key) })
 }
 
-// Delivery backoff: the first retry after retryMin, doubling to retryMax.
+// Delivery backoff: the first retry after about retryMin, doubling to
+// about retryMax, each wait randomised (see node/internal/retry).
 const (
 	retryMin = 250 * time.Millisecond
 	retryMax = 30 * time.Second
@@ -130,7 +132,7 @@ func (s *Service) deliver(key string) {
 		delete(s.sending, key)
 		s.mu.Unlock()
 	}()
-	backoff := retryMin
+	backoff := retry.New(retryMin, retryMax)
 	for {
 		s.mu.Lock()
 		e, ok := s.records[key]
@@ -152,15 +154,13 @@ func (s *Service) deliver(key string) {
 		ack, err := s.send(snap, st, stored)
 		if err == nil || errors.Is(err, invite.ErrBadAck) {
 			s.acked(key, st, ack, err)
+			backoff.Reset()
 			continue
 		}
 		log.Debugw("deliver invitation step", "invitation", snap.ID, "step", st, "peer", snap.Peer, "error", err)
-		select {
-		case <-s.ctx.Done():
+		if !backoff.Wait(s.ctx) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, retryMax)
 	}
 }
 
@@ -182,12 +182,12 @@ func (s *Service) send(r Record, st step, stored bool) (invite.Ack, error) {
 	if card, err := contacts.ParseCard(r.Card, time.Now()); err == nil {
 		addrs = card.Addrs()
 	}
-	if err := s.cfg.Connect(ctx, r.Peer, addrs); err != nil {
+	if err := s.cfg.Node.Connect(ctx, r.Peer, addrs); err != nil {
 		return invite.Ack{}, err
 	}
 	switch st {
 	case stepInvite:
-		card, err := s.cfg.MyCard()
+		card, err := s.cfg.Node.Card()
 		if err != nil {
 			return invite.Ack{}, err
 		}

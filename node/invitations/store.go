@@ -152,7 +152,7 @@ func (s *Service) load() error {
 			old[key] = true
 			e.payload = false
 			if e.Direction == Received {
-				e.stranger = !e.Trusted && !s.cfg.IsContact(e.Peer)
+				e.stranger = !e.Trusted && !s.cfg.Node.IsContact(e.Peer)
 				e.cost = costOf(&invite.Invitation{Data: p.Data, Message: e.Message, AppID: e.AppID}, p.Card)
 			}
 		}

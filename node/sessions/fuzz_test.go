@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,33 +92,22 @@ func (r *rig) setAnswer(b []byte) {
 
 func (r *rig) config(db *state.DB) Config {
 	return Config{Host: r.me, PubSub: r.ps, State: db, Hub: r.hub, Sign: r.me.Peerstore().PrivKey(r.me.ID()).Sign,
-		Connect: func(context.Context, peer.ID) error { return nil },
-		App:     func(string) (bool, bool) { return true, false }, Heartbeat: time.Hour}
+		Invitations: &fakeInvitations{}, Connect: func(context.Context, peer.ID) error { return nil },
+		App: func(string) (bool, bool) { return true, false }, Heartbeat: time.Hour}
 }
 
 // service is a session service on me that serves nothing (the fuzz
 // targets call it directly).
-func (r *rig) service() *Service {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: r.config(r.db), ctx: ctx, stop: cancel, sessions: map[string]*sess{}, requests: map[string]*HostRequest{},
-		asked: map[askKey]time.Time{}}
-}
+func (r *rig) service() *Service { return newService(r.config(r.db)) }
 
 // stop ends what the service started and leaves its topics.
 func (r *rig) stop(s *Service) {
-	s.mu.Lock()
-	s.closed = true
-	all := slices.Collect(func(yield func(*sess) bool) {
-		for _, x := range s.sessions {
-			if !yield(x) {
-				return
-			}
-		}
-	})
-	s.mu.Unlock()
+	s.life.mu.Lock()
+	s.life.closed = true
+	s.life.mu.Unlock()
 	s.stop()
-	s.wg.Wait()
-	for _, x := range all {
+	s.life.wg.Wait()
+	for _, x := range s.all() {
 		x.leaveTopic()
 	}
 }
@@ -127,14 +115,19 @@ func (r *rig) stop(s *Service) {
 // member makes me a joined member of other's session, at roster version 2,
 // epoch 1, with m2.
 func (r *rig) member(s *Service, key psession.Key) *sess {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	x := newSess(s, fuzzSID, fuzzApp, r.other.ID(), false)
-	x.tag, x.joined, x.me = fuzzTag, true, session.Member
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.tag = fuzzTag
 	x.addKeyLocked(key)
-	x.setRosterLocked(session.Roster{Session: fuzzSID, App: fuzzApp, Host: r.other.ID(), State: session.Running, Version: 2, Epoch: 1,
-		Members: []peer.ID{r.other.ID(), r.me.ID(), r.m2}})
+	roster := session.Roster{Session: fuzzSID, App: fuzzApp, Host: r.other.ID(), State: session.Running, Version: 2, Epoch: 1,
+		Members: []peer.ID{r.other.ID(), r.me.ID(), r.m2}}
+	x.p = session.RestoreParticipant(fuzzSID, r.other.ID(), r.me.ID(), session.ParticipantState{Roster: roster, Standing: session.Member,
+		Joined: true, Epochs: []uint32{1}})
+	x.setRosterLocked(roster)
+	s.mu.Lock()
 	s.sessions[x.id] = x
+	s.mu.Unlock()
 	return x
 }
 
@@ -180,7 +173,7 @@ func FuzzTopic(f *testing.F) {
 		}
 	}
 	roster := func(version uint64, epoch uint32, members ...peer.ID) *pb.SessionTopicMessage {
-		return &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Roster{Roster: psession.RosterToPB(fuzzSID, fuzzApp, r.other.ID(),
+		return &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Roster{Roster: rosterPB(fuzzSID, fuzzApp, r.other.ID(),
 			pb.SessionRoster_RUNNING, version, epoch, members)}}
 	}
 	add(roster(3, 1, r.other.ID(), r.me.ID(), r.m2))
@@ -192,19 +185,15 @@ func FuzzTopic(f *testing.F) {
 		Highest: map[string]uint64{r.m2.String(): 1<<64 - 1, r.other.ID().String(): 3}}}})
 	for _, seq := range []uint64{1, 2, psession.MaxSeq} {
 		d, _ := psession.Seal(fuzzSID, r.m2Key.Sign, r.m2, seq, key, []byte("hi"))
-		add(&pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: d}})
+		add(&pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Data{Data: dataPB(d)}})
 	}
 	f.Add([]byte{0x08, 0x01, 0x12, 0x03, 0x01, 0x02, 0x03}, false, byte(0))
 	f.Fuzz(func(t *testing.T, plain []byte, sealed bool, who byte) {
 		from := []peer.ID{r.other.ID(), r.m2, "an outsider"}[int(who)%3]
 		data := plain
 		if sealed {
-			var tm pb.SessionTopicMessage
-			if proto.Unmarshal(plain, &tm) != nil {
-				return
-			}
 			var err error
-			if data, err = psession.SealTopic(fuzzSID, key, &tm); err != nil {
+			if data, err = psession.SealEnvelope(fuzzSID, key, plain); err != nil {
 				return
 			}
 		}
@@ -220,11 +209,11 @@ func FuzzTopic(f *testing.F) {
 		}
 		select {
 		case m := <-x.taken:
-			s.handleTopic(x, m.m, m.from)
+			x.handleTopic(*m.m, m.from)
 		default:
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		checkRoster(t, x)
 		if x.roster.Version != before.Version && from != r.other.ID() {
 			t.Fatalf("a roster from %s was taken", from)
@@ -239,8 +228,8 @@ func FuzzTopic(f *testing.F) {
 
 // joinSeeds are answers a host might give to a join.
 func joinSeeds(r *rig, key psession.Key) [][]byte {
-	ok := &pb.SessionResponse{Status: pb.SessionResponse_OK, TopicTag: fuzzTag, Keys: []*pb.SessionKey{psession.KeyToPB(key)},
-		Roster: psession.RosterToPB(fuzzSID, fuzzApp, r.other.ID(), pb.SessionRoster_RUNNING, 3, 1, []peer.ID{r.other.ID(), r.me.ID()})}
+	ok := &pb.SessionResponse{Status: pb.SessionResponse_OK, TopicTag: fuzzTag, Keys: []*pb.SessionKey{{Epoch: key.Epoch, Key: key.Secret[:]}},
+		Roster: rosterPB(fuzzSID, fuzzApp, r.other.ID(), pb.SessionRoster_RUNNING, 3, 1, []peer.ID{r.other.ID(), r.me.ID()})}
 	notMe := proto.Clone(ok).(*pb.SessionResponse)
 	notMe.Roster.Members = notMe.Roster.Members[:1]
 	noTag := proto.Clone(ok).(*pb.SessionResponse)
@@ -270,19 +259,19 @@ func FuzzJoinAnswer(f *testing.F) {
 		r.setAnswer(answer)
 		s := r.service()
 		defer r.stop(s)
-		s.mu.Lock()
 		x := newSess(s, fuzzSID, fuzzApp, r.other.ID(), false)
 		x.invitationID = fuzzTag
+		s.mu.Lock()
 		s.sessions[x.id] = x
 		s.mu.Unlock()
-		done, err := s.join(x)
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		done, err := x.join(context.Background())
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		checkRoster(t, x)
 		switch {
-		case x.joined:
-			if !done || err != nil || !x.roster.IsMember(r.me.ID()) || !psession.ValidTag(x.tag) || x.topic == nil || x.me != session.Member {
-				t.Fatalf("joined: done %v, %v, roster %+v, tag %q, me %s", done, err, x.roster, x.tag, x.me)
+		case x.p.Joined():
+			if !done || err != nil || !x.roster.IsMember(r.me.ID()) || !psession.ValidTag(x.tag) || x.topic == nil || x.p.Standing() != session.Member {
+				t.Fatalf("joined: done %v, %v, roster %+v, tag %q, me %s", done, err, x.roster, x.tag, x.p.Standing())
 			}
 			for e := range x.keys {
 				if e == 0 || e > x.roster.Epoch {
@@ -290,8 +279,8 @@ func FuzzJoinAnswer(f *testing.F) {
 				}
 			}
 		case done:
-			if x.me != session.Cancelled && x.roster.State != session.Ended {
-				t.Fatalf("done without joining: me %s, roster %+v", x.me, x.roster)
+			if x.p.Standing() != session.Cancelled && x.roster.State != session.Ended {
+				t.Fatalf("done without joining: me %s, roster %+v", x.p.Standing(), x.roster)
 			}
 		default:
 			if err == nil || len(x.keys) != 0 || x.topic != nil {
@@ -310,13 +299,13 @@ func FuzzFetchAnswer(f *testing.F) {
 	var msgs []*pb.SessionData
 	for _, seq := range []uint64{1, 2, 3, 5, 9, psession.MaxSeq} {
 		d, _ := psession.Seal(fuzzSID, r.m2Key.Sign, r.m2, seq, key, []byte("hi"))
-		msgs = append(msgs, d)
+		msgs = append(msgs, dataPB(d))
 	}
 	forged, _ := psession.Seal(fuzzSID, r.otherKey.Sign, r.m2, 4, key, []byte("forged"))
 	own, _ := psession.Seal(fuzzSID, r.otherKey.Sign, r.other.ID(), 1, key, []byte("other sender"))
 	f.Add(delimited(&pb.SessionResponse{Messages: msgs[:3]}))
 	f.Add(delimited(&pb.SessionResponse{Messages: msgs}))
-	f.Add(delimited(&pb.SessionResponse{Messages: []*pb.SessionData{forged, own, msgs[0], msgs[0]}}))
+	f.Add(delimited(&pb.SessionResponse{Messages: []*pb.SessionData{dataPB(forged), dataPB(own), msgs[0], msgs[0]}}))
 	f.Add(delimited(&pb.SessionResponse{Status: pb.SessionResponse_UNKNOWN, Messages: msgs}))
 	f.Add([]byte{0x02, 0x22, 0x00})
 	f.Fuzz(func(t *testing.T, answer []byte) {
@@ -325,17 +314,17 @@ func FuzzFetchAnswer(f *testing.F) {
 		defer r.stop(s)
 		x := r.member(s, key)
 		g := session.Gap{Sender: r.m2, From: 1, To: 5}
-		s.fetch(context.Background(), x, r.other.ID(), g)
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		x.fetch(context.Background(), r.other.ID(), g)
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		for sender, kept := range x.log {
 			for seq, d := range kept {
-				if sender != r.m2 || seq < g.From || seq > g.To || d.GetSeq() != seq || psession.CheckData(fuzzSID, d) != nil || psession.Verify(d) != nil {
-					t.Fatalf("kept %v as %s's %d", d, sender, seq)
+				if sender != r.m2 || seq < g.From || seq > g.To || d.Seq != seq || psession.CheckData(fuzzSID, d) != nil || psession.Verify(d) != nil {
+					t.Fatalf("kept %+v as %s's %d", d, sender, seq)
 				}
 			}
 		}
-		for _, m := range x.inbox {
+		for _, m := range x.hist.after(0) {
 			if m.Sender != r.m2 || string(m.Data) != "hi" {
 				t.Fatalf("delivered %+v", m)
 			}
@@ -388,9 +377,9 @@ func FuzzSessionRecord(f *testing.F) {
 		if err != nil {
 			pr = progress{}
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		x := restore(s, st, pr)
+		x.mu.Lock()
+		defer x.mu.Unlock()
 		checkRoster(t, x)
 		if x.hosting && (x.h == nil || !psession.ValidTag(x.tag)) {
 			t.Fatalf("a hosted session without its state or topic: %+v", st)
@@ -439,14 +428,27 @@ func FuzzStoredSessions(f *testing.F) {
 		defer s.Close()
 		s.List()
 		s.Messages(fuzzSID, 0)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for id, x := range s.sessions {
-			if id != x.id || (x.hosting && (x.h == nil || !psession.ValidTag(x.tag))) {
-				t.Errorf("loaded %q as %+v", id, x)
+		for _, x := range s.all() {
+			x.mu.Lock()
+			if x.hosting && (x.h == nil || !psession.ValidTag(x.tag)) {
+				t.Errorf("loaded %q as %+v", x.id, x)
 			}
+			x.mu.Unlock()
 		}
 	})
+}
+
+// rosterPB and dataPB are wire forms, as a hostile peer writes them.
+func rosterPB(sid, app string, host peer.ID, state pb.SessionRoster_State, version uint64, epoch uint32, members []peer.ID) *pb.SessionRoster {
+	m := &pb.SessionRoster{SessionId: sid, ApplicationId: app, Host: []byte(host), State: state, Version: version, Epoch: epoch}
+	for _, p := range members {
+		m.Members = append(m.Members, []byte(p))
+	}
+	return m
+}
+
+func dataPB(d psession.Data) *pb.SessionData {
+	return &pb.SessionData{SessionId: d.Session, Sender: []byte(d.Sender), Seq: d.Seq, Epoch: d.Epoch, Sealed: d.Sealed, Signature: d.Signature}
 }
 
 func encodeKey(k psession.Key) string { return base64.StdEncoding.EncodeToString(k.Secret[:]) }

@@ -5,14 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peercollab/peercollab/node/internal/prefix"
 	"github.com/peercollab/peercollab/protocols/invite"
-	"github.com/peercollab/peercollab/protocols/pb"
 	psession "github.com/peercollab/peercollab/protocols/session"
 )
 
@@ -25,9 +26,12 @@ const maxHostRequests = 100
 // Errors of host requests.
 var (
 	ErrNoRequest = errors.New("sessions: no such host request")
-	ErrAnswered  = errors.New("sessions: the host request was answered already")
-	ErrPending   = errors.New("sessions: the peer will decide later; its invitation comes if it agrees")
-	ErrDeclined  = errors.New("sessions: the peer declined to host")
+	// ErrAmbiguousRequest: more than one host request starts with the
+	// prefix given.
+	ErrAmbiguousRequest = errors.New("sessions: more than one host request starts so")
+	ErrAnswered         = errors.New("sessions: the host request was answered already")
+	ErrPending          = errors.New("sessions: the peer will decide later; its invitation comes if it agrees")
+	ErrDeclined         = errors.New("sessions: the peer declined to host")
 )
 
 // HostRequest is a request from a peer that this node host a session for
@@ -47,22 +51,22 @@ type HostRequest struct {
 // application is not registered here, accepted at once when the
 // application takes host requests automatically (the session is created
 // and the requester invited), otherwise kept for the user to decide.
-func (h handler) HostRequest(from peer.ID, app, message string) *pb.SessionResponse {
+func (h handler) HostRequest(from peer.ID, app, message string) (string, error) {
 	s := h.s
 	if checkApp(app) != nil || utf8.RuneCountInString(message) > invite.MaxMessage {
-		return &pb.SessionResponse{Status: pb.SessionResponse_INVALID}
+		return "", psession.ErrInvalid
 	}
 	registered, auto := s.cfg.App(app)
 	if !registered {
-		return &pb.SessionResponse{Status: pb.SessionResponse_DECLINED, Detail: "application not registered"}
+		return "", psession.Refuse(psession.ErrDeclined, "application not registered")
 	}
 	req := &HostRequest{ID: invite.NewID(), From: from, App: app, Message: message, Received: time.Now().UTC(), State: "pending"}
 	if auto {
 		v, err := s.acceptRequest(req)
 		if err != nil {
-			return &pb.SessionResponse{Status: pb.SessionResponse_DECLINED, Detail: err.Error()}
+			return "", psession.Refuse(psession.ErrDeclined, err.Error())
 		}
-		return &pb.SessionResponse{Status: pb.SessionResponse_OK, SessionId: v.ID}
+		return v.ID, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,11 +77,11 @@ func (h handler) HostRequest(from peer.ID, app, message string) *pb.SessionRespo
 		}
 	}
 	if pending >= maxHostRequests {
-		return &pb.SessionResponse{Status: pb.SessionResponse_DECLINED, Detail: "too many requests waiting"}
+		return "", psession.Refuse(psession.ErrDeclined, "too many requests waiting")
 	}
 	s.requests[req.ID] = req
 	s.cfg.Hub.Publish(EvtHostRequest, *req)
-	return &pb.SessionResponse{Status: pb.SessionResponse_PENDING}
+	return "", psession.ErrPending
 }
 
 // acceptRequest creates the session and invites the requester.
@@ -110,18 +114,22 @@ func (s *Service) HostRequests() []HostRequest {
 }
 
 // AnswerHostRequest accepts (creating the session and inviting the
-// requester) or declines a pending host request, named by ID or prefix.
+// requester) or declines a pending host request, named by ID or unique
+// prefix.
 func (s *Service) AnswerHostRequest(id string, accept bool) (HostRequest, error) {
 	s.mu.Lock()
-	var found *HostRequest
-	for rid, r := range s.requests {
-		if rid == id || (len(id) >= 4 && len(rid) > len(id) && rid[:len(id)] == id) {
-			found = r
+	found, ok := s.requests[id]
+	if !ok {
+		var n int
+		switch found, n = prefix.Find(maps.All(s.requests), id); n {
+		case 0:
+			s.mu.Unlock()
+			return HostRequest{}, fmt.Errorf("%w: %q", ErrNoRequest, id)
+		case 1:
+		default:
+			s.mu.Unlock()
+			return HostRequest{}, fmt.Errorf("%w: %q", ErrAmbiguousRequest, id)
 		}
-	}
-	if found == nil {
-		s.mu.Unlock()
-		return HostRequest{}, fmt.Errorf("%w: %q", ErrNoRequest, id)
 	}
 	if found.State != "pending" {
 		s.mu.Unlock()
@@ -156,20 +164,15 @@ func (s *Service) RequestHost(ctx context.Context, p peer.ID, app, message strin
 	s.mu.Lock()
 	s.asked[askKey{p, app}] = time.Now()
 	s.mu.Unlock()
-	resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{Msg: &pb.SessionRequest_HostRequest{HostRequest: &pb.HostRequest{ApplicationId: app, Message: message}}})
-	if err != nil {
-		return "", err
-	}
-	switch resp.GetStatus() {
-	case pb.SessionResponse_OK:
-		return resp.GetSessionId(), nil
-	case pb.SessionResponse_PENDING:
+	id, err := psession.RequestHost(ctx, s.cfg.Host, p, app, message)
+	var se *psession.StatusError
+	switch {
+	case errors.Is(err, psession.ErrPending):
 		return "", ErrPending
-	case pb.SessionResponse_DECLINED:
-		if resp.GetDetail() != "" {
-			return "", fmt.Errorf("%w: %s", ErrDeclined, resp.GetDetail())
-		}
+	case errors.Is(err, psession.ErrDeclined) && errors.As(err, &se) && se.Detail != "":
+		return "", fmt.Errorf("%w: %s", ErrDeclined, se.Detail)
+	case errors.Is(err, psession.ErrDeclined):
 		return "", ErrDeclined
 	}
-	return "", psession.Check(resp)
+	return id, err
 }

@@ -6,169 +6,132 @@ import (
 	"slices"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/peercollab/peercollab/protocols/pb"
+	"github.com/peercollab/peercollab/node/internal/retry"
 	psession "github.com/peercollab/peercollab/protocols/session"
 	"github.com/peercollab/peercollab/session"
 )
 
-// goPublish publishes m on x's topic in the background, sealed in an
-// envelope with the key of its epoch (a data message's own, else the
-// roster's; without that key it goes out by Deliver only) and sent only to
-// the host and the members this node knows. A host also hands it directly
-// to the members that are not on the topic's mesh.
-func (s *Service) goPublish(x *sess, m *pb.SessionTopicMessage) {
-	s.mu.Lock()
-	t, closed := x.topic, s.closed
-	epoch := x.roster.Epoch
-	if d := m.GetData(); d != nil {
-		epoch = d.GetEpoch() // a data message travels in an envelope of its own epoch
-	}
-	key, haveKey := x.keys[epoch]
-	var offMesh []peer.ID
-	if x.hosting && t != nil {
-		mesh := t.ListPeers()
-		for _, p := range x.roster.Members {
-			if p != x.host && !slices.Contains(mesh, p) {
-				offMesh = append(offMesh, p)
-			}
-		}
-	}
-	s.mu.Unlock()
-	if t == nil || closed {
-		return
-	}
-	if haveKey {
-		data, err := psession.SealTopic(x.id, key, m)
-		if err != nil {
-			log.Errorw("seal a session topic message", "session", x.id, "error", err)
-			return
-		}
-		s.wg.Go(func() {
-			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-			defer cancel()
-			if err := psession.Publish(ctx, s.cfg.PubSub, t, data, x.allowed); err != nil && !errors.Is(err, pubsub.ErrTopicClosed) {
-				log.Debugw("publish on session topic", "session", x.id, "error", err)
-			}
-		})
-	}
-	for _, p := range offMesh {
-		s.goDeliver(x, p, m)
-	}
-}
-
-// goDeliver hands topic message m to peer p over the stream protocol, in
-// the background.
-func (s *Service) goDeliver(x *sess, p peer.ID, m *pb.SessionTopicMessage) {
-	s.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
-		defer cancel()
-		if err := s.cfg.Connect(ctx, p); err != nil {
-			log.Debugw("reach a member off the mesh", "session", x.id, "peer", p, "error", err)
-			return
-		}
-		resp, err := psession.Request(ctx, s.cfg.Host, p, &pb.SessionRequest{SessionId: x.id,
-			Msg: &pb.SessionRequest_Deliver{Deliver: &pb.SessionDeliver{Message: m}}})
-		if err == nil {
-			err = psession.Check(resp)
-		}
-		if err != nil {
-			log.Debugw("deliver to a member off the mesh", "session", x.id, "peer", p, "error", err)
-		}
-	})
-}
-
 // read takes the messages of a session's topic from its validator.
-func (s *Service) read(ctx context.Context, x *sess) {
+func (x *sess) read(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-x.taken:
-			s.handleTopic(x, m.m, m.from)
+			x.handleTopic(*m.m, m.from)
 		}
 	}
 }
 
 // handleTopic takes a topic message, from the topic or delivered by the
 // host over a stream; from is who published it.
-func (s *Service) handleTopic(x *sess, tm *pb.SessionTopicMessage, from peer.ID) {
-	s.mu.Lock()
-	refresh, pass := false, false
-	switch m := tm.GetMsg().(type) {
-	case *pb.SessionTopicMessage_Data:
-		var fresh bool
-		refresh, fresh = x.receiveLocked(m.Data)
-		// The host passes every member's message on to all members at
-		// once: gossipsub alone forwards it to only a few mesh peers, and
-		// the rest would wait a heartbeat for gossip.
-		pass = fresh && x.hosting && from != s.cfg.Host.ID()
-	case *pb.SessionTopicMessage_Roster:
-		if !x.hosting {
-			if r, err := rosterFromPB(m.Roster, x.id, x.host); err == nil && r.Version > x.roster.Version {
-				refresh = x.newRosterLocked(r)
-			}
-		}
-	case *pb.SessionTopicMessage_Heartbeat:
-		if !x.hosting && x.joined {
-			for id, seq := range m.Heartbeat.GetHighest() {
-				if p, err := peer.Decode(id); err == nil && seq <= psession.MaxSeq {
-					x.order.Saw(p, seq)
-				}
-			}
-			refresh = m.Heartbeat.GetVersion() > x.roster.Version
-		}
-	}
-	s.mu.Unlock()
-	if refresh {
-		s.goJoin(x)
-	}
-	if pass {
-		s.goPublish(x, tm)
-	}
-}
-
-// newRosterLocked takes a newer roster from the host; it reports whether
-// a key must be fetched.
-func (x *sess) newRosterLocked(r session.Roster) (needKey bool) {
-	x.setRosterLocked(r)
-	me := x.s.cfg.Host.ID()
+func (x *sess) handleTopic(tm psession.TopicMessage, from peer.ID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	switch {
-	case r.State == session.Ended:
-		x.changedLocked()
-		x.s.goLeaveLater(x)
-		return false
-	case !r.IsMember(me) && x.joined:
-		if x.me == session.Member {
-			x.me = session.Removed
+	case tm.Data != nil:
+		x.takeLocked(tm.Data, from)
+	case tm.Roster != nil && !x.hosting:
+		if r := fromWire(*tm.Roster); validRoster(r, x.id, x.host) {
+			x.applyLocked(x.p.RosterSeen(r))
 		}
-		x.changedLocked()
-		x.s.goLeaveLater(x)
-		return false
+	case tm.Heartbeat != nil && !x.hosting:
+		if x.p.Joined() {
+			for p, seq := range tm.Heartbeat.Highest {
+				x.order.Saw(p, seq)
+			}
+			x.catchUpHostLocked(tm.Heartbeat.Highest[x.me])
+		}
+		x.applyLocked(x.p.HeartbeatSeen(tm.Heartbeat.Version))
 	}
-	_, have := x.keys[r.Epoch]
-	x.changedLocked()
-	return !have
 }
 
-// goLeaveLater leaves a finished session's topic after a moment, so that
-// what was just published still goes out.
-func (s *Service) goLeaveLater(x *sess) {
-	s.wg.Go(func() {
-		select {
-		case <-time.After(2 * time.Second):
-		case <-s.ctx.Done():
+// maxCatchUp bounds the messages a member hands its host at one heartbeat.
+const maxCatchUp = 64
+
+// catchUpHostLocked hands the host, directly, this node's own messages
+// after the highest the host's heartbeat says it has: the last messages a
+// host missed (it restarted, or had not joined the topic's mesh again yet)
+// would otherwise reach it, and the members it passes them on to, only
+// when this node sends again.
+func (x *sess) catchUpHostLocked(highest uint64) {
+	mine := x.log[x.me]
+	for seq := highest + 1; seq <= x.mySeq && seq <= highest+maxCatchUp; seq++ {
+		if d, ok := mine[seq]; ok {
+			x.directLocked(x.host, direct{m: dataMessage(d), post: true})
 		}
-		x.leaveTopic()
-	})
+	}
+}
+
+// takeLocked is where every data message of another sender comes in,
+// whichever way it came (the topic, the host's Deliver, a member's Post, a
+// repair), checked on its way as the protocol checks it: it is kept for
+// repairs and delivered when it is in order. A host passes a member's new
+// message on to all members at once (gossipsub alone forwards it to only a
+// few mesh peers; the rest would wait a heartbeat for gossip), before it
+// stores it. A message of an epoch this node has no key for waits in the
+// log until the key comes (see replayLocked), and the key is asked for.
+func (x *sess) takeLocked(d *psession.Data, from peer.ID) {
+	fresh := x.keepLocked(d)
+	if fresh && x.hosting && from != x.me {
+		x.publishLocked(dataMessage(d))
+	}
+	if _, ok := x.keys[d.Epoch]; !ok {
+		x.order.Saw(d.Sender, d.Seq)
+		if !x.hosting {
+			x.applyLocked(x.p.KeyMissing(d.Epoch))
+		}
+		return
+	}
+	x.deliverLocked(x.order.Add(d.Sender, d.Seq, d), nil, nil)
+}
+
+// replayLocked delivers the logged messages that were waiting for a key.
+func (x *sess) replayLocked() {
+	for sender, msgs := range x.log {
+		for {
+			d, ok := msgs[x.order.Next(sender)]
+			if !ok {
+				break
+			}
+			if _, have := x.keys[d.Epoch]; !have {
+				break
+			}
+			x.deliverLocked(x.order.Add(sender, d.Seq, d), nil, nil)
+		}
+	}
+}
+
+// applyLocked carries out the effects of a member's input (see
+// session.Participant).
+func (x *sess) applyLocked(fx session.ParticipantEffects) {
+	x.roster = x.p.Roster()
+	x.syncViewLocked()
+	if fx.Follow {
+		if err := x.joinTopicLocked(); err != nil {
+			x.err = err.Error()
+		}
+	}
+	if fx.Replay {
+		x.replayLocked()
+	}
+	if fx.Changed {
+		x.changedLocked()
+	}
+	if fx.Unfollow {
+		x.leaveLaterLocked()
+	}
+	if fx.Join {
+		x.joinLocked()
+	}
 }
 
 // tick runs a session's periodic work: a host's heartbeat, everyone's
-// repairs.
-func (s *Service) tick(ctx context.Context, x *sess) {
-	hb := time.NewTicker(s.cfg.Heartbeat)
+// repairs, and asking for a key that is missing.
+func (x *sess) tick(ctx context.Context) {
+	hb := time.NewTicker(x.s.cfg.Heartbeat)
 	defer hb.Stop()
 	rp := time.NewTicker(repairEvery)
 	defer rp.Stop()
@@ -177,28 +140,36 @@ func (s *Service) tick(ctx context.Context, x *sess) {
 		case <-ctx.Done():
 			return
 		case <-hb.C:
-			s.mu.Lock()
-			var m *pb.SessionTopicMessage
+			x.mu.Lock()
 			if x.hosting && x.roster.State != session.Ended {
-				m = x.heartbeatLocked()
+				x.publishLocked(x.heartbeatLocked())
 			}
-			s.mu.Unlock()
-			if m != nil {
-				s.goPublish(x, m)
-			}
+			x.mu.Unlock()
 		case <-rp.C:
-			s.repair(ctx, x)
-		case <-x.keyNeeded:
-			s.goJoin(x)
+			x.repair(ctx)
+		case e := <-x.keyNeeded:
+			x.mu.Lock()
+			if !x.hosting {
+				x.applyLocked(x.p.KeyMissing(e))
+			}
+			x.mu.Unlock()
 		}
 	}
+}
+
+func (x *sess) heartbeatLocked() psession.TopicMessage {
+	hb := &psession.Heartbeat{Session: x.id, Version: x.roster.Version, Highest: make(map[peer.ID]uint64, len(x.highest))}
+	for p, seq := range x.highest {
+		hb.Highest[p] = seq
+	}
+	return psession.TopicMessage{Heartbeat: hb}
 }
 
 // repair asks for the messages this node misses: from the host, then from
 // the sender, then from any other member. A gap open for giveUpAfter is
 // declared lost and skipped.
-func (s *Service) repair(ctx context.Context, x *sess) {
-	s.mu.Lock()
+func (x *sess) repair(ctx context.Context) {
+	x.mu.Lock()
 	gaps := x.order.Gaps()
 	now := time.Now()
 	var ask []session.Gap
@@ -210,101 +181,74 @@ func (s *Service) repair(ctx context.Context, x *sess) {
 		}
 		if now.Sub(first) > giveUpAfter {
 			log.Warnw("messages lost", "session", x.id, "peer", g.Sender, "from", g.From, "to", g.To)
-			x.deliverLocked(x.order.Skip(g.Sender, g.To+1))
-			s.cfg.Hub.Publish(EvtLost, g)
+			x.deliverLocked(x.order.Skip(g.Sender, g.To+1), nil, nil)
+			x.s.cfg.Hub.Publish(EvtLost, g)
 			continue
 		}
 		ask = append(ask, g)
 	}
 	for g := range x.gaps {
-		if !contains(gaps, g) {
+		if !slices.Contains(gaps, g) {
 			delete(x.gaps, g)
 		}
 	}
 	sources := append([]peer.ID{x.host}, x.roster.Members...)
-	me := s.cfg.Host.ID()
-	s.mu.Unlock()
+	x.mu.Unlock()
 	for _, g := range ask {
-		tried := map[peer.ID]bool{me: true}
+		tried := map[peer.ID]bool{x.me: true}
 		for _, src := range append([]peer.ID{x.host, g.Sender}, sources...) {
 			if tried[src] {
 				continue
 			}
 			tried[src] = true
-			if s.fetch(ctx, x, src, g) {
+			if x.fetch(ctx, src, g) {
 				break
 			}
 		}
 	}
 }
 
-func contains(gaps []session.Gap, g session.Gap) bool {
-	for _, x := range gaps {
-		if x == g {
-			return true
-		}
-	}
-	return false
-}
-
 // fetch asks src for a gap; it reports whether src had all of it.
-func (s *Service) fetch(ctx context.Context, x *sess, src peer.ID, g session.Gap) bool {
+func (x *sess) fetch(ctx context.Context, src peer.ID, g session.Gap) bool {
 	ctx, cancel := context.WithTimeout(ctx, psession.Timeout)
 	defer cancel()
-	resp, err := psession.Request(ctx, s.cfg.Host, src, &pb.SessionRequest{SessionId: x.id,
-		Msg: &pb.SessionRequest_Fetch{Fetch: &pb.SessionFetch{Sender: []byte(g.Sender), From: g.From, To: g.To}}})
-	if err == nil {
-		err = psession.Check(resp)
-	}
+	ds, err := psession.Fetch(ctx, x.s.cfg.Host, src, x.id, g.Sender, g.From, g.To)
 	if err != nil {
-		log.Debugw("fetch", "session", x.id, "from", src, "error", err)
+		log.Debugw("fetch", "session", x.id, "peer", src, "error", err)
 		return false
 	}
-	got := 0
-	s.mu.Lock()
-	for _, d := range resp.GetMessages() {
-		if psession.CheckData(x.id, d) != nil || peer.ID(d.GetSender()) != g.Sender || d.GetSeq() < g.From || d.GetSeq() > g.To ||
-			psession.Verify(d) != nil {
-			continue
-		}
-		x.receiveLocked(d)
-		got++
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for i := range ds {
+		x.takeLocked(&ds[i], src)
 	}
-	s.mu.Unlock()
-	return uint64(got) >= g.To-g.From+1
+	return uint64(len(ds)) >= g.To-g.From+1
 }
 
-// goJoin asks the host for the roster and keys in the background, until it
-// answers (once at a time per session).
-func (s *Service) goJoin(x *sess) {
-	s.mu.Lock()
-	if s.closed || x.hosting || x.joining {
-		s.mu.Unlock()
+// joinLocked asks the host for the roster and keys in the background,
+// until it answers (once at a time per session).
+func (x *sess) joinLocked() {
+	if x.hosting || x.joining {
 		return
 	}
-	x.joining = true
-	s.mu.Unlock()
-	s.wg.Go(func() {
+	x.joining = x.s.spawn(func() {
 		defer func() {
-			s.mu.Lock()
+			x.mu.Lock()
 			x.joining = false
-			s.mu.Unlock()
+			x.mu.Unlock()
 		}()
-		backoff := 100 * time.Millisecond
+		backoff := retry.New(100*time.Millisecond, 30*time.Second)
 		for {
-			done, err := s.join(x)
+			done, err := x.join(x.s.ctx)
 			if done {
 				return
 			}
-			s.mu.Lock()
+			x.mu.Lock()
 			x.err = err.Error()
-			s.mu.Unlock()
-			select {
-			case <-s.ctx.Done():
+			x.mu.Unlock()
+			if !backoff.Wait(x.s.ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 		}
 	})
 }
@@ -313,82 +257,79 @@ func (s *Service) goJoin(x *sess) {
 var errBadAnswer = errors.New("sessions: the host's answer to a join is malformed")
 
 // join makes one attempt; done means nothing more to try.
-func (s *Service) join(x *sess) (done bool, err error) {
-	ctx, cancel := context.WithTimeout(s.ctx, psession.Timeout)
+func (x *sess) join(ctx context.Context) (done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, psession.Timeout)
 	defer cancel()
-	if err := s.cfg.Connect(ctx, x.host); err != nil {
+	if err := x.s.cfg.Connect(ctx, x.host); err != nil {
 		return false, err
 	}
-	s.mu.Lock()
+	x.mu.Lock()
 	inv := x.invitationID
-	s.mu.Unlock()
-	resp, err := psession.Request(ctx, s.cfg.Host, x.host, &pb.SessionRequest{SessionId: x.id,
-		Msg: &pb.SessionRequest_Join{Join: &pb.SessionJoin{InvitationId: inv}}})
-	if err != nil {
+	x.mu.Unlock()
+	j, err := psession.Join(ctx, x.s.cfg.Host, x.host, x.id, inv)
+	var moved func()
+	defer func() {
+		if moved != nil {
+			moved()
+		}
+	}()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.s.closed() {
+		return true, nil
+	}
+	switch {
+	case errors.Is(err, psession.ErrEnded):
+		x.applyLocked(x.p.Refused(session.RefusedEnded))
+		return true, nil
+	case errors.Is(err, psession.ErrNotMember), errors.Is(err, psession.ErrUnknown):
+		x.err = err.Error()
+		x.applyLocked(x.p.Refused(session.RefusedNotMember))
+		return true, nil
+	case errors.Is(err, psession.ErrBadAnswer):
+		return false, errBadAnswer
+	case err != nil:
 		return false, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if x.hosting || s.closed {
-		return true, nil
-	}
-	switch resp.GetStatus() {
-	case pb.SessionResponse_OK:
-	case pb.SessionResponse_ENDED:
-		x.roster.State = session.Ended
-		x.setRosterLocked(x.roster)
-		x.changedLocked()
-		s.goLeaveLater(x)
-		return true, nil
-	case pb.SessionResponse_NOT_MEMBER, pb.SessionResponse_UNKNOWN:
-		if x.me == session.Member {
-			x.me = session.Removed
-		} else if x.me == session.Invited {
-			x.me = session.Cancelled
-		}
-		x.err = psession.Check(resp).Error()
-		x.changedLocked()
-		s.goLeaveLater(x)
-		return true, nil
-	default:
-		return false, psession.Check(resp)
-	}
-	r, err := rosterFromPB(resp.GetRoster(), x.id, x.host)
-	if err != nil || !r.IsMember(s.cfg.Host.ID()) || !psession.ValidTag(resp.GetTopicTag()) {
+	r := fromWire(j.Roster)
+	if !r.IsMember(x.me) {
 		return false, errBadAnswer
 	}
-	var keys []psession.Key
-	for _, k := range resp.GetKeys() {
-		key, err := psession.KeyFromPB(k)
-		if err != nil || key.Epoch == 0 || key.Epoch > r.Epoch {
-			return false, errBadAnswer
+	if x.tag != j.TopicTag && x.topic != nil {
+		// The host's topic is not the one this node follows (the host
+		// came back from a record without a tag): move over.
+		t, unrelay, stop := x.topic, x.unrelay, x.cancel
+		x.s.byTopic.CompareAndDelete(x.tag, x)
+		x.topic, x.unrelay, x.cancel, x.out = nil, nil, nil, nil
+		moved = func() {
+			stop()
+			unrelay()
+			t.Close()
+			x.s.cfg.PubSub.UnregisterTopicValidator(t.String())
 		}
-		keys = append(keys, key)
 	}
-	if x.tag != resp.GetTopicTag() {
-		if x.topic != nil {
-			// The host's topic is not the one this node follows (the host
-			// came back from a record without a tag): move over.
-			s.mu.Unlock()
-			x.leaveTopic()
-			s.mu.Lock()
-		}
-		x.tag = resp.GetTopicTag()
+	epochs := make([]uint32, 0, len(j.Keys))
+	for _, k := range j.Keys {
+		epochs = append(epochs, k.Epoch)
 	}
-	if r.Version >= x.roster.Version {
-		x.setRosterLocked(r)
+	wasJoined := x.p.Joined()
+	fx, err := x.p.Admitted(r, epochs)
+	if err != nil {
+		return false, errBadAnswer
 	}
-	for _, k := range keys {
+	if fx == (session.ParticipantEffects{}) {
+		return true, nil // this node left meanwhile
+	}
+	x.tag = j.TopicTag
+	for _, k := range j.Keys {
 		x.addKeyLocked(k)
 	}
-	first := !x.joined
-	x.joined, x.me, x.err = true, session.Member, ""
-	if err := x.joinTopicLocked(); err != nil {
-		return false, err
+	x.err = ""
+	x.applyLocked(fx)
+	if x.err != "" {
+		return false, errors.New(x.err)
 	}
-	x.replayLocked()
-	x.changedLocked()
-	if first {
+	if !wasJoined {
 		log.Infow("joined session", "session", x.id, "host", x.host)
 	}
 	return true, nil

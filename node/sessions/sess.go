@@ -7,58 +7,64 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/crypto/chacha20poly1305"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/peercollab/peercollab/protocols/pb"
 	psession "github.com/peercollab/peercollab/protocols/session"
 	"github.com/peercollab/peercollab/session"
 )
 
-// sess is one session, hosted or joined. Its fields are guarded by the
-// service's mutex, but for view, which the topic validator and pubsub's
-// peer filter read without it.
+// sess is one session, hosted or joined. The fields above mu are set when
+// it is made and never change; mu guards the rest, but for view, which the
+// topic validator and pubsub's peer filter read without it.
 type sess struct {
 	s       *Service
 	id, app string
 	host    peer.ID
 	hosting bool
-	h       *session.Host // hosting only
+	me      peer.ID
+	// taken carries the messages the validator took to the reader;
+	// keyNeeded the epoch of an envelope whose key this node lacks to the
+	// ticker. Both are bounded and never block the validator.
+	taken     chan topicMsg
+	keyNeeded chan uint32
+	view      atomic.Pointer[topicView] // roster and keys, for the validator and the peer filter
+
+	mu sync.Mutex
+	h  *session.Host        // hosting only
+	p  *session.Participant // joined sessions only
+	// roster is the host's current roster (h's, or the latest p holds).
+	roster session.Roster
 	// tag names the session's topic (psession.Topic); a member learns it
 	// when it joins.
-	tag string
+	tag  string
+	keys map[uint32]psession.Key
+	// keyAdded is closed, and replaced, whenever a key is added: Send waits
+	// on it for the key of a new epoch.
+	keyAdded chan struct{}
 
-	roster session.Roster
-	view   atomic.Pointer[topicView] // roster and keys, for the validator and the peer filter
-	keys   map[uint32]psession.Key
-	// keyNeeded tells the session's goroutine that the validator saw an
-	// envelope of an epoch whose key this node lacks.
-	keyNeeded chan struct{}
-
-	order   *session.Order[*pb.SessionData]
-	log     map[peer.ID]map[uint64]*pb.SessionData // kept for repairs
-	logged  []logEntry                             // in arrival order, to trim
-	highest map[peer.ID]uint64                     // highest seq heard of, per sender
-	gaps    map[session.Gap]time.Time              // when each gap was first seen
-	inbox   []Message
-	index   uint64
+	order   *session.Order[*psession.Data]
+	log     map[peer.ID]map[uint64]*psession.Data // kept for repairs
+	logged  []logEntry                            // in arrival order, to trim
+	highest map[peer.ID]uint64                    // highest seq heard of, per sender
+	gaps    map[session.Gap]time.Time             // when each gap was first seen
+	hist    history                               // what was delivered here
 	mySeq   uint64
 
-	me           session.Standing
-	joined       bool
-	joining      bool // a join is under way
 	invitationID string
 	err          string
+	joining      bool // a join is under way
+	leaving      bool // the topic is left in a moment
 
 	topic   *pubsub.Topic
 	unrelay pubsub.RelayCancelFunc
-	taken   chan topicMsg // from the validator to the reader
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // ends the goroutines of the topic
+	out     *outbox            // while on the topic
 }
 
 type logEntry struct {
@@ -73,7 +79,8 @@ type topicView struct {
 	keys   map[uint32]psession.Key
 }
 
-// stored is a session as kept in the database (its progress apart).
+// stored is a session as kept in the database (its progress and history
+// apart).
 type stored struct {
 	ID           string            `json:"id"`
 	App          string            `json:"application_id"`
@@ -89,22 +96,27 @@ type stored struct {
 }
 
 func newSess(s *Service, id, app string, host peer.ID, hosting bool) *sess {
-	x := &sess{s: s, id: id, app: app, host: host, hosting: hosting, keys: map[uint32]psession.Key{},
-		keyNeeded: make(chan struct{}, 1), taken: make(chan topicMsg, takenCap),
-		order: session.NewOrder[*pb.SessionData](), log: map[peer.ID]map[uint64]*pb.SessionData{},
-		highest: map[peer.ID]uint64{}, gaps: map[session.Gap]time.Time{}, me: session.Invited}
+	x := &sess{s: s, id: id, app: app, host: host, hosting: hosting, me: s.cfg.Host.ID(),
+		taken: make(chan topicMsg, takenCap), keyNeeded: make(chan uint32, 1),
+		keys: map[uint32]psession.Key{}, keyAdded: make(chan struct{}),
+		order: session.NewOrder[*psession.Data](), log: map[peer.ID]map[uint64]*psession.Data{},
+		highest: map[peer.ID]uint64{}, gaps: map[session.Gap]time.Time{}}
+	if !hosting {
+		x.p = session.NewParticipant(id, host, x.me)
+	}
 	x.view.Store(&topicView{})
 	return x
 }
 
 // progress is how far a session has come here: the position reached in
-// each sender's messages and the last sequence number used. It is stored
-// at every message sent and delivered, before anyone hears of the message,
-// so that a node killed a moment later neither delivers a message twice
-// nor uses a number twice.
+// each sender's messages, the last sequence number used, and how many
+// messages were delivered. It is stored with every message sent and
+// delivered, in the same write as the message's history record, before
+// anyone hears of the message.
 type progress struct {
 	Positions map[string]uint64 `json:"positions"`
 	MySeq     uint64            `json:"my_seq"`
+	Index     uint64            `json:"index,omitempty"`
 }
 
 // decodeProgress reads a stored progress record.
@@ -126,15 +138,7 @@ func decodeProgress(raw []byte) (progress, error) {
 
 // progressLocked is the session's progress record.
 func (x *sess) progressLocked() progress {
-	return progress{Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq}
-}
-
-// saveProgressLocked stores the session's progress record.
-func (x *sess) saveProgressLocked() {
-	pr := x.progressLocked()
-	if err := x.s.cfg.State.Put(progressBucket, x.id, pr); err != nil {
-		log.Errorw("store session progress", "session", x.id, "error", err)
-	}
+	return progress{Positions: session.TextKeys(x.order.Positions()), MySeq: x.mySeq, Index: x.hist.index}
 }
 
 // errBadRecord means a stored session record does not hold together.
@@ -166,7 +170,8 @@ func decodeStored(raw []byte) (stored, error) {
 	return st, nil
 }
 
-// restore brings a stored session back, with its progress record.
+// restore brings a stored session back, with its progress record (its
+// history is loaded apart).
 func restore(s *Service, st stored, pr progress) *sess {
 	x := newSess(s, st.ID, st.App, st.Host, st.Hosting)
 	x.tag = st.Topic
@@ -181,18 +186,36 @@ func restore(s *Service, st stored, pr progress) *sess {
 		copy(key.Secret[:], k)
 		x.keys[e] = key
 	}
-	x.setRosterLocked(st.Roster)
+	if !x.hosting {
+		x.p = session.RestoreParticipant(st.ID, st.Host, x.me, session.ParticipantState{Roster: st.Roster, Standing: st.Me,
+			Joined: st.Joined, Epochs: slices.Collect(maps.Keys(x.keys))})
+	}
+	x.roster = st.Roster
+	x.syncViewLocked()
 	for p, pos := range session.PeerKeys(pr.Positions) {
 		x.order.Start(p, pos)
+		if pos > 1 {
+			x.highest[p] = pos - 1 // what the host's heartbeat tells
+		}
 	}
-	x.mySeq, x.me, x.joined, x.invitationID = pr.MySeq, st.Me, st.Joined, st.InvitationID
+	x.mySeq, x.invitationID = pr.MySeq, st.InvitationID
+	x.hist.index = pr.Index
 	return x
+}
+
+// standingLocked is this node's standing and whether it has joined.
+func (x *sess) standingLocked() (session.Standing, bool) {
+	if x.hosting {
+		return session.Member, true
+	}
+	return x.p.Standing(), x.p.Joined()
 }
 
 // storedLocked is the session as it is stored.
 func (x *sess) storedLocked() stored {
+	me, joined := x.standingLocked()
 	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Topic: x.tag, Roster: x.roster, Keys: map[uint32][]byte{},
-		Me: x.me, Joined: x.joined, InvitationID: x.invitationID}
+		Me: me, Joined: joined, InvitationID: x.invitationID}
 	if x.h != nil {
 		snap := x.h.Snapshot()
 		st.HostState = &snap
@@ -210,15 +233,18 @@ func (x *sess) saveLocked() {
 	}
 }
 
+// setRosterLocked takes a new roster.
 func (x *sess) setRosterLocked(r session.Roster) {
 	x.roster = r
 	x.syncViewLocked()
 }
 
-// addKeyLocked keeps a session key.
+// addKeyLocked keeps a session key, and wakes whoever waits for one.
 func (x *sess) addKeyLocked(k psession.Key) {
 	x.keys[k.Epoch] = k
 	x.syncViewLocked()
+	close(x.keyAdded)
+	x.keyAdded = make(chan struct{})
 }
 
 // syncViewLocked refreshes what the validator and the peer filter see.
@@ -239,14 +265,14 @@ func (x *sess) Key(epoch uint32) (psession.Key, bool) {
 	return k, ok
 }
 
-// Missing asks the session's goroutine to fetch the keys when epoch is
-// newer than the roster's.
+// Missing tells the session's ticker that the key of epoch is missing,
+// when epoch is newer than the roster's.
 func (x *sess) Missing(epoch uint32) {
 	if epoch <= x.view.Load().roster.Epoch {
 		return
 	}
 	select {
-	case x.keyNeeded <- struct{}{}:
+	case x.keyNeeded <- epoch:
 	default:
 	}
 }
@@ -257,9 +283,10 @@ func (x *sess) Missing(epoch uint32) {
 func (x *sess) allowed(p peer.ID) bool { return p == x.host || x.IsMember(p) }
 
 func (x *sess) viewLocked() View {
+	me, joined := x.standingLocked()
 	v := View{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, State: x.roster.State, Version: x.roster.Version,
-		Epoch: x.roster.Epoch, Members: slices.Clone(x.roster.Members), Joined: x.joined, Me: x.me,
-		Sent: x.mySeq, Received: x.index, Error: x.err}
+		Epoch: x.roster.Epoch, Members: slices.Clone(x.roster.Members), Joined: joined, Me: me,
+		Sent: x.mySeq, Received: x.hist.index, Error: x.err}
 	if x.h != nil {
 		v.Standing = session.TextKeys(x.h.Standing())
 	}
@@ -275,26 +302,17 @@ func (x *sess) changedLocked() {
 // resume restarts a session loaded from the database: a host rejoins its
 // topic and republishes the roster; a member asks the host to let it back.
 func (x *sess) resume() {
-	s := x.s
-	s.mu.Lock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	switch {
-	case x.roster.State == session.Ended:
-		s.mu.Unlock()
-	case x.hosting:
-		err := x.joinTopicLocked()
-		if err != nil {
+	case x.hosting && x.roster.State != session.Ended:
+		if err := x.joinTopicLocked(); err != nil {
 			x.err = err.Error()
+			return
 		}
-		r := x.roster
-		s.mu.Unlock()
-		if err == nil {
-			s.goPublish(x, rosterMessage(r))
-		}
-	case x.me == session.Invited || x.me == session.Member:
-		s.mu.Unlock()
-		s.goJoin(x)
-	default:
-		s.mu.Unlock()
+		x.publishLocked(rosterMessage(x.roster))
+	case !x.hosting:
+		x.applyLocked(x.p.Resume())
 	}
 }
 
@@ -305,7 +323,7 @@ const takenCap = 1024
 
 // topicMsg is a message the validator took off the session's topic.
 type topicMsg struct {
-	m    *pb.SessionTopicMessage
+	m    *psession.TopicMessage
 	from peer.ID
 }
 
@@ -320,11 +338,11 @@ func (x *sess) validator() pubsub.ValidatorEx {
 	v := psession.Validator(x.id, x)
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		r := v(ctx, from, msg)
-		if r != pubsub.ValidationAccept || from == x.s.cfg.Host.ID() {
+		if r != pubsub.ValidationAccept || from == x.me {
 			return r // this node's own publication: let pubsub send it
 		}
 		select {
-		case x.taken <- topicMsg{msg.ValidatorData.(*pb.SessionTopicMessage), msg.GetFrom()}:
+		case x.taken <- topicMsg{msg.ValidatorData.(*psession.TopicMessage), msg.GetFrom()}:
 		default:
 			log.Debugw("session reader is behind; a topic message is dropped", "session", x.id)
 		}
@@ -333,9 +351,9 @@ func (x *sess) validator() pubsub.ValidatorEx {
 }
 
 // joinTopicLocked joins the session topic and starts the session's
-// goroutines (reader; heartbeat for a host; repair for everyone). The node
-// relays the topic rather than subscribing: its messages come through the
-// validator (see validator).
+// goroutines (reader; ticker: heartbeat for a host, repair for everyone;
+// sender). The node relays the topic rather than subscribing: its messages
+// come through the validator (see validator).
 func (x *sess) joinTopicLocked() error {
 	if x.topic != nil {
 		return nil
@@ -358,30 +376,39 @@ func (x *sess) joinTopicLocked() error {
 		ps.UnregisterTopicValidator(name)
 		return err
 	}
-	x.topic, x.unrelay = t, unrelay
-	x.s.byTopic.Store(x.tag, x)
 	ctx, cancel := context.WithCancel(x.s.ctx)
-	x.cancel = cancel
-	x.s.wg.Go(func() { x.s.read(ctx, x) })
-	x.s.wg.Go(func() { x.s.tick(ctx, x) })
+	out := newOutbox(ctx, x, t)
+	if !x.s.spawn(func() { x.read(ctx) }) || !x.s.spawn(func() { x.tick(ctx) }) || !x.s.spawn(out.run) {
+		cancel()
+		unrelay()
+		t.Close()
+		ps.UnregisterTopicValidator(name)
+		return errClosed
+	}
+	x.topic, x.unrelay, x.cancel, x.out = t, unrelay, cancel, out
+	x.s.byTopic.Store(x.tag, x)
 	return nil
 }
 
-// errNoTopic means a session has no topic tag yet (a member learns it when
-// it joins).
-var errNoTopic = errors.New("sessions: the session's topic is not known yet")
+// Errors of a session's topic.
+var (
+	// errNoTopic means a session has no topic tag yet (a member learns it
+	// when it joins).
+	errNoTopic = errors.New("sessions: the session's topic is not known yet")
+	errClosed  = errors.New("sessions: the service is closed")
+)
 
 // leaveTopic stops the session's goroutines and leaves its topic.
 func (x *sess) leaveTopic() {
-	x.s.mu.Lock()
+	x.mu.Lock()
 	t, unrelay, cancel := x.topic, x.unrelay, x.cancel
-	x.topic, x.unrelay, x.cancel = nil, nil, nil
+	x.topic, x.unrelay, x.cancel, x.out = nil, nil, nil, nil
 	if t != nil {
 		if tag, ok := psession.TopicTag(t.String()); ok {
 			x.s.byTopic.CompareAndDelete(tag, x)
 		}
 	}
-	x.s.mu.Unlock()
+	x.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
@@ -394,150 +421,21 @@ func (x *sess) leaveTopic() {
 	}
 }
 
-// keepLocked adds a message to the repair log, trimming the oldest; it
-// reports whether the message was new.
-func (x *sess) keepLocked(d *pb.SessionData) bool {
-	sender := peer.ID(d.Sender)
-	if x.log[sender] == nil {
-		x.log[sender] = map[uint64]*pb.SessionData{}
+// leaveLaterLocked leaves the topic of a finished session after a moment,
+// so that what was just published still goes out.
+func (x *sess) leaveLaterLocked() {
+	if x.leaving {
+		return
 	}
-	if _, ok := x.log[sender][d.Seq]; ok {
-		return false
-	}
-	x.log[sender][d.Seq] = d
-	x.logged = append(x.logged, logEntry{sender, d.Seq})
-	if d.Seq > x.highest[sender] {
-		x.highest[sender] = d.Seq
-	}
-	for len(x.logged) > LogLimit {
-		old := x.logged[0]
-		x.logged = x.logged[1:]
-		delete(x.log[old.sender], old.seq)
-	}
-	return true
-}
-
-// deliverLocked opens messages in order and hands them to the
-// application, storing the progress first.
-func (x *sess) deliverLocked(ds []*pb.SessionData) {
-	var out []Message
-	for _, d := range ds {
-		payload, err := psession.Open(x.keys[d.Epoch], d)
-		if err != nil {
-			log.Debugw("message cannot be opened", "session", x.id, "error", err)
-			continue
+	x.leaving = true
+	x.s.spawn(func() {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-x.s.ctx.Done():
 		}
-		x.index++
-		m := Message{Session: x.id, Sender: peer.ID(d.Sender), Seq: d.Seq, Data: payload, Time: time.Now().UTC(), Index: x.index}
-		x.inbox = append(x.inbox, m)
-		if len(x.inbox) > LogLimit {
-			x.inbox = slices.Delete(x.inbox, 0, len(x.inbox)-LogLimit)
-		}
-		out = append(out, m)
-	}
-	if len(ds) > 0 {
-		x.saveProgressLocked()
-	}
-	for _, m := range out {
-		x.s.cfg.Hub.Publish(EvtMessage, m)
-	}
-}
-
-// receiveLocked takes a data message from any path (topic, fetch, post):
-// keeps it for repairs and delivers what is now in order. A message of an
-// epoch this node has no key for waits in the log until the key comes (see
-// replayLocked); receiveLocked then reports that a key must be fetched.
-// fresh says whether the message was new here.
-func (x *sess) receiveLocked(d *pb.SessionData) (needKey, fresh bool) {
-	fresh = x.keepLocked(d)
-	sender := peer.ID(d.Sender)
-	if _, ok := x.keys[d.Epoch]; !ok {
-		x.order.Saw(sender, d.Seq)
-		return true, fresh
-	}
-	x.deliverLocked(x.order.Add(sender, d.Seq, d))
-	return false, fresh
-}
-
-// replayLocked delivers the logged messages that were waiting for a key.
-func (x *sess) replayLocked() {
-	for sender, msgs := range x.log {
-		for {
-			d, ok := msgs[x.order.Next(sender)]
-			if !ok {
-				break
-			}
-			if _, have := x.keys[d.Epoch]; !have {
-				break
-			}
-			x.deliverLocked(x.order.Add(sender, d.Seq, d))
-		}
-	}
-}
-
-func rosterMessage(r session.Roster) *pb.SessionTopicMessage {
-	return &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Roster{Roster: psession.RosterToPB(r.Session, r.App, r.Host,
-		pb.SessionRoster_State(r.State), r.Version, r.Epoch, r.Members)}}
-}
-
-// errBadRoster means a roster from the host does not hold together.
-var errBadRoster = errors.New("sessions: malformed roster")
-
-// rosterFromPB reads a roster of session id, hosted by host, and checks it:
-// the host first among distinct members, a known state, an epoch and a
-// version.
-func rosterFromPB(m *pb.SessionRoster, id string, host peer.ID) (session.Roster, error) {
-	members, err := psession.Members(m)
-	if m == nil || err != nil {
-		return session.Roster{}, errBadRoster
-	}
-	r := session.Roster{Session: m.GetSessionId(), App: m.GetApplicationId(), Host: peer.ID(m.GetHost()), State: session.State(m.GetState()),
-		Version: m.GetVersion(), Epoch: m.GetEpoch(), Members: members}
-	if !validRoster(r, id, host) {
-		return session.Roster{}, errBadRoster
-	}
-	return r, nil
-}
-
-// validRoster reports whether r is a roster of session id hosted by host:
-// a version, an epoch and a known state, a well-formed application ID, the
-// host first among distinct members.
-func validRoster(r session.Roster, id string, host peer.ID) bool {
-	if r.Session != id || r.Host != host || r.Version == 0 || r.Epoch == 0 || r.State < session.Forming || r.State > session.Ended ||
-		checkApp(r.App) != nil || len(r.Members) == 0 || r.Members[0] != host {
-		return false
-	}
-	seen := make(map[peer.ID]bool, len(r.Members))
-	for _, p := range r.Members {
-		if seen[p] {
-			return false
-		}
-		seen[p] = true
-	}
-	return true
-}
-
-// currentKeys are the keys handed to a member: the current epoch's and
-// the one before, for messages still in flight.
-func (x *sess) currentKeysLocked() []*pb.SessionKey {
-	var out []*pb.SessionKey
-	for _, e := range []uint32{x.roster.Epoch, x.roster.Epoch - 1} {
-		if k, ok := x.keys[e]; ok {
-			out = append(out, psession.KeyToPB(k))
-		}
-	}
-	return out
-}
-
-func (x *sess) heartbeatLocked() *pb.SessionTopicMessage {
-	hb := &pb.SessionHeartbeat{SessionId: x.id, Version: x.roster.Version, Highest: map[string]uint64{}}
-	for p, seq := range x.highest {
-		hb.Highest[p.String()] = seq
-	}
-	return &pb.SessionTopicMessage{Msg: &pb.SessionTopicMessage_Heartbeat{Heartbeat: hb}}
-}
-
-func marshal(m proto.Message) []byte {
-	b, _ := proto.Marshal(m)
-	return b
+		x.leaveTopic()
+		x.mu.Lock()
+		x.leaving = false
+		x.mu.Unlock()
+	})
 }

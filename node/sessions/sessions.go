@@ -1,10 +1,13 @@
 // Package sessions runs a node's collaboration sessions, hosted and joined:
-// the host's state machine (package session) fed by the answers to its
-// invitations, the session topic with its roster, heartbeats and sealed,
-// signed messages (protocols/session), and reliable delivery: each sender's
-// messages reach the application in order, and gaps (gossipsub loses
-// messages right after a mesh forms) are repaired over the session stream
-// protocol, from the host's log, the sender's, or another member's.
+// the host's state machine and the member's (package session) fed by the
+// answers to its invitations and by the host, the session topic with its
+// roster, heartbeats and sealed, signed messages (protocols/session), and
+// reliable delivery: each sender's messages reach the application in
+// order, and gaps (gossipsub loses messages right after a mesh forms) are
+// repaired over the session stream protocol, from the host's log, the
+// sender's, or another member's; a member whose last messages the host's
+// heartbeat does not count (the host restarted, or missed them) hands them
+// to the host directly.
 //
 // The topic carries envelopes sealed with the session key, under a random
 // name that members learn when they join. The node relays the topic and
@@ -16,13 +19,35 @@
 // names it, and is sent nothing more; asking to join, it is told it is no
 // member. protocols/session says what an outsider can still observe.
 //
-// What is kept durably (the relaxed invitations database): a hosted
-// session's state and keys; a joined session's roster, keys, the position
-// reached in each sender's messages and the node's own message count. A
-// member that restarts catches up from the host's log, which holds the last
-// LogLimit messages of each session since the host started (a host that
-// restarts keeps its sessions but not their messages: members still repair
-// from each other's logs).
+// # Concurrency
+//
+// Each session has a lock of its own; the service's lock guards only the
+// table of sessions and host requests, and nothing waits for the disk or
+// the network under it. Each session a node is on has three goroutines
+// while it is on its topic: a reader (the messages the validator took), a
+// ticker (heartbeats, repairs, missing keys) and a sender that drains the
+// session's one bounded outbound queue in order (envelopes onto the topic);
+// messages that must go to a peer directly (a member off the topic's mesh,
+// the host of a member off it) wait in a bounded lane per peer, drained by
+// a goroutine while the lane holds anything. A Send that finds the key of
+// the session's epoch missing waits for it on a channel, not by polling.
+//
+// # What is kept
+//
+// Durably (the relaxed invitations database, state.Options.Relaxed): a
+// hosted session's state and keys; a joined session's roster, keys and
+// standing; and for every session, its progress (the position reached in
+// each sender's messages, the last sequence number this node used, how many
+// messages it delivered) and its history: every message delivered here, as
+// it travelled (sealed and signed), with its index and time. Progress and
+// history are written together, in one transaction, before the application
+// hears of a message, so that a node killed a moment later neither delivers
+// a message twice nor uses a number twice, and `session messages` lists
+// after a restart what it listed before. The history also is the log from
+// which a node answers others' repairs, so a host that restarts can still
+// hand its members what they missed. How much of it is kept is Retention:
+// by default the last 10,000 messages of each session, and at most about
+// 64 MiB of them.
 package sessions
 
 import (
@@ -63,19 +88,53 @@ const (
 	// DefaultHeartbeat is how often a host tells its members how far each
 	// sender got.
 	DefaultHeartbeat = 2 * time.Second
-	// LogLimit is how many messages per session a node keeps for others'
-	// repairs and for the application to read back.
+	// LogLimit is how many messages per session a node keeps by default
+	// (Retention.Messages).
 	LogLimit = 10000
+	// DefaultHistoryBytes is how many bytes of messages per session a node
+	// keeps by default (Retention.Bytes).
+	DefaultHistoryBytes = 64 << 20
 	// repairEvery is how often a member asks for what is missing.
 	repairEvery = 300 * time.Millisecond
 	// giveUpAfter is how long a gap may stay open before the missing
 	// messages are declared lost.
 	giveUpAfter = time.Minute
 	bucket      = "sessions"
-	// progressBucket holds each session's progress record, written at
+	// progressBucket holds each session's progress record, written with
 	// every message sent and delivered (small, unlike the session's own).
 	progressBucket = "session-progress"
+	// historyBucket holds the messages delivered, keyed by session and
+	// index (see historyKey).
+	historyBucket = "session-history"
 )
+
+// Retention bounds the history a node keeps of each session: the messages
+// delivered there, which `session messages` lists and from which the node
+// answers others' repairs. The oldest go first. Zero fields mean the
+// defaults.
+type Retention struct {
+	// Messages is the most messages kept per session. Default: 10,000
+	// (LogLimit), as many as a node always kept in memory for repairs and
+	// reading back: a busy day of chat, and what a member that was away a
+	// while can still fetch.
+	Messages int
+	// Bytes is the most bytes of messages kept per session, counted as
+	// they are stored (sealed, signed, about 150 bytes beyond the
+	// payload). Default: 64 MiB (DefaultHistoryBytes): a thousand messages
+	// of the largest size, so that sessions of large messages cannot fill
+	// a disk.
+	Bytes int64
+}
+
+func (r Retention) withDefaults() Retention {
+	if r.Messages <= 0 {
+		r.Messages = LogLimit
+	}
+	if r.Bytes <= 0 {
+		r.Bytes = DefaultHistoryBytes
+	}
+	return r
+}
 
 // Errors.
 var (
@@ -98,44 +157,93 @@ func checkApp(app string) error {
 	return nil
 }
 
-// Config is what the service needs from its node.
+// Invitations is what the service needs of the node's invitations: to
+// send, cancel and accept them, count them, and follow their changes (the
+// answers to a hosted session's invitations; an accepted invitation to
+// another's session). *invitations.Service is one.
+type Invitations interface {
+	Send(peers []peer.ID, req invitations.Request) ([]invitations.Record, error)
+	Cancel(id string) (invitations.Record, error)
+	Accept(id string) (invitations.Record, error)
+	List(f invitations.Filter) []invitations.Record
+	Subscribe() *invitations.Sub
+}
+
+var _ Invitations = (*invitations.Service)(nil)
+
+// Config is what the service is built from.
 type Config struct {
-	Host        host.Host
-	PubSub      *pubsub.PubSub
+	Host   host.Host
+	PubSub *pubsub.PubSub
+	// State holds the sessions, their progress and history (the relaxed
+	// database).
 	State       *state.DB
 	Hub         *events.Hub
-	Invitations *invitations.Service
+	Invitations Invitations
 	// Sign signs with the node's identity key.
 	Sign func([]byte) ([]byte, error)
-	// Connect makes sure there is a connection to p.
+	// Connect makes sure there is a connection to p. It is called on the
+	// service's goroutines, with no lock held.
 	Connect func(ctx context.Context, p peer.ID) error
 	// App tells whether an application is registered here and whether
-	// requests to host sessions for it are accepted without asking.
+	// requests to host sessions for it are accepted without asking. It is
+	// called on the session protocol's stream goroutines.
 	App func(id string) (registered, autoHost bool)
 	// Heartbeat is the host's heartbeat period; 0 means DefaultHeartbeat.
 	Heartbeat time.Duration
+	// Retention bounds each session's history; zero fields mean the
+	// defaults.
+	Retention Retention
 }
 
 // Service runs the sessions. Its methods are safe for concurrent use.
 type Service struct {
 	cfg   Config
+	keep  Retention
 	proto *psession.Service
 	ctx   context.Context
 	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	life  life
 
-	// byTopic finds a session by its topic tag without the lock, for
+	// byTopic finds a session by its topic tag without a lock, for
 	// pubsub's peer filter: tag -> *sess, while the session is on its topic.
 	byTopic sync.Map
 
+	// mu guards the tables; nothing under it waits for the disk, the
+	// network or a session's lock.
 	mu       sync.Mutex
 	sessions map[string]*sess
 	requests map[string]*HostRequest
 	// asked remembers the host requests this node made (peer and
 	// application), so that the invitation that answers one is accepted
 	// without asking.
-	asked  map[askKey]time.Time
+	asked map[askKey]time.Time
+}
+
+// life is whether the service still runs, and the goroutines it started.
+type life struct {
+	mu     sync.Mutex
 	closed bool
+	wg     sync.WaitGroup
+}
+
+// spawn runs f on a goroutine of the service's, unless it was closed; it
+// reports whether it did.
+func (s *Service) spawn(f func()) bool {
+	s.life.mu.Lock()
+	defer s.life.mu.Unlock()
+	if s.life.closed {
+		return false
+	}
+	s.life.wg.Go(f)
+	return true
+}
+
+// closed reports whether Close was called.
+func (s *Service) closed() bool {
+	s.life.mu.Lock()
+	defer s.life.mu.Unlock()
+	return s.life.closed
 }
 
 type askKey struct {
@@ -147,81 +255,70 @@ type askKey struct {
 // its host request.
 const askedFor = time.Hour
 
-// New loads the stored sessions, resumes them and serves the session
-// protocol. Call Changed with every invitation change (see
-// invitations.Config.Changed).
-func New(cfg Config) (*Service, error) {
+// newService is a service with nothing loaded and nothing served.
+func newService(cfg Config) *Service {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, ctx: ctx, stop: cancel, sessions: map[string]*sess{}, requests: map[string]*HostRequest{}, asked: map[askKey]time.Time{}}
-	// A record that cannot be read is left out (and said so), not allowed
-	// to keep the node from starting.
-	var loaded []stored
-	err := cfg.State.ForEach(bucket, func(key string, raw []byte) error {
-		st, err := decodeStored(raw)
-		if err != nil || st.ID != key {
-			log.Errorw("a stored session cannot be read; it is left out", "session", key, "error", err)
-			return nil
-		}
-		loaded = append(loaded, st)
-		return nil
-	})
+	return &Service{cfg: cfg, keep: cfg.Retention.withDefaults(), ctx: ctx, stop: cancel, sessions: map[string]*sess{},
+		requests: map[string]*HostRequest{}, asked: map[askKey]time.Time{}}
+}
+
+// New loads the stored sessions with their history, follows the
+// invitations, resumes the sessions and serves the session protocol. On
+// error nothing is left running.
+func New(cfg Config) (*Service, error) {
+	s := newService(cfg)
+	loaded, err := s.load()
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("load sessions: %w", err)
+		s.stop()
+		return nil, err
 	}
-	progresses := map[string]progress{}
-	err = cfg.State.ForEach(progressBucket, func(id string, raw []byte) error {
-		pr, err := decodeProgress(raw)
-		if err != nil {
-			log.Errorw("a session's stored progress cannot be read; it starts over", "session", id, "error", err)
-			return nil
-		}
-		progresses[id] = pr
-		return nil
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("load session progress: %w", err)
-	}
-	s.proto = psession.Serve(cfg.Host, handler{s})
-	var resume []*sess
 	s.mu.Lock()
-	for _, st := range loaded {
-		x := restore(s, st, progresses[st.ID])
+	for _, x := range loaded {
 		s.sessions[x.id] = x
-		resume = append(resume, x)
 	}
 	s.mu.Unlock()
-	for _, x := range resume {
+	// Changes from now on come through the subscription; what happened
+	// before (while this node was down, or before the service was there)
+	// is read from the list.
+	sub := cfg.Invitations.Subscribe()
+	s.life.wg.Go(func() { s.follow(sub) })
+	s.reconcile()
+	for _, x := range loaded {
 		x.resume()
 	}
+	s.proto = psession.New(cfg.Host, handler{s})
 	return s, nil
 }
 
 // Close stops every session's goroutines and leaves their topics; hosted
 // and joined sessions resume at the next New. Idempotent.
 func (s *Service) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	s.life.mu.Lock()
+	if s.life.closed {
+		s.life.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	all := make([]*sess, 0, len(s.sessions))
-	for _, x := range s.sessions {
-		all = append(all, x)
+	s.life.closed = true
+	s.life.mu.Unlock()
+	if s.proto != nil {
+		s.proto.Close()
 	}
-	s.mu.Unlock()
-	s.proto.Close()
 	s.stop()
-	s.wg.Wait()
-	for _, x := range all {
+	s.life.wg.Wait()
+	for _, x := range s.all() {
 		x.leaveTopic()
 	}
 	return nil
+}
+
+// all returns every session.
+func (s *Service) all() []*sess {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.sessions))
 }
 
 // TopicPeer is pubsub's peer filter for session topics: ours reports
@@ -249,8 +346,18 @@ func (s *Service) SharesSession(p peer.ID) bool {
 	return found
 }
 
+// lookup returns the session of exactly this ID.
+func (s *Service) lookup(id string) (*sess, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, ok := s.sessions[id]
+	return x, ok
+}
+
 // find returns a session by ID or unique prefix (4 characters at least).
-func (s *Service) findLocked(id string) (*sess, error) {
+func (s *Service) find(id string) (*sess, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if x, ok := s.sessions[id]; ok {
 		return x, nil
 	}
@@ -290,28 +397,33 @@ type View struct {
 
 // Get returns a session by ID or unique prefix.
 func (s *Service) Get(id string) (View, error) {
-	s.mu.Lock()
-	x, err := s.findLocked(id)
+	x, err := s.find(id)
 	if err != nil {
-		s.mu.Unlock()
 		return View{}, err
 	}
+	return s.viewOf(x), nil
+}
+
+// viewOf is x's view, with its tally when hosted.
+func (s *Service) viewOf(x *sess) View {
+	x.mu.Lock()
 	v := x.viewLocked()
-	s.mu.Unlock()
+	x.mu.Unlock()
 	if v.Hosting {
 		t := invitations.Count(s.cfg.Invitations.List(invitations.Filter{Direction: invitations.Sent, SessionID: v.ID}))
 		v.Tally = &t
 	}
-	return v, nil
+	return v
 }
 
 // List returns every session, hosted and joined, newest state first.
 func (s *Service) List() []View {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]View, 0, len(s.sessions))
-	for _, x := range s.sessions {
+	all := s.all()
+	out := make([]View, 0, len(all))
+	for _, x := range all {
+		x.mu.Lock()
 		out = append(out, x.viewLocked())
+		x.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b View) int { return cmp.Or(cmp.Compare(a.State, b.State), cmp.Compare(a.ID, b.ID)) })
 	return out
@@ -325,19 +437,18 @@ type Message struct {
 	Data    []byte    `json:"data"`
 	Time    time.Time `json:"time"`
 	// Index numbers the messages delivered in this session here, from 1,
-	// for reading them back with Messages.
+	// for reading them back with Messages; it carries on across restarts.
 	Index uint64 `json:"index"`
 }
 
-// Messages returns the messages delivered in a session after index after
-// (at most LogLimit are kept).
+// Messages returns the messages delivered in a session after index after,
+// as many as Retention keeps; the same before and after a restart.
 func (s *Service) Messages(id string, after uint64) ([]Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	x, err := s.findLocked(id)
+	x, err := s.find(id)
 	if err != nil {
 		return nil, err
 	}
-	i, _ := slices.BinarySearchFunc(x.inbox, after+1, func(m Message, idx uint64) int { return cmp.Compare(m.Index, idx) })
-	return slices.Clone(x.inbox[i:]), nil
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.hist.after(after), nil
 }
