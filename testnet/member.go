@@ -152,7 +152,7 @@ func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.Wai
 	p.cmd.Stderr = m.log
 	// Its own process group keeps a terminal's Ctrl-C away from it (the
 	// harness stops it in order); Pdeathsig ends it with the harness.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p.cmd.SysProcAttr = childAttrs(true)
 	if err := p.cmd.Start(); err != nil {
 		m.mu.Unlock()
 		return fmt.Errorf("start %s: %w", m.plan.spec.Name, err)

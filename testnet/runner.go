@@ -527,10 +527,10 @@ func killNamespacePIDs(ctx context.Context, ns string) {
 	}
 	for _, pid := range pids {
 		log.Warnw("killing a process left in a namespace", "pid", pid, "namespace", ns)
-		syscall.Kill(pid, syscall.SIGKILL)
+		kill(pid, syscall.SIGKILL)
 	}
 	for _, pid := range pids {
-		for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+		for i := 0; i < 200 && kill(pid, 0) == nil; i++ {
 			select {
 			case <-ctx.Done():
 				return
@@ -616,8 +616,8 @@ func (r *runner) exec(ctx context.Context, env []string, timeout time.Duration, 
 	cmd.Dir = r.shared
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.SysProcAttr = childAttrs(true)
+	cmd.Cancel = func() error { return kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	res := cmdResult{stdout: stdout.Bytes(), stderr: stderr.Bytes()}

@@ -12,3 +12,7 @@ func childAttrs(group bool) *syscall.SysProcAttr {
 
 // supported says why this system cannot run scenarios, or nil.
 func supported() error { return nil }
+
+// kill sends sig to process pid (to its process group when pid is
+// negative).
+func kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
