@@ -200,7 +200,7 @@ func (m *member) startProc(ctx context.Context, argv, env []string, wg *sync.Wai
 		defer close(p.streamDone)
 		defer stream.Close()
 		for {
-			ev, err := stream.Next()
+			ev, err := stream.Next(sctx)
 			if err != nil {
 				if sctx.Err() == nil && !errors.Is(err, io.EOF) {
 					m.logf("event stream ended: %v", err)

@@ -6,6 +6,12 @@
 // A subscriber that falls more than its buffer behind is cut off rather than
 // allowed to stall the node: its Next returns the events it still holds and
 // then ErrOverflow. Sequence numbers let a reader see that it missed nothing.
+//
+// A hub made with the History option keeps its latest events, so that a
+// reader that reconnects can resume after the last event it saw
+// (SubscribeAfter). Where events it asks for are no longer kept, or never
+// reached the hub (Relay saw a gap), the subscription holds a Lost event
+// (type TypeLost, sequence number 0) in their place.
 package events
 
 import (
@@ -41,6 +47,39 @@ type Event struct {
 	Data any `json:"data"`
 }
 
+// TypeLost is the type of the event a subscription holds in place of
+// events it will not see; its Data is a Lost and its Seq is 0.
+const TypeLost = "events.lost"
+
+// Lost is the payload of a TypeLost event: the events From to To
+// (inclusive) are gone. To is 0 when the hub cannot tell how far the gap
+// goes (the reader's last event is newer than the hub's: its numbering
+// started again, as it does when the daemon restarts).
+type Lost struct {
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+	Reason string `json:"reason"`
+}
+
+// Reasons of a Lost event.
+const (
+	// LostPastHistory: the events are older than those the hub keeps.
+	LostPastHistory = "past-history"
+	// LostRestarted: the reader's last event is newer than any of the hub,
+	// which has started numbering again.
+	LostRestarted = "restarted"
+	// LostDropped: the events never reached the hub (a relayed stream
+	// fell behind).
+	LostDropped = "dropped"
+)
+
+// Option configures a Hub.
+type Option func(*Hub)
+
+// History makes a hub keep its latest n events for SubscribeAfter. Without
+// it a hub keeps none.
+func History(n int) Option { return func(h *Hub) { h.history = make([]Event, 0, max(n, 0)) } }
+
 // Hub fans events out to subscribers. Its methods are safe for concurrent
 // use; the zero value is not usable, call NewHub.
 type Hub struct {
@@ -48,13 +87,24 @@ type Hub struct {
 	seq    uint64
 	subs   map[*Sub]struct{}
 	closed bool
+	// history is a ring of the latest events, oldest at start once full.
+	history []Event
+	start   int
+	// relaying is set once Relay has seen an event.
+	relaying bool
 
 	wg       sync.WaitGroup
 	forwards []event.Subscription
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[*Sub]struct{}{}} }
+func NewHub(opts ...Option) *Hub {
+	h := &Hub{subs: map[*Sub]struct{}{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
 // Publish stamps an event and hands it to every subscriber without blocking.
 func (h *Hub) Publish(typ string, data any) {
@@ -64,12 +114,58 @@ func (h *Hub) Publish(typ string, data any) {
 		return
 	}
 	h.seq++
-	ev := Event{Seq: h.seq, Time: time.Now().UTC(), Type: typ, Data: data}
+	h.sendLocked(Event{Seq: h.seq, Time: time.Now().UTC(), Type: typ, Data: data})
+}
+
+// Relay publishes an event that another hub stamped, keeping its Seq and
+// Time, so that this hub (with its history) serves another's stream. The
+// first event relayed may have any number (the other hub's earlier events
+// came before this hub relayed them). An event numbered at or below the
+// last one relayed is dropped; one that skips numbers first hands the
+// subscribers a Lost event (LostDropped) for those it skipped.
+func (h *Hub) Relay(ev Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || ev.Seq <= h.seq {
+		return
+	}
+	if !h.relaying {
+		h.relaying = true
+		h.seq = ev.Seq - 1
+	}
+	if ev.Seq > h.seq+1 {
+		h.fanOutLocked(lostEvent(h.seq+1, ev.Seq-1, LostDropped))
+	}
+	h.seq = ev.Seq
+	h.sendLocked(ev)
+}
+
+// lostEvent is the TypeLost event for the events from to to.
+func lostEvent(from, to uint64, reason string) Event {
+	return Event{Time: time.Now().UTC(), Type: TypeLost, Data: Lost{From: from, To: to, Reason: reason}}
+}
+
+// sendLocked keeps ev in the history and hands it to every subscriber.
+func (h *Hub) sendLocked(ev Event) {
+	if c := cap(h.history); c > 0 {
+		if len(h.history) < c {
+			h.history = append(h.history, ev)
+		} else {
+			h.history[h.start] = ev
+			h.start = (h.start + 1) % c
+		}
+	}
+	h.fanOutLocked(ev)
+}
+
+// fanOutLocked hands ev to every subscriber, cutting off those whose
+// buffer is full.
+func (h *Hub) fanOutLocked(ev Event) {
 	for s := range h.subs {
 		select {
 		case s.ch <- ev:
 		default:
-			log.Warnw("event subscriber cut off", "type", typ, "buffer", cap(s.ch))
+			log.Warnw("event subscriber cut off", "type", ev.Type, "buffer", cap(s.ch))
 			s.endLocked(ErrOverflow)
 			delete(h.subs, s)
 		}
@@ -78,15 +174,79 @@ func (h *Hub) Publish(typ string, data any) {
 
 // Subscribe returns a subscription that holds up to buffer events.
 func (h *Hub) Subscribe(buffer int) *Sub {
-	s := &Sub{hub: h, ch: make(chan Event, buffer), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.subscribeLocked(nil, buffer)
+}
+
+func (h *Hub) subscribeLocked(replay []Event, buffer int) *Sub {
+	s := &Sub{hub: h, ch: make(chan Event, len(replay)+buffer), done: make(chan struct{})}
+	for _, ev := range replay {
+		s.ch <- ev
+	}
 	if h.closed {
 		s.endLocked(ErrClosed)
 		return s
 	}
 	h.subs[s] = struct{}{}
 	return s
+}
+
+// SubscribeAfter returns a subscription that first holds the kept events
+// numbered after `after`, then the new ones as Subscribe does (up to buffer
+// of them). When the hub no longer keeps some of the events after `after`,
+// a Lost event (LostPastHistory) comes first in their place; when `after`
+// is newer than the hub's last event (its numbering started again), a Lost
+// event (LostRestarted, To 0) comes first and then every kept event.
+// SubscribeAfter(0, n) replays the whole history.
+func (h *Hub) SubscribeAfter(after uint64, buffer int) *Sub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var replay []Event
+	kept := h.historyLocked()
+	switch {
+	case after > h.seq:
+		replay = append(replay, lostEvent(after+1, 0, LostRestarted))
+		after = 0
+	case after < h.seq && (len(kept) == 0 || kept[0].Seq > after+1):
+		// Events after `after` are gone: those before the oldest kept
+		// one, or all of them when nothing is kept.
+		to := h.seq
+		if len(kept) > 0 {
+			to = kept[0].Seq - 1
+		}
+		if to >= after+1 {
+			replay = append(replay, lostEvent(after+1, to, LostPastHistory))
+		}
+	}
+	prev := uint64(0)
+	for _, ev := range kept {
+		if ev.Seq <= after {
+			prev = ev.Seq
+			continue
+		}
+		if prev != 0 && ev.Seq > prev+1 { // Relay skipped these
+			replay = append(replay, lostEvent(prev+1, ev.Seq-1, LostDropped))
+		}
+		replay = append(replay, ev)
+		prev = ev.Seq
+	}
+	return h.subscribeLocked(replay, buffer)
+}
+
+// historyLocked returns the kept events, oldest first.
+func (h *Hub) historyLocked() []Event {
+	out := make([]Event, 0, len(h.history))
+	out = append(out, h.history[h.start:]...)
+	return append(out, h.history[:h.start]...)
+}
+
+// Last returns the sequence number of the hub's latest event (0 before the
+// first).
+func (h *Hub) Last() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seq
 }
 
 // Forward publishes every event of type evtType (a pointer to a value of the

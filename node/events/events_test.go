@@ -94,3 +94,103 @@ func TestForward(t *testing.T) {
 		t.Fatalf("Next = %+v, %v", ev, err)
 	}
 }
+
+// next returns the next event of s or fails the test.
+func next(t *testing.T, s *events.Sub) events.Event {
+	t.Helper()
+	ev, err := s.Next(ctx(t))
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return ev
+}
+
+func TestSubscribeAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after uint64
+		lost  *events.Lost
+		first uint64 // the first kept event replayed, 0 for none
+	}{
+		{"within the history", 4, nil, 5},
+		{"at the last event", 6, nil, 0},
+		{"just before the oldest", 2, nil, 3},
+		{"past the history", 0, &events.Lost{From: 1, To: 2, Reason: events.LostPastHistory}, 3},
+		{"further past", 1, &events.Lost{From: 2, To: 2, Reason: events.LostPastHistory}, 3},
+		{"newer than the hub", 9, &events.Lost{From: 10, To: 0, Reason: events.LostRestarted}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := events.NewHub(events.History(4))
+			defer h.Close()
+			for i := range 6 { // 1..6; the history keeps 3..6
+				h.Publish("x", i)
+			}
+			s := h.SubscribeAfter(tc.after, 8)
+			defer s.Close()
+			if tc.lost != nil {
+				ev := next(t, s)
+				if ev.Type != events.TypeLost || ev.Seq != 0 || ev.Data != *tc.lost {
+					t.Fatalf("first event %+v, want lost %+v", ev, *tc.lost)
+				}
+			}
+			if tc.first != 0 {
+				for want := tc.first; want <= 6; want++ {
+					if ev := next(t, s); ev.Seq != want {
+						t.Fatalf("replayed %+v, want seq %d", ev, want)
+					}
+				}
+			}
+			h.Publish("live", nil)
+			if ev := next(t, s); ev.Seq != 7 {
+				t.Fatalf("live event %+v, want seq 7", ev)
+			}
+		})
+	}
+}
+
+func TestSubscribeAfterReplaysExactlyTheMissed(t *testing.T) {
+	h := events.NewHub(events.History(16))
+	defer h.Close()
+	s := h.Subscribe(16)
+	h.Publish("a", 1)
+	last := next(t, s).Seq
+	s.Close()
+	h.Publish("b", 2)
+	h.Publish("c", 3)
+	r := h.SubscribeAfter(last, 16)
+	defer r.Close()
+	h.Publish("d", 4)
+	for _, want := range []string{"b", "c", "d"} {
+		if ev := next(t, r); ev.Type != want {
+			t.Fatalf("got %+v, want %s", ev, want)
+		}
+	}
+}
+
+func TestRelayKeepsNumbersAndReportsGaps(t *testing.T) {
+	h := events.NewHub(events.History(8))
+	defer h.Close()
+	live := h.Subscribe(8)
+	defer live.Close()
+	h.Relay(events.Event{Seq: 11, Type: "a"})     // the first may have any number
+	h.Relay(events.Event{Seq: 11, Type: "again"}) // dropped
+	h.Relay(events.Event{Seq: 14, Type: "b"})
+	for _, want := range []struct {
+		typ string
+		seq uint64
+	}{{"a", 11}, {events.TypeLost, 0}, {"b", 14}} {
+		if ev := next(t, live); ev.Type != want.typ || ev.Seq != want.seq {
+			t.Fatalf("got %+v, want %+v", ev, want)
+		}
+	}
+	r := h.SubscribeAfter(10, 8)
+	defer r.Close()
+	for _, want := range []string{"a", events.TypeLost, "b"} {
+		if ev := next(t, r); ev.Type != want {
+			t.Fatalf("replay: got %+v, want %s", ev, want)
+		}
+	}
+	if h.Last() != 14 {
+		t.Errorf("Last = %d", h.Last())
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/events"
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
@@ -268,6 +269,8 @@ func eventData(data any) (any, bool) {
 		return hostRequestView(d), true
 	case session.Gap:
 		return apitype.LostEvent{Sender: d.Sender, From: d.From, To: d.To}, true
+	case events.Lost:
+		return apitype.EventsLostEvent{From: d.From, To: d.To, Reason: d.Reason}, true
 	}
 	return nil, false
 }

@@ -60,12 +60,55 @@ func decodeJSON(data []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return jsonError(err)
+		e := jsonError(err)
+		if strings.Contains(e.Message, "unknown field") {
+			// Say what the endpoint takes (the OpenAPI document has it too).
+			e.Message = strings.TrimSuffix(e.Message, ".") + "; it takes " + strings.Join(jsonFields(reflect.TypeOf(v)), ", ") + "."
+		}
+		return e
 	}
 	if _, err := d.Token(); !errors.Is(err, io.EOF) {
 		return badRequest("request body has data after its JSON object")
 	}
 	return nil
+}
+
+// jsonFields lists the JSON names of the fields of the struct t (or *t)
+// as encoding/json decodes them: embedded structs' fields included, an
+// outer field hiding an embedded one of the same name.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		t = deref(t)
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		var embedded []reflect.Type
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-" || (!f.IsExported() && !f.Anonymous):
+			case f.Anonymous && name == "":
+				embedded = append(embedded, f.Type)
+			default:
+				if name == "" {
+					name = f.Name
+				}
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, name)
+				}
+			}
+		}
+		for _, e := range embedded {
+			walk(e)
+		}
+	}
+	walk(t)
+	return out
 }
 
 // jsonError turns an error of encoding/json into an *apitype.Error.

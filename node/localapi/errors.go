@@ -130,7 +130,7 @@ var mappings = []mapping{
 	{psession.ErrTooLarge, apitype.CodeMessageTooLarge, http.StatusBadRequest, ""},
 	{reach.ErrNoDHT, apitype.CodeNoDHT, http.StatusConflict, "start the daemon with --relay or --bootstrap"},
 	{reach.ErrStale, apitype.CodeRecordStale, http.StatusNotFound, "the peer has not been online in the Internet scope lately"},
-	{events.ErrOverflow, apitype.CodeEventsOverflow, http.StatusServiceUnavailable, "reconnect to the event stream"},
+	{events.ErrOverflow, apitype.CodeEventsOverflow, http.StatusServiceUnavailable, "reconnect with Last-Event-ID set to the last event's id to get the events missed"},
 }
 
 // toError turns any error a handler returns into an *apitype.Error.

@@ -216,14 +216,12 @@ func FuzzHandlers(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Server{n: n}
-	s.streams, s.endStreams = context.WithCancel(context.Background())
+	s := newServer(n)
 	f.Cleanup(func() {
-		s.endStreams()
+		s.closeEvents()
 		n.Close()
 	})
-	mux := http.NewServeMux()
-	s.routes(mux)
+	mux := s.handler()
 
 	// A contact, an application and a session for the seeds to name.
 	bobID, err := contacts.GenerateIdentity()

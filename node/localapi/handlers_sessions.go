@@ -55,7 +55,32 @@ func (s *Server) sessionInvite(r *http.Request) (apitype.SessionInviteResponse, 
 }
 
 func (s *Server) sessionOp(op func(id string) (sessions.View, error)) func(*http.Request) (apitype.Session, error) {
-	return func(r *http.Request) (apitype.Session, error) { return sessionResult(op(r.PathValue("id"))) }
+	return func(r *http.Request) (apitype.Session, error) {
+		v, err := op(r.PathValue("id"))
+		return sessionResult(v, s.sessionError(r.PathValue("id"), err))
+	}
+}
+
+// sessionError tells a node that is no longer in a session why, where the
+// session service only says it is not a member "(yet)": its host removed
+// it, or it left.
+func (s *Server) sessionError(id string, err error) error {
+	if !errors.Is(err, sessions.ErrNotJoined) {
+		return err
+	}
+	v, gerr := s.n.Sessions().Get(id)
+	if gerr != nil {
+		return err
+	}
+	switch apitype.Standing(v.Me) {
+	case apitype.StandingRemoved:
+		return &apitype.Error{Status: http.StatusConflict, Code: apitype.CodeRemovedFromSession,
+			Message: "The host removed you from this session; you read nothing sent after that, and can send nothing."}
+	case apitype.StandingLeft:
+		return &apitype.Error{Status: http.StatusConflict, Code: apitype.CodeLeftSession,
+			Message: "You left this session; ask its host to invite you again."}
+	}
+	return err
 }
 
 func (s *Server) sessionRemove(r *http.Request) (apitype.Session, error) {
@@ -71,7 +96,8 @@ func (s *Server) sessionRemove(r *http.Request) (apitype.Session, error) {
 }
 
 func (s *Server) sessionLeave(r *http.Request) (apitype.Session, error) {
-	return sessionResult(s.n.Sessions().Leave(r.Context(), r.PathValue("id")))
+	v, err := s.n.Sessions().Leave(r.Context(), r.PathValue("id"))
+	return sessionResult(v, s.sessionError(r.PathValue("id"), err))
 }
 
 func (s *Server) sessionSend(r *http.Request) (apitype.Message, error) {
@@ -81,7 +107,7 @@ func (s *Server) sessionSend(r *http.Request) (apitype.Message, error) {
 	}
 	m, err := s.n.Sessions().Send(r.Context(), r.PathValue("id"), req.Data)
 	if err != nil {
-		return apitype.Message{}, err
+		return apitype.Message{}, s.sessionError(r.PathValue("id"), err)
 	}
 	return messageView(m), nil
 }

@@ -2,6 +2,7 @@ package localapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -105,6 +106,10 @@ func TestRawRequests(t *testing.T) {
 		code               string
 	}{
 		{"GET", "/v2/nothing", "", 404, "not_found"},
+		{"DELETE", "/v1/id", "", 405, "method_not_allowed"},
+		{"PUT", "/v1/contacts/Bob/card", "", 405, "method_not_allowed"},
+		{"POST", "/v1/contacts", `{"app":"x"}`, 400, "bad_request"},
+		{"GET", "/v1/events?last_event_id=x", "", 400, "bad_event_id"},
 		{"POST", "/v1/contacts", "{not json", 400, "bad_request"},
 		{"POST", "/v1/contacts", `{"card":"x","surprise":1}`, 400, "bad_request"},
 		{"POST", "/v1/contacts", `{"card":"` + strings.Repeat("A", 300<<10) + `"}`, 400, "bad_request"},
@@ -117,8 +122,11 @@ func TestRawRequests(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), `"code":"`+tc.code+`"`) {
-			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.code)
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), `"code":"`+tc.code+`"`) || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %s %s, want %d %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status, tc.code)
+		}
+		if tc.status == 405 && resp.Header.Get("Allow") == "" {
+			t.Errorf("%s %s: 405 without an Allow header", tc.method, tc.path)
 		}
 	}
 }
@@ -170,8 +178,91 @@ func TestEventStreamDeliversChanges(t *testing.T) {
 	if _, err := a.AddContact(ctx(t), apitype.AddContactRequest{Card: card.Card}); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := s.Next()
+	ev, err := s.Next(ctx(t))
 	if err != nil || ev.Type != "contact.changed" || !strings.Contains(string(ev.Data), card.PeerID.String()) {
 		t.Fatalf("Next = %+v, %v", ev, err)
+	}
+}
+
+// next returns the next event of s within the test's context.
+func next(t *testing.T, s *client.EventStream) apitype.Event {
+	t.Helper()
+	ev, err := s.Next(ctx(t))
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return ev
+}
+
+// TestEventStreamResumes disconnects a stream, makes events happen, and
+// reconnects after the last event it read: it gets exactly the missed
+// ones, then the live ones.
+func TestEventStreamResumes(t *testing.T) {
+	_, a, _ := serve(t, "Alice")
+	s, err := a.Events(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetName(ctx(t), "desk"); err != nil {
+		t.Fatal(err)
+	}
+	first := next(t, s)
+	if first.Type != apitype.EventMyName || first.Seq == 0 {
+		t.Fatalf("first event %+v", first)
+	}
+	s.Close()
+	// While disconnected: three name changes.
+	for _, name := range []string{"one", "two", "three"} {
+		if _, err := a.SetName(ctx(t), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := a.Events(ctx(t), client.After(s.LastSeq()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i, want := range []string{"one", "two", "three"} {
+		ev := next(t, r)
+		var d apitype.MyNameEvent
+		json.Unmarshal(ev.Data, &d)
+		if ev.Seq != first.Seq+uint64(i)+1 || ev.Type != apitype.EventMyName || d.Name != want {
+			t.Fatalf("missed event %d: %+v (%s), want seq %d, name %s", i, ev, ev.Data, first.Seq+uint64(i)+1, want)
+		}
+	}
+	if _, err := a.SetName(ctx(t), "live"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, r); ev.Seq != first.Seq+4 || !strings.Contains(string(ev.Data), "live") {
+		t.Fatalf("live event %+v", ev)
+	}
+}
+
+// TestEventStreamPastTheBufferAndFilter: a Last-Event-ID newer than any
+// event (the daemon restarted since) gets an events.lost event first; a
+// ?types= filter lets through only the types asked for, and events.lost.
+func TestEventStreamPastTheBufferAndFilter(t *testing.T) {
+	_, a, _ := serve(t, "Alice")
+	if _, err := a.SetName(ctx(t), "desk"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.Events(ctx(t), client.After(1<<40), client.Types("me.presence."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := next(t, s)
+	var lost apitype.EventsLostEvent
+	if err := json.Unmarshal(ev.Data, &lost); err != nil || ev.Type != apitype.EventsLost || ev.Seq != 0 || lost.Reason != "restarted" || lost.From != 1<<40+1 {
+		t.Fatalf("first event %+v %s, want events.lost (restarted)", ev, ev.Data)
+	}
+	if _, err := a.SetName(ctx(t), "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetPresence(ctx(t), apitype.Presence{Status: apitype.StatusBusy}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, s); ev.Type != apitype.EventMyPresence {
+		t.Fatalf("filtered stream sent %+v", ev)
 	}
 }

@@ -10,12 +10,10 @@
 package localapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -27,6 +25,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/events"
 	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 )
@@ -57,8 +56,6 @@ const (
 	maxHeaderBytes = 64 << 10
 )
 
-// maxSocketPath is the longest path a unix socket may have on Linux.
-const maxSocketPath = 107
 
 // ErrDaemonRunning means another daemon serves the data directory's socket.
 var ErrDaemonRunning = errors.New("localapi: a daemon is already running for this data directory")
@@ -67,8 +64,8 @@ var ErrDaemonRunning = errors.New("localapi: a daemon is already running for thi
 // a daemon that died is removed; one that answers is ErrDaemonRunning.
 func Listen(home string) (net.Listener, error) {
 	path := apitype.SocketPath(home)
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("localapi: socket path %s is longer than %d bytes; use a shorter --home", path, maxSocketPath)
+	if err := apitype.CheckSocketPath(path); err != nil {
+		return nil, fmt.Errorf("localapi: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
@@ -94,12 +91,25 @@ type Server struct {
 	n   *node.Node
 	srv *http.Server
 	wg  sync.WaitGroup
-	// streams ends the event streams at Close, which http.Server.Shutdown
-	// would otherwise wait for.
+	// streams ends the event streams and the relay of the node's events at
+	// Close, which http.Server.Shutdown would otherwise wait for.
 	streams    context.Context
 	endStreams context.CancelFunc
+	// hub relays the node's events, keeping the latest eventHistory of
+	// them for streams that resume (see sse.go).
+	hub *events.Hub
 
 	closeOnce sync.Once
+}
+
+// newServer returns a server of n that relays its events; the caller
+// serves its handler. Close (or, in tests, closeEvents) stops the relay.
+func newServer(n *node.Node) *Server {
+	s := &Server{n: n, hub: events.NewHub(events.History(eventHistory))}
+	s.streams, s.endStreams = context.WithCancel(context.Background())
+	sub := n.Events() // before New returns: no event is missed
+	s.wg.Go(func() { s.relayEvents(sub) })
+	return s
 }
 
 // Serve starts serving the API of n on l in the background. Close stops it.
@@ -111,12 +121,9 @@ func Serve(n *node.Node, l net.Listener) *Server {
 type timeouts struct{ header, body, idle time.Duration }
 
 func serve(n *node.Node, l net.Listener, t timeouts) *Server {
-	s := &Server{n: n}
-	s.streams, s.endStreams = context.WithCancel(context.Background())
-	mux := http.NewServeMux()
-	s.routes(mux)
+	s := newServer(n)
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           s.handler(),
 		ReadHeaderTimeout: t.header,
 		ReadTimeout:       t.body,
 		IdleTimeout:       t.idle,
@@ -141,92 +148,9 @@ func (s *Server) Close() error {
 			err = s.srv.Close()
 		}
 		s.wg.Wait()
+		s.hub.Close()
 	})
 	return err
-}
-
-func (s *Server) routes(mux *http.ServeMux) {
-	handle(mux, "GET /v1/id", s.id)
-	handle(mux, "GET /v1/card", s.card)
-	handle(mux, "GET /v1/contacts", s.listContacts)
-	handle(mux, "POST /v1/contacts", s.addContact)
-	handle(mux, "GET /v1/contacts/{peer}", s.showContact)
-	handle(mux, "PATCH /v1/contacts/{peer}", s.updateContact)
-	handle(mux, "DELETE /v1/contacts/{peer}", s.removeContact)
-	handle(mux, "GET /v1/contacts/{peer}/card", s.exportContact)
-	handle(mux, "POST /v1/contacts/{peer}/locate", s.locate)
-	handle(mux, "POST /v1/cards/check", s.checkCard)
-	handle(mux, "POST /v1/cards/endorse", s.endorse)
-	handle(mux, "POST /v1/ping", s.ping)
-	handle(mux, "GET /v1/scope", s.getScope)
-	handle(mux, "POST /v1/signin", s.signIn)
-	handle(mux, "POST /v1/signout", s.signOut)
-	handle(mux, "GET /v1/near", s.listNear)
-	handle(mux, "POST /v1/near/{peer}/contact", s.addNear)
-	handle(mux, "GET /v1/me/endpoint", s.myEndpoint)
-	handle(mux, "PUT /v1/me/presence", s.setPresence)
-	handle(mux, "PUT /v1/me/name", s.setName)
-	handle(mux, "POST /v1/me/apps", s.registerApp)
-	handle(mux, "DELETE /v1/me/apps/{id}", s.removeApp)
-	handle(mux, "PUT /v1/me/objects/{id}", s.setObject)
-	handle(mux, "DELETE /v1/me/objects/{id}", s.removeObject)
-	handle(mux, "GET /v1/peers/{peer}/endpoint", s.peerEndpoint)
-	handle(mux, "POST /v1/peers/{peer}/watch", s.watchPeer)
-	handle(mux, "DELETE /v1/peers/{peer}/watch", s.unwatchPeer)
-	handle(mux, "GET /v1/watching", s.watching)
-	handle(mux, "POST /v1/invitations", s.invite)
-	handle(mux, "GET /v1/invitations", s.listInvitations)
-	handle(mux, "GET /v1/invitations/policy", s.getPolicy)
-	handle(mux, "PUT /v1/invitations/policy", s.setPolicy)
-	handle(mux, "POST /v1/invitations/cancel-unanswered", s.cancelUnanswered)
-	handle(mux, "GET /v1/invitations/{id}", s.showInvitation)
-	handle(mux, "POST /v1/invitations/{id}/accept", answerInvitation(s.n.Invitations().Accept))
-	handle(mux, "POST /v1/invitations/{id}/decline", answerInvitation(s.n.Invitations().Decline))
-	handle(mux, "POST /v1/invitations/{id}/cancel", answerInvitation(s.n.Invitations().Cancel))
-	handle(mux, "POST /v1/sessions", s.createSession)
-	handle(mux, "GET /v1/sessions", s.listSessions)
-	handle(mux, "GET /v1/sessions/{id}", s.showSession)
-	handle(mux, "POST /v1/sessions/{id}/invite", s.sessionInvite)
-	handle(mux, "POST /v1/sessions/{id}/cancel-unanswered", s.sessionOp(s.n.Sessions().CancelUnanswered))
-	handle(mux, "POST /v1/sessions/{id}/start", s.sessionOp(s.n.Sessions().Start))
-	handle(mux, "POST /v1/sessions/{id}/end", s.sessionOp(s.n.Sessions().End))
-	handle(mux, "POST /v1/sessions/{id}/remove", s.sessionRemove)
-	handle(mux, "POST /v1/sessions/{id}/leave", s.sessionLeave)
-	handle(mux, "POST /v1/sessions/{id}/send", s.sessionSend)
-	handle(mux, "GET /v1/sessions/{id}/messages", s.sessionMessages)
-	handle(mux, "POST /v1/host-requests", s.hostRequest)
-	handle(mux, "GET /v1/host-requests", s.listHostRequests)
-	handle(mux, "POST /v1/host-requests/{id}/accept", s.answerHostRequest(true))
-	handle(mux, "POST /v1/host-requests/{id}/decline", s.answerHostRequest(false))
-	mux.HandleFunc("GET /v1/events", s.events)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, nil, &apitype.Error{Status: http.StatusNotFound, Code: apitype.CodeNotFound,
-			Message: fmt.Sprintf("No API endpoint %s %s.", sentence.Cut(r.Method, maxQuoted), sentence.Cut(r.URL.Path, maxQuoted))})
-	})
-}
-
-// handle registers a JSON endpoint: it reads the request body (see
-// readBody), then fn's result is encoded as the answer, its error as an
-// error body.
-func handle[T any](mux *http.ServeMux, pattern string, fn func(r *http.Request) (T, error)) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(w, r)
-		if err != nil {
-			writeError(w, r, nil, err)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		v, err := fn(r)
-		if err != nil {
-			writeError(w, r, body, err)
-			return
-		}
-		setWriteDeadline(w)
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(v); err != nil {
-			log.Debugw("write response", "error", err)
-		}
-	})
 }
 
 // setWriteDeadline gives the answer writeTimeout to reach the client.

@@ -51,31 +51,20 @@ func serveWith(t *testing.T, name string, start func(*node.Node, net.Listener) *
 // nextEvent waits for the next event of type typ on s, within d.
 func nextEvent(t *testing.T, s *client.EventStream, typ string, d time.Duration) apitype.Event {
 	t.Helper()
-	type result struct {
-		ev  apitype.Event
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		for {
-			ev, err := s.Next()
-			if err != nil || ev.Type == typ {
-				ch <- result{ev, err}
-				return
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		ev, err := s.Next(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no %s event within %v", typ, d)
 		}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("event stream: %v", r.err)
+		if err != nil {
+			t.Fatalf("event stream: %v", err)
 		}
-		return r.ev
-	case <-time.After(d):
-		s.Close() // ends the goroutine
-		t.Fatalf("no %s event within %v", typ, d)
+		if ev.Type == typ {
+			return ev
+		}
 	}
-	return apitype.Event{}
 }
 
 // TestSlowClientsAreCut opens 300 connections that send a request body a

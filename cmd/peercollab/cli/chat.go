@@ -84,7 +84,7 @@ func (e *Env) chat(ctx context.Context, in io.Reader, sid string, history bool) 
 	done := make(chan error, 1)
 	go func() {
 		for {
-			ev, err := stream.Next()
+			ev, err := stream.Next(ctx)
 			if err != nil {
 				done <- nil
 				return

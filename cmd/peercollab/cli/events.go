@@ -32,7 +32,7 @@ it causes the events it wants to see.`,
 			// wait for this line before it causes the events it wants.
 			fmt.Fprintln(e.Stderr, "Following the node's events; Ctrl-C stops.")
 			for {
-				ev, err := s.Next()
+				ev, err := s.Next(ctx)
 				if err != nil {
 					if ctx.Err() != nil || errors.Is(err, io.EOF) {
 						return nil

@@ -126,7 +126,7 @@ func (e *Env) waitBatch(ctx context.Context, s *client.EventStream, list apitype
 		if cur.Tally.Done() {
 			return cur, nil
 		}
-		ev, err := s.Next()
+		ev, err := s.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return cur, errors.New("interrupted; the invitations go on (see `peercollab invitations`)")

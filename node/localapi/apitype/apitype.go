@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -27,6 +28,26 @@ const SocketFile = "api.sock"
 
 // SocketPath returns the API socket of the data directory home.
 func SocketPath(home string) string { return filepath.Join(home, SocketFile) }
+
+// MaxSocketPath is the longest path, in bytes, that a unix socket may have
+// on this system: the size of sun_path less its terminating NUL (107 on
+// Linux and Windows, 103 on macOS and the BSDs).
+func MaxSocketPath() int {
+	switch runtime.GOOS {
+	case "linux", "android", "windows":
+		return 107
+	}
+	return 103
+}
+
+// CheckSocketPath returns an error that says what to do when path is too
+// long for a unix socket, as the API socket of a deep data directory is.
+func CheckSocketPath(path string) error {
+	if n := len(path); n > MaxSocketPath() {
+		return fmt.Errorf("the API socket %s would be %d bytes long, more than the %d a unix socket may have; use a shorter --home", path, n, MaxSocketPath())
+	}
+	return nil
+}
 
 // Environment variables in which the daemon hands a launched application
 // the invitation that launched it.

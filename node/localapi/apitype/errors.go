@@ -40,6 +40,18 @@ const (
 	// CodeNoDaemon is the client's own: no daemon answers on the socket.
 	// No daemon sends it.
 	CodeNoDaemon = "no_daemon"
+	// CodeHomeTooLong is the client's own too: the data directory's path
+	// is too long for its API socket (see CheckSocketPath).
+	CodeHomeTooLong = "home_too_long"
+	// CodeMethodNotAllowed: the endpoint exists, but not with this method;
+	// the Allow header lists those it takes.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeBadEventID: a Last-Event-ID (header or last_event_id parameter)
+	// that is not an event's sequence number.
+	CodeBadEventID = "bad_event_id"
+	// CodeBadLogLevel: a log level that is not debug, info, warn, error,
+	// dpanic, panic or fatal, or a subsystem with no logger.
+	CodeBadLogLevel = "bad_log_level"
 )
 
 // Codes of bad values in a request: each is a 400.
@@ -159,8 +171,12 @@ const (
 	CodeSessionNotRunning   = "session_not_running"
 	// CodeSessionStarted: the session has started; it takes no more
 	// invitations.
-	CodeSessionStarted      = "session_started"
-	CodeNotMember           = "not_member"
+	CodeSessionStarted = "session_started"
+	CodeNotMember      = "not_member"
+	// CodeRemovedFromSession and CodeLeftSession: this node no longer
+	// takes part in the session, removed by its host or gone itself.
+	CodeRemovedFromSession  = "removed_from_session"
+	CodeLeftSession         = "left_session"
 	CodeNoSessionKey        = "no_session_key"
 	CodeHostRequestNotFound = "host_request_not_found"
 	CodeHostRequestAnswered = "host_request_answered"

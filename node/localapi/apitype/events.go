@@ -12,9 +12,16 @@ import (
 // "id:" line (Seq), an "event:" line (Type) and a "data:" line holding the
 // Event as JSON. A stream cut off by the daemon ends with an "error" event
 // whose data is an ErrorBody.
+//
+// A stream opened with the Last-Event-ID header (or the last_event_id
+// parameter) set to an event's Seq resumes after that event: the daemon
+// keeps its latest EventHistory events. Events it no longer keeps are
+// replaced by one EventsLost event; see GET /v1/events in the OpenAPI
+// document.
 type Event struct {
 	// Seq numbers the daemon's events from 1, without gaps, so that a
-	// reader sees whether it missed any.
+	// reader sees whether it missed any; it starts at 1 again when the
+	// daemon restarts. An EventsLost event has Seq 0.
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"`
 	// Type is one of the Event* names; it says what Data holds.
@@ -22,8 +29,17 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 }
 
+// EventHistory is how many of its latest events the daemon keeps for
+// streams that resume.
+const EventHistory = 1024
+
 // Event types, with the type of their payload.
 const (
+	// EventsLost: events this stream will not deliver, because the daemon
+	// no longer keeps them, or numbered them before it restarted
+	// (EventsLostEvent). It has no "id:" line and Seq 0, and is sent
+	// whatever ?types= asks for.
+	EventsLost = "events.lost"
 	// EventContact: a contact was added, changed or removed (ContactEvent).
 	EventContact = "contact.changed"
 	// EventMe: the node's own contact entry changed (ContactEvent).
@@ -145,4 +161,15 @@ type LostEvent struct {
 	Sender peer.ID `json:"sender"`
 	From   uint64  `json:"from"`
 	To     uint64  `json:"to"`
+}
+
+// EventsLostEvent is the payload of EventsLost: the events numbered From to
+// To (inclusive) will not come. Reason is past-history (older than the
+// daemon keeps), restarted (the Last-Event-ID is newer than the daemon's
+// last event: it restarted, and To is 0), or dropped (the daemon itself
+// missed them).
+type EventsLostEvent struct {
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+	Reason string `json:"reason"`
 }

@@ -22,6 +22,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/peercollab/peercollab/node/localapi/apitype"
@@ -97,6 +99,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 // send performs a request and turns transport failures and error answers
 // into *apitype.Error.
 func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	if err := apitype.CheckSocketPath(c.socket); err != nil {
+		return nil, &apitype.Error{Code: apitype.CodeHomeTooLong, Message: sentence.Make(err.Error(), "")}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://peercollab"+path, body)
 	if err != nil {
 		return nil, err
@@ -415,34 +420,91 @@ func (c *Client) AnswerHostRequest(ctx context.Context, id string, accept bool) 
 }
 
 // EventStream is an open event stream. Next and Close may be called from
-// different goroutines.
+// different goroutines; Next from one goroutine at a time.
 type EventStream struct {
-	body io.ReadCloser
-	sc   *bufio.Scanner
+	body   io.ReadCloser
+	cancel context.CancelFunc
+	// events carries what the reading goroutine parsed; ended is closed
+	// once it stops, err (set before) saying why.
+	events chan apitype.Event
+	ended  chan struct{}
+	err    error
+	closed chan struct{}
+	last   atomic.Uint64
+
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
-// Events opens the node's event stream. Events published before the call
-// are not replayed.
-func (c *Client) Events(ctx context.Context) (*EventStream, error) {
-	resp, err := c.send(ctx, "GET", "/v1/events", nil)
+// ErrStreamClosed is what Next returns once the stream was closed.
+var ErrStreamClosed = errors.New("client: event stream closed")
+
+// EventsOption changes what an event stream delivers.
+type EventsOption func(*url.Values)
+
+// After resumes a stream after the event numbered seq (an Event's Seq, as
+// LastSeq returns it): the daemon sends the events after it that it still
+// keeps, an apitype.EventsLost event in place of those it no longer keeps,
+// then the new ones.
+func After(seq uint64) EventsOption {
+	return func(q *url.Values) { q.Set("last_event_id", strconv.FormatUint(seq, 10)) }
+}
+
+// Types limits a stream to the events whose type is one of types or starts
+// with one ("session." for every session event). apitype.EventsLost events
+// come whatever the filter.
+func Types(types ...string) EventsOption {
+	return func(q *url.Values) {
+		if len(types) > 0 {
+			q.Add("types", strings.Join(types, ","))
+		}
+	}
+}
+
+// Events opens the node's event stream: ctx bounds the opening only; the
+// stream lasts until Close, or until the daemon ends it. Without After,
+// events published before the call are not replayed.
+func (c *Client) Events(ctx context.Context, opts ...EventsOption) (*EventStream, error) {
+	q := url.Values{}
+	for _, o := range opts {
+		o(&q)
+	}
+	path := "/v1/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	// The stream's own context, so that it outlives ctx; ctx still
+	// cancels the opening.
+	sctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel)
+	resp, err := c.send(sctx, "GET", path, nil)
+	stopped := stop()
 	if err != nil {
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	return &EventStream{body: resp.Body, sc: sc}, nil
+	if !stopped { // ctx ended just as the answer came
+		resp.Body.Close()
+		cancel()
+		return nil, ctx.Err()
+	}
+	s := &EventStream{body: resp.Body, cancel: cancel, events: make(chan apitype.Event), ended: make(chan struct{}), closed: make(chan struct{})}
+	s.wg.Go(s.read)
+	return s, nil
 }
 
-// Next returns the next event; decode its Data by its Type (see the
-// apitype.Event* names). It returns io.EOF when the daemon ends the
-// stream, and the daemon's *apitype.Error when it cuts the stream off.
-// Cancel the context given to Events, or call Close, to stop a pending
-// Next.
-func (s *EventStream) Next() (apitype.Event, error) {
+// read parses the stream into s.events until it ends.
+func (s *EventStream) read() {
+	defer close(s.ended)
+	sc := bufio.NewScanner(s.body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var typ string
 	var data []byte
-	for s.sc.Scan() {
-		line := s.sc.Text()
+	for sc.Scan() {
+		line := sc.Text()
 		switch {
 		case line == "":
 			if data == nil {
@@ -451,26 +513,76 @@ func (s *EventStream) Next() (apitype.Event, error) {
 			if typ == "error" {
 				var eb apitype.ErrorBody
 				if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
-					return apitype.Event{}, eb.Error
+					s.err = eb.Error
+				} else {
+					s.err = fmt.Errorf("client: event stream error: %s", data)
 				}
-				return apitype.Event{}, fmt.Errorf("client: event stream error: %s", data)
+				return
 			}
 			var ev apitype.Event
 			if err := json.Unmarshal(data, &ev); err != nil {
-				return apitype.Event{}, fmt.Errorf("client: bad event: %w", err)
+				s.err = fmt.Errorf("client: bad event: %w", err)
+				return
 			}
-			return ev, nil
-		case strings.HasPrefix(line, "event: "):
-			typ = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			data = append(data, strings.TrimPrefix(line, "data: ")...)
+			typ, data = "", nil
+			select {
+			case s.events <- ev:
+			case <-s.stopped():
+				s.err = ErrStreamClosed
+				return
+			}
+		case strings.HasPrefix(line, "event:"):
+			typ = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")...)
 		}
 	}
-	if err := s.sc.Err(); err != nil {
-		return apitype.Event{}, err
+	s.err = sc.Err()
+	select {
+	case <-s.stopped():
+		s.err = ErrStreamClosed
+	default:
+		if s.err == nil {
+			s.err = io.EOF
+		}
 	}
-	return apitype.Event{}, io.EOF
 }
 
-// Close ends the stream.
-func (s *EventStream) Close() error { return s.body.Close() }
+// stopped is closed once Close was called.
+func (s *EventStream) stopped() <-chan struct{} { return s.closed }
+
+// Next returns the next event; decode its Data by its Type (see the
+// apitype.Event* names). It returns ctx's error when ctx ends first (the
+// stream stays usable), io.EOF when the daemon ends the stream, the
+// daemon's *apitype.Error when it cuts the stream off (reconnect with
+// After(s.LastSeq()) to get what was missed), and ErrStreamClosed after
+// Close.
+func (s *EventStream) Next(ctx context.Context) (apitype.Event, error) {
+	select {
+	case ev := <-s.events:
+		if ev.Seq != 0 {
+			s.last.Store(ev.Seq)
+		}
+		return ev, nil
+	case <-s.ended:
+		return apitype.Event{}, s.err
+	case <-ctx.Done():
+		return apitype.Event{}, ctx.Err()
+	}
+}
+
+// LastSeq is the Seq of the last event Next returned (0 before the first),
+// to resume a new stream after it with After.
+func (s *EventStream) LastSeq() uint64 { return s.last.Load() }
+
+// Close ends the stream and waits for its reading goroutine. It is
+// idempotent.
+func (s *EventStream) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.cancel()
+		s.body.Close()
+		s.wg.Wait()
+	})
+	return nil
+}
