@@ -52,7 +52,7 @@ type rig struct {
 	answer []byte
 }
 
-func newRig(f *testing.F) *rig {
+func newRig(f testing.TB) *rig {
 	f.Helper()
 	mn, err := mocknet.FullMeshConnected(2)
 	if err != nil {

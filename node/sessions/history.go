@@ -110,13 +110,16 @@ func (x *sess) keepLocked(d *psession.Data) bool {
 
 // deliverLocked hands messages now in order to the application: it opens
 // them (but own, this node's own message, whose payload it is given),
-// stores them in the history with the session's progress in one write,
-// and then publishes them.
+// stores them in the history in one write, and then publishes them. The
+// history records say how far the session came (see restoreProgress); the
+// progress record is written with them only when they do not: when old
+// records are dropped, and after a skip.
 func (x *sess) deliverLocked(ds []*psession.Data, own *psession.Data, payload []byte) []Message {
 	if len(ds) == 0 {
 		return nil
 	}
 	var b state.Batch
+	stale := x.progressStale
 	now := time.Now().UTC()
 	out := make([]Message, 0, len(ds))
 	for _, d := range ds {
@@ -134,7 +137,10 @@ func (x *sess) deliverLocked(ds []*psession.Data, own *psession.Data, payload []
 		x.hist.add(delivered{Message: m, data: d, size: sizeOf(d)}, x.s.keep, &b)
 		out = append(out, m)
 	}
-	b.Put(progressBucket, x.id, x.progressLocked())
+	if stale || b.Len() > len(out) { // a skip before, or records dropped
+		b.Put(progressBucket, x.id, x.progressLocked())
+		x.progressStale = false
+	}
 	if err := x.s.cfg.State.Write(&b); err != nil {
 		log.Errorw("store session messages", "session", x.id, "error", err)
 	}
@@ -200,10 +206,25 @@ func (s *Service) load() ([]*sess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load session history: %w", err)
 	}
+	for _, x := range out {
+		x.restoreProgress()
+	}
 	if err := s.cfg.State.Write(&b); err != nil {
 		log.Errorw("remove session history beyond the retention", "error", err)
 	}
 	return out, nil
+}
+
+// restoreProgress takes from the history how far the session came beyond
+// its progress record: each sender's position past its last message kept,
+// this node's last number, the last index. Called before the session runs.
+func (x *sess) restoreProgress() {
+	for _, d := range x.hist.msgs {
+		x.order.Start(d.Sender, d.Seq+1)
+		if d.Sender == x.me {
+			x.mySeq = max(x.mySeq, d.Seq)
+		}
+	}
 }
 
 // errBadMessage means a stored message does not hold together.
@@ -226,4 +247,16 @@ func (x *sess) restoreMessage(index uint64, r record, b *state.Batch) error {
 		data: &d, size: sizeOf(&d)}, x.s.keep, b)
 	x.keepLocked(&d)
 	return nil
+}
+
+// saveProgressLocked stores the progress record when it is stale.
+func (x *sess) saveProgressLocked() {
+	if !x.progressStale {
+		return
+	}
+	if err := x.s.cfg.State.Put(progressBucket, x.id, x.progressLocked()); err != nil {
+		log.Errorw("store session progress", "session", x.id, "error", err)
+		return
+	}
+	x.progressStale = false
 }

@@ -181,7 +181,9 @@ func (x *sess) repair(ctx context.Context) {
 		}
 		if now.Sub(first) > giveUpAfter {
 			log.Warnw("messages lost", "session", x.id, "peer", g.Sender, "from", g.From, "to", g.To)
+			x.progressStale = true
 			x.deliverLocked(x.order.Skip(g.Sender, g.To+1), nil, nil)
+			x.saveProgressLocked()
 			x.s.cfg.Hub.Publish(EvtLost, g)
 			continue
 		}

@@ -55,6 +55,9 @@ type sess struct {
 	gaps    map[session.Gap]time.Time             // when each gap was first seen
 	hist    history                               // what was delivered here
 	mySeq   uint64
+	// progressStale: the order moved on where the history does not say so
+	// (a skip); the progress record goes with the next write.
+	progressStale bool
 
 	invitationID string
 	err          string
@@ -110,9 +113,12 @@ func newSess(s *Service, id, app string, host peer.ID, hosting bool) *sess {
 
 // progress is how far a session has come here: the position reached in
 // each sender's messages, the last sequence number used, and how many
-// messages were delivered. It is stored with every message sent and
-// delivered, in the same write as the message's history record, before
-// anyone hears of the message.
+// messages were delivered. The history records of the messages sent and
+// delivered, written in one write before anyone hears of a message, carry
+// it on (see restoreProgress), so that a node killed a moment later neither
+// delivers a message twice nor uses a number twice; the progress record
+// itself is written only where they cannot: when old records are dropped,
+// and after a skip.
 type progress struct {
 	Positions map[string]uint64 `json:"positions"`
 	MySeq     uint64            `json:"my_seq"`
