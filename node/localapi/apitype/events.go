@@ -173,3 +173,48 @@ type EventsLostEvent struct {
 	To     uint64 `json:"to"`
 	Reason string `json:"reason"`
 }
+
+// NewEventPayload returns a pointer to a new value of the payload type of
+// events of type typ, to decode an Event's Data into; nil for a type this
+// version does not know.
+func NewEventPayload(typ string) any {
+	switch typ {
+	case EventsLost:
+		return new(EventsLostEvent)
+	case EventContact, EventMe:
+		return new(ContactEvent)
+	case EventScope:
+		return new(ScopeResponse)
+	case EventMyPresence:
+		return new(MyPresenceEvent)
+	case EventMyName:
+		return new(MyNameEvent)
+	case EventMyApplication:
+		return new(MyApplicationEvent)
+	case EventMyObject:
+		return new(MyObjectEvent)
+	case EventNear:
+		return new(NearEvent)
+	case EventPeerName:
+		return new(PeerNameEvent)
+	case EventPeerPresence:
+		return new(PeerPresenceEvent)
+	case EventPeerApplication:
+		return new(PeerApplicationEvent)
+	case EventPeerObject:
+		return new(PeerObjectEvent)
+	case EventConnection:
+		return new(ConnectionEvent)
+	case EventInvitation:
+		return new(Invitation)
+	case EventSession:
+		return new(Session)
+	case EventMessage:
+		return new(Message)
+	case EventLost:
+		return new(LostEvent)
+	case EventHostRequest:
+		return new(HostRequest)
+	}
+	return nil
+}

@@ -136,6 +136,37 @@ func (c *Client) ID(ctx context.Context) (apitype.Info, error) {
 	return v, c.do(ctx, "GET", "/v1/id", nil, &v)
 }
 
+// Version returns the daemon's build: version, commit, Go and go-libp2p.
+func (c *Client) Version(ctx context.Context) (apitype.VersionInfo, error) {
+	var v apitype.VersionInfo
+	return v, c.do(ctx, "GET", "/v1/version", nil, &v)
+}
+
+// Doctor runs the daemon's health checks.
+func (c *Client) Doctor(ctx context.Context) (apitype.DoctorReport, error) {
+	var v apitype.DoctorReport
+	return v, c.do(ctx, "GET", "/v1/doctor", nil, &v)
+}
+
+// LogLevels returns the log level of each of the daemon's subsystems.
+func (c *Client) LogLevels(ctx context.Context) (apitype.LogLevels, error) {
+	var v apitype.LogLevels
+	return v, c.do(ctx, "GET", "/v1/log", nil, &v)
+}
+
+// SetLogLevel sets the log level of a subsystem of the daemon, or of all
+// for "" or "*", until it stops.
+func (c *Client) SetLogLevel(ctx context.Context, level, subsystem string) (apitype.LogLevels, error) {
+	var v apitype.LogLevels
+	return v, c.do(ctx, "PUT", "/v1/log/level", apitype.LogLevelRequest{Level: level, Subsystem: subsystem}, &v)
+}
+
+// OpenAPI returns the daemon's OpenAPI document of the API.
+func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
+	var v json.RawMessage
+	return v, c.do(ctx, "GET", "/v1/openapi.json", nil, &v)
+}
+
 // Card returns the node's own card.
 func (c *Client) Card(ctx context.Context) (apitype.CardResponse, error) {
 	var v apitype.CardResponse
