@@ -147,7 +147,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	err = r.prepare()
 	rep.LogDir = r.logDir
 	if err == nil {
-		r.progressf("scenario %s, run %s; logs in %s\n", rep.Scenario, prefix, r.logDir)
+		if r.tempLogs {
+			// A temporary log directory is removed after a clean pass:
+			// say so, rather than point at a directory that will be gone.
+			r.progressf("scenario %s, run %s; logs in %s (kept if the run fails or warns)\n", rep.Scenario, prefix, r.logDir)
+		} else {
+			r.progressf("scenario %s, run %s; logs in %s\n", rep.Scenario, prefix, r.logDir)
+		}
 		err = r.setup(rctx)
 	}
 	rep.Setup = StepResult{Name: fmt.Sprintf("set up %d namespaces and %d nodes", len(r.plan.namespaces()), len(sc.Nodes)), Outcome: OutcomeOK, DurationMS: ms(time.Since(t))}
@@ -209,6 +215,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	if rep.OK && len(rep.Warnings) == 0 && r.tempLogs {
 		os.RemoveAll(r.logDir)
 		rep.LogDir = ""
+		r.progressf("passed; removed the logs in %s (keep them with --report FILE)\n", r.logDir)
 	}
 	if !rep.OK {
 		return rep, errors.New(rep.Error)

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, daemon.Commands)
+	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, daemon.Version, daemon.Commands)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, cli.Sentence(err))

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +82,13 @@ func must(t testing.TB, args ...string) string {
 // API answers. The cleanup stops it with SIGTERM and checks a clean exit.
 func startDaemon(t testing.TB, home string, args ...string) {
 	t.Helper()
+	startStoppableDaemon(t, home, args...)
+}
+
+// startStoppableDaemon is startDaemon, and returns a function that stops
+// the daemon before the test ends (the cleanup then does nothing).
+func startStoppableDaemon(t testing.TB, home string, args ...string) (stop func()) {
+	t.Helper()
 	// --scope internet: no mDNS, whose multicast would leave this machine.
 	cmd := command(context.Background(), append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--scope", "internet"}, args...)...)
 	var logs bytes.Buffer
@@ -90,19 +98,24 @@ func startDaemon(t testing.TB, home string, args ...string) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon %s did not exit cleanly: %v\n%s", home, err, logs.String())
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("daemon %s did not exit cleanly: %v\n%s", home, err, logs.String())
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Errorf("daemon %s ignored SIGTERM for 10s", home)
 			}
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("daemon %s ignored SIGTERM for 10s", home)
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	waitAPI(t, home, done)
+	return stop
 }
 
 // waitAPI polls the API of home until it answers, the daemon exits, or 20s pass.

@@ -277,7 +277,9 @@ type wireStatus apitype.PresenceStatus
 func (s *wireStatus) UnmarshalText(b []byte) error {
 	v, err := endpoint.ParseStatus(string(b))
 	if err != nil {
-		return toError(err)
+		// Not endpoint's message, which lists offline: setting it is
+		// refused while signed in (signing out is how to appear offline).
+		return badValue(apitype.CodeBadStatus, "unknown presence status %s: use online, away, busy, be-right-back, idle, on-the-phone or out-to-lunch, or sign out to appear offline", sentence.Quote(string(b)))
 	}
 	*s = wireStatus(v.String())
 	return nil

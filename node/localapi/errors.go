@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
@@ -141,7 +144,11 @@ func toError(err error) *apitype.Error {
 	}
 	for _, m := range mappings {
 		if errors.Is(err, m.err) {
-			return &apitype.Error{Status: m.status, Code: m.code, Message: sentence.Make(err.Error(), m.hint)}
+			msg := err.Error()
+			if m.err == node.ErrUnreachable {
+				msg = unreachableMessage(err)
+			}
+			return &apitype.Error{Status: m.status, Code: m.code, Message: sentence.Make(msg, m.hint)}
 		}
 	}
 	return &apitype.Error{Status: http.StatusInternalServerError, Code: apitype.CodeInternal, Message: sentence.Make(err.Error(), "")}
@@ -168,3 +175,18 @@ const (
 	maxQuoted  = sentence.MaxQuoted
 	maxMessage = sentence.MaxMessage
 )
+
+// unreachableMessage says in one line why a peer could not be reached:
+// libp2p's dial error lists every address tried, one per line.
+func unreachableMessage(err error) string {
+	var de *swarm.DialError
+	if !errors.As(err, &de) || len(de.DialErrors) == 0 {
+		return strings.Join(strings.Fields(err.Error()), " ")
+	}
+	first := de.DialErrors[0]
+	cause := strings.Join(strings.Fields(first.Cause.Error()), " ")
+	if len(de.DialErrors) == 1 {
+		return fmt.Sprintf("peer is unreachable: its address %s did not answer (%s)", first.Address, cause)
+	}
+	return fmt.Sprintf("peer is unreachable: none of its %d addresses answered (%s: %s)", len(de.DialErrors), first.Address, cause)
+}

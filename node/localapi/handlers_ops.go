@@ -17,13 +17,12 @@ import (
 
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/localapi/apitype"
-	"github.com/peercollab/peercollab/node/localapi/internal/buildinfo"
 	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 	"github.com/peercollab/peercollab/node/reach"
 )
 
 func (s *Server) version(*http.Request) (apitype.VersionInfo, error) {
-	return buildinfo.Read(node.Version), nil
+	return apitype.ReadVersion(node.Version), nil
 }
 
 func logLevels() apitype.LogLevels {
@@ -83,7 +82,10 @@ func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
 		add("nearme", "People Near Me", apitype.CheckOK, fmt.Sprintf("signed in; announcing on %s; %d people near", strings.Join(ifaces, ", "), len(people)), "")
 	}
 
-	listen := s.n.Host().Network().ListenAddresses()
+	listen := slices.DeleteFunc(s.n.Host().Network().ListenAddresses(), func(a ma.Multiaddr) bool {
+		_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+		return err == nil // the relay transport's, not an address
+	})
 	switch {
 	case len(listen) == 0:
 		add("listen", "Listen addresses", apitype.CheckFail, "the node listens on no address", "start the daemon with --listen /ip4/0.0.0.0/tcp/4737")

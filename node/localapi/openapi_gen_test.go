@@ -51,7 +51,9 @@ func readAPIDocs(t *testing.T) apiDocs {
 	for _, f := range pkgs["apitype"].Files {
 		files = append(files, f)
 	}
-	sort.Slice(files, func(i, j int) bool { return fset.Position(files[i].Pos()).Filename < fset.Position(files[j].Pos()).Filename })
+	sort.Slice(files, func(i, j int) bool {
+		return fset.Position(files[i].Pos()).Filename < fset.Position(files[j].Pos()).Filename
+	})
 	p, err := doc.NewFromFiles(fset, files, "github.com/peercollab/peercollab/node/localapi/apitype", doc.PreserveAST)
 	if err != nil {
 		t.Fatal(err)
@@ -431,4 +433,3 @@ func operationID(r route) string {
 
 // methodOf maps lower-case OpenAPI operation keys back to methods.
 var methodOf = map[string]string{"get": http.MethodGet, "post": http.MethodPost, "put": http.MethodPut, "patch": http.MethodPatch, "delete": http.MethodDelete}
-

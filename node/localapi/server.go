@@ -56,7 +56,6 @@ const (
 	maxHeaderBytes = 64 << 10
 )
 
-
 // ErrDaemonRunning means another daemon serves the data directory's socket.
 var ErrDaemonRunning = errors.New("localapi: a daemon is already running for this data directory")
 

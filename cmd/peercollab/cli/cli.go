@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/gologshim"
@@ -30,14 +31,19 @@ const HomeEnv = "PEERCOLLAB_HOME"
 type Env struct {
 	Stdout, Stderr io.Writer
 	Home           string
+	// Version is the peercollab version of this binary.
+	Version string
 }
 
 // Run runs the command line args (without the program name), writing to
-// stdout and stderr. more adds the commands of other packages (main adds
-// daemon's). The error it returns is for a person: print it with Sentence.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, more ...func(*Env) []*cobra.Command) error {
+// stdout and stderr. version is the peercollab version of the binary
+// (node.Version, which the command line does not link); more adds the
+// commands of other packages (main adds daemon's). The error it returns
+// is for a person: print it with Sentence. A command run with --json that
+// fails also prints the error as an apitype.ErrorBody on stdout.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, version string, more ...func(*Env) []*cobra.Command) error {
 	setupLogging()
-	e := &Env{Stdout: stdout, Stderr: stderr}
+	e := &Env{Stdout: stdout, Stderr: stderr, Version: version}
 	root := &cobra.Command{
 		Use:   "peercollab",
 		Short: "People Near Me on libp2p: find people, keep contacts, invite them to collaborate",
@@ -53,6 +59,8 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&e.Home, "home", "", "data directory (default $"+HomeEnv+", else ~/.peercollab)")
+	root.Version = version
+	root.SetVersionTemplate(`peercollab {{.Version}}` + "\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
@@ -79,15 +87,98 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 		e.hostRequestsCmd(),
 		e.chatCmd(),
 		e.testnetCmd(),
+		e.versionCmd(),
+		e.doctorCmd(),
+		e.logCmd(),
 	)
 	for _, cmds := range more {
 		root.AddCommand(cmds(e)...)
 	}
-	err := root.ExecuteContext(ctx)
+	e.tidy(root)
+	cmd, err := root.ExecuteContextC(ctx)
 	if client.IsNoDaemon(err) {
-		return fmt.Errorf("no peercollab daemon is running for %s; start one with `peercollab --home %s daemon`", e.Home, e.Home)
+		err = &apitype.Error{Code: apitype.CodeNoDaemon, Message: fmt.Sprintf("No peercollab daemon is running for %s; start one with `peercollab --home %s daemon`.", e.Home, e.Home)}
+	}
+	if err != nil && cmd != nil {
+		if f := cmd.Flags().Lookup("json"); f != nil && f.Changed && f.Value.String() == "true" {
+			e.PrintJSON(apitype.ErrorBody{Error: asAPIError(err)})
+		}
 	}
 	return err
+}
+
+// asAPIError is err as the API would put it: an API error as it is, any
+// other (the command line's own) with code "cli".
+func asAPIError(err error) *apitype.Error {
+	var apiErr *apitype.Error
+	if errors.As(err, &apiErr) {
+		return apiErr
+	}
+	return &apitype.Error{Code: "cli", Message: Sentence(err)}
+}
+
+// tidy walks the command tree: a command group (one with subcommands and
+// nothing to do of its own) refuses an unknown subcommand instead of
+// printing its help; every command's wrong arguments are said with its
+// usage; PEER, SID and ID arguments complete from the daemon.
+func (e *Env) tidy(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		e.tidy(c)
+	}
+	if cmd.HasSubCommands() && cmd.RunE == nil && cmd.Run == nil {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return unknownCommand(cmd, args[0])
+		}
+	} else if cmd.Args != nil {
+		check := cmd.Args
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				if c.HasSubCommands() && len(args) > 0 && strings.HasPrefix(err.Error(), "unknown command") {
+					return unknownCommand(c, args[0])
+				}
+				return fmt.Errorf("usage: %s (%s)", usageLine(c), strings.ToLower(strings.TrimSuffix(err.Error(), ".")))
+			}
+			return nil
+		}
+	}
+	if cmd.ValidArgsFunction == nil && len(cmd.ValidArgs) == 0 {
+		cmd.ValidArgsFunction = e.completeArgs
+	}
+}
+
+// unknownCommand refuses sub, which is no subcommand of cmd, and says which
+// it may have meant.
+func unknownCommand(cmd *cobra.Command, sub string) error {
+	msg := fmt.Sprintf("no command %q in %s", sub, cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(sub); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+		return errors.New(msg)
+	}
+	names := []string{}
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return fmt.Errorf("%s; it has %s", msg, strings.Join(names, ", "))
+}
+
+// usageLine is cmd's usage: its path and the arguments of its Use.
+func usageLine(cmd *cobra.Command) string {
+	use := cmd.Use
+	if i := strings.IndexByte(use, ' '); i >= 0 {
+		use = use[i:]
+	} else {
+		use = ""
+	}
+	return cmd.CommandPath() + use
 }
 
 func setupLogging() {

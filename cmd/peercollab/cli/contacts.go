@@ -81,7 +81,11 @@ Adding a peer that is a contact already refreshes its card.`,
 			if !res.Card.Trust.Trusted {
 				// Adding it is what makes it trusted; say what the card
 				// itself proved, and what the user should check.
-				res.Card.Trust.Reason = "no contact of yours endorsed this card; compare its fingerprint with " + res.Contact.DisplayName + " before you rely on it"
+				// The peer ID, not the fingerprint: an endorsed card's
+				// certificate (and so its fingerprint) is the endorser's
+				// issue, while the peer ID is the key, the same in every
+				// card of the peer and in what its `peercollab id` shows.
+				res.Card.Trust.Reason = "no contact of yours endorsed this card; before you rely on it, check its peer ID with " + res.Contact.DisplayName + ", whose `peercollab id` shows it"
 			}
 			printCard(e.Stdout, res.Card)
 			return nil

@@ -168,8 +168,13 @@ func printInvitations(w io.Writer, recs []apitype.Invitation) {
 	fmt.Fprintln(tw, "ID\tDIRECTION\tPEER\tAPPLICATION\tSTATE\tTRUSTED\tEXPIRES\tMESSAGE")
 	for _, r := range recs {
 		st := string(r.State)
-		if r.Reason != "" {
+		switch {
+		case r.Reason != "":
 			st += " (" + r.Reason + ")"
+		case r.Direction == apitype.Sent && r.State == apitype.InvitationPending:
+			// Not delivered: the invitee is offline or unreachable, and
+			// the daemon keeps trying until the invitation expires.
+			st = "not delivered yet (retrying)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Direction, r.PeerName, r.AppID, st, yesNo(r.Trusted),
 			r.Expires.Local().Format("15:04:05"), r.Message)
@@ -220,7 +225,7 @@ ID is an invitation ID or a unique prefix of one (4 characters at least).`,
 			},
 		})
 	}
-	var showJSON bool
+	var showJSON, policyJSON bool
 	show := &cobra.Command{
 		Use:   "show ID [--json]",
 		Short: "Show an invitation and its inviter",
@@ -239,7 +244,7 @@ ID is an invitation ID or a unique prefix of one (4 characters at least).`,
 	}
 	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
 	policy := &cobra.Command{
-		Use:   "policy [anyone|contacts|nobody]",
+		Use:   "policy [anyone|contacts|nobody] [--json]",
 		Short: "Show or set whose invitations this node takes (default anyone)",
 		Long: `Show or set whose invitations this node takes: anyone (each is marked trusted or
 not), contacts (trusted contacts, or peers a contact endorsed, only), or
@@ -259,10 +264,14 @@ accepting invitations".`,
 			if err != nil {
 				return err
 			}
+			if policyJSON {
+				return e.PrintJSON(apitype.PolicyBody{Policy: p})
+			}
 			fmt.Fprintf(e.Stdout, "Invitations taken from: %s\n", p)
 			return nil
 		},
 	}
+	policy.Flags().BoolVar(&policyJSON, "json", false, `print JSON: {"policy": POLICY}`)
 	cmd.AddCommand(show, policy)
 	return cmd
 }

@@ -23,10 +23,15 @@ and say whether the connection is direct or relayed. PEER is a contact
 With --json each round trip is one line of JSON.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !asJSON {
+				// Dialing a peer that is offline takes a while: say so.
+				fmt.Fprintf(e.Stderr, "Connecting to %s…\n", args[0])
+			}
 			res, err := e.client().Ping(cmd.Context(), apitype.PingRequest{Target: args[0], Count: count, Interval: interval.String()})
 			if err != nil {
 				return err
 			}
+			name := e.peerNames(cmd.Context())(res.Peer)
 			failed := 0
 			for _, r := range res.Results {
 				if r.Error != "" {
@@ -40,17 +45,17 @@ With --json each round trip is one line of JSON.`,
 					continue
 				}
 				if r.Error != "" {
-					fmt.Fprintf(e.Stdout, "ping %d to %s failed: %s\n", r.Seq, res.Peer, r.Error)
+					fmt.Fprintf(e.Stdout, "ping %d to %s failed: %s\n", r.Seq, name, r.Error)
 					continue
 				}
 				how := "direct"
 				if r.Conn.Relayed {
 					how = "relayed"
 				}
-				fmt.Fprintf(e.Stdout, "pong %d from %s: %.2f ms (%s, %s)\n", r.Seq, res.Peer, float64(r.RTT.Microseconds())/1000, how, r.Conn.Addr)
+				fmt.Fprintf(e.Stdout, "pong %d from %s: %.2f ms (%s, %s)\n", r.Seq, name, float64(r.RTT.Microseconds())/1000, how, r.Conn.Addr)
 			}
 			if failed > 0 || len(res.Results) == 0 {
-				return fmt.Errorf("%d of %d pings to %s failed", count-len(res.Results)+failed, count, res.Peer)
+				return fmt.Errorf("%d of %d pings to %s failed", count-len(res.Results)+failed, count, name)
 			}
 			return nil
 		},

@@ -39,7 +39,12 @@ func (e *Env) presenceCmd() *cobra.Command {
 			if asJSON {
 				return e.PrintJSON(pe.Data.Presence)
 			}
-			fmt.Fprintf(e.Stdout, "%s: %s\n", pe.Data.Name, presenceString(string(pe.Data.Presence.Status), pe.Data.Presence.Text))
+			// The peer by its name here; the endpoint name is its computer's.
+			name := e.peerNames(cmd.Context())(pe.Peer)
+			if pe.Data.Name != "" && pe.Data.Name != name {
+				name += " (on " + pe.Data.Name + ")"
+			}
+			fmt.Fprintf(e.Stdout, "%s: %s\n", name, presenceString(string(pe.Data.Presence.Status), pe.Data.Presence.Text))
 			return nil
 		},
 	}
@@ -50,7 +55,8 @@ func (e *Env) presenceCmd() *cobra.Command {
 		Long: `Set your presence and an optional text of at most 255 characters. The status is
 one of online, away, busy, be-right-back, idle, on-the-phone, out-to-lunch;
 to appear offline, sign out.`,
-		Args: cobra.RangeArgs(1, 2),
+		Args:      cobra.RangeArgs(1, 2),
+		ValidArgs: []string{"online", "away", "busy", "be-right-back", "idle", "on-the-phone", "out-to-lunch"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The daemon checks the status and takes it in any case and
 			// without separators ("OnThePhone").
@@ -71,8 +77,9 @@ to appear offline, sign out.`,
 }
 
 func (e *Env) nameCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "name [ENDPOINT-NAME]",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "name [ENDPOINT-NAME] [--json]",
 		Short: "Show or set this endpoint's name (default: the host name)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,6 +89,9 @@ func (e *Env) nameCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					return e.PrintJSON(apitype.NameRequest{Name: me.Name})
+				}
 				fmt.Fprintln(e.Stdout, me.Name)
 				return nil
 			}
@@ -89,8 +99,13 @@ func (e *Env) nameCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return e.PrintJSON(apitype.NameRequest{Name: me.Name})
+			}
 			fmt.Fprintf(e.Stdout, "Endpoint name: %s\n", me.Name)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON: {"endpoint_name": NAME}`)
+	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/peercollab/peercollab/node/localapi/apitype"
@@ -28,11 +29,11 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 		return c
 	}
-	show := func(v apitype.Session) error {
+	show := func(cmd *cobra.Command, v apitype.Session) error {
 		if asJSON {
 			return e.PrintJSON(v)
 		}
-		printSession(e.Stdout, v)
+		printSession(e.Stdout, v, e.peerNames(cmd.Context()))
 		return nil
 	}
 	c := e.client
@@ -46,7 +47,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 			if err != nil {
 				return err
 			}
-			return show(v)
+			return show(cmd, v)
 		},
 	}
 	create.Flags().StringVar(&app, "app", "", "application ID")
@@ -86,7 +87,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 			if err != nil {
 				return err
 			}
-			return show(v)
+			return show(cmd, v)
 		},
 	}
 	list := &cobra.Command{
@@ -108,7 +109,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tAPPLICATION\tSTATE\tROLE\tMEMBERS\tSENT\tRECEIVED")
 			for _, v := range vs {
-				role := "member (" + string(v.Me) + ")"
+				role := string(v.Me) // member, invited, removed, left
 				if v.Hosting {
 					role = "host"
 				}
@@ -127,7 +128,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 				if err != nil {
 					return err
 				}
-				return show(v)
+				return show(cmd, v)
 			},
 		})
 	}
@@ -156,7 +157,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 			if err != nil {
 				return err
 			}
-			return show(v)
+			return show(cmd, v)
 		},
 	}
 	var after uint64
@@ -170,12 +171,19 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 				return err
 			}
 			if asJSON {
-				return e.PrintJSON(ms)
+				return e.PrintJSON(orEmpty(ms))
 			}
+			if len(ms) == 0 {
+				fmt.Fprintln(e.Stdout, "No messages.")
+				return nil
+			}
+			names := e.peerNames(cmd.Context())
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "INDEX\tTIME\tFROM\tSEQ\tMESSAGE")
 			for _, m := range ms {
-				fmt.Fprintf(e.Stdout, "%d\t%s\t%d\t%s\n", m.Index, m.Sender, m.Seq, m.Data)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", m.Index, m.Time.Local().Format(time.TimeOnly), names(m.Sender), m.Seq, strings.TrimRight(string(m.Data), "\n"))
 			}
-			return nil
+			return tw.Flush()
 		},
 	}
 	messages.Flags().Uint64Var(&after, "after", 0, "only messages after this index")
@@ -188,14 +196,14 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 	return cmd
 }
 
-func printSession(w io.Writer, v apitype.Session) {
-	fmt.Fprintf(w, "session:     %s\napplication: %s\nstate:       %s\nhost:        %s", v.ID, v.AppID, v.State, v.Host)
+func printSession(w io.Writer, v apitype.Session, names func(peer.ID) string) {
+	fmt.Fprintf(w, "session:     %s\napplication: %s\nstate:       %s\nhost:        %s", v.ID, v.AppID, v.State, names(v.Host))
 	if v.Hosting {
 		fmt.Fprint(w, " (you)")
 	}
 	fmt.Fprintf(w, "\nroster:      version %d, key epoch %d\nmembers:     %d\n", v.Version, v.Epoch, len(v.Members))
 	for _, m := range v.Members {
-		fmt.Fprintf(w, "  %s\n", m)
+		fmt.Fprintf(w, "  %-16s %s\n", names(m), m)
 	}
 	if !v.Hosting {
 		fmt.Fprintf(w, "you:         %s (joined: %s)\n", v.Me, yesNo(v.Joined))
@@ -204,7 +212,11 @@ func printSession(w io.Writer, v apitype.Session) {
 		var lines []string
 		for p, st := range v.Standing {
 			if p != v.Host.String() {
-				lines = append(lines, fmt.Sprintf("  %s %s", p, st))
+				name := p
+				if id, err := peer.Decode(p); err == nil {
+					name = fmt.Sprintf("%-16s %s", names(id), p)
+				}
+				lines = append(lines, fmt.Sprintf("  %s %s", name, st))
 			}
 		}
 		sort.Strings(lines)
@@ -240,10 +252,11 @@ accepts that invitation by itself (the application must be registered here).`,
 			if asJSON {
 				return e.PrintJSON(res)
 			}
+			name := e.peerNames(cmd.Context())(res.Peer)
 			if res.Pending {
-				fmt.Fprintf(e.Stdout, "%s will decide; its invitation will come if it agrees.\n", args[0])
+				fmt.Fprintf(e.Stdout, "%s will decide; its invitation will come if it agrees.\n", name)
 			} else {
-				fmt.Fprintf(e.Stdout, "%s hosts session %s and invites you.\n", args[0], res.Session)
+				fmt.Fprintf(e.Stdout, "%s hosts session %s and invites you.\n", name, res.Session)
 			}
 			return nil
 		},
@@ -269,10 +282,15 @@ func (e *Env) hostRequestsCmd() *cobra.Command {
 			if asJSON {
 				return e.PrintJSON(orEmpty(rs))
 			}
+			if len(rs) == 0 {
+				fmt.Fprintln(e.Stdout, "No host requests.")
+				return nil
+			}
+			names := e.peerNames(cmd.Context())
 			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tFROM\tAPPLICATION\tSTATE\tSESSION\tMESSAGE")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.From, r.AppID, r.State, r.Session, r.Message)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID[:12], names(r.From), r.AppID, r.State, short(r.Session), r.Message)
 			}
 			return tw.Flush()
 		},
@@ -299,3 +317,6 @@ func (e *Env) hostRequestsCmd() *cobra.Command {
 	}
 	return cmd
 }
+
+// short is the first 12 characters of an ID, as the lists show them.
+func short(id string) string { return id[:min(12, len(id))] }

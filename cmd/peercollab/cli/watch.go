@@ -25,16 +25,21 @@ arrive as events ('peercollab events'). Watching a contact is remembered
 					return err
 				}
 				if asJSON {
-					return e.PrintJSON(list)
+					return e.PrintJSON(orEmpty(list))
 				}
+				if len(list) == 0 {
+					fmt.Fprintln(e.Stdout, "Watching nobody.")
+					return nil
+				}
+				names := e.peerNames(cmd.Context())
 				tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PEER ID\tENDPOINT\tPRESENCE\tSTATE")
+				fmt.Fprintln(tw, "NAME\tENDPOINT\tPRESENCE\tSTATE\tPEER ID")
 				for _, w := range list {
 					state := string(w.State)
 					if w.Error != "" {
 						state += ": " + w.Error
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Peer, w.Data.Name, presenceString(string(w.Data.Presence.Status), w.Data.Presence.Text), state)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", names(w.Peer), w.Data.Name, presenceString(string(w.Data.Presence.Status), w.Data.Presence.Text), state, w.Peer)
 				}
 				return tw.Flush()
 			}
@@ -45,7 +50,7 @@ arrive as events ('peercollab events'). Watching a contact is remembered
 			if asJSON {
 				return e.PrintJSON(w)
 			}
-			fmt.Fprintf(e.Stdout, "Watching %s\n", w.Peer)
+			fmt.Fprintf(e.Stdout, "Watching %s (%s)\n", e.peerNames(cmd.Context())(w.Peer), w.Peer)
 			return nil
 		},
 	}

@@ -29,13 +29,34 @@ const ConfigFile = "config.yaml"
 //	  trusted_only: false       # serve only contacts and peers endorsed here
 //	  limit_duration: 2m
 //	  limit_data: 131072
+//
+// listen, relays and bootstrap take one address as a plain value too
+// (listen: /ip4/0.0.0.0/tcp/4737).
 type fileConfig struct {
-	Listen       []string    `yaml:"listen"`
-	Relays       []string    `yaml:"relays"`
-	Bootstrap    []string    `yaml:"bootstrap"`
+	Listen       stringList  `yaml:"listen"`
+	Relays       stringList  `yaml:"relays"`
+	Bootstrap    stringList  `yaml:"bootstrap"`
 	Scope        string      `yaml:"scope"`
 	Reachability string      `yaml:"reachability"`
 	Relay        relayConfig `yaml:"relay"`
+}
+
+// stringList is a list of strings that a single string may stand for.
+type stringList []string
+
+// UnmarshalYAML takes a sequence of strings or one string.
+func (l *stringList) UnmarshalYAML(unmarshal func(any) error) error {
+	var one string
+	if err := unmarshal(&one); err == nil {
+		*l = stringList{one}
+		return nil
+	}
+	var many []string
+	if err := unmarshal(&many); err != nil {
+		return errors.New("expected an address or a list of addresses")
+	}
+	*l = many
+	return nil
 }
 
 type relayConfig struct {
@@ -57,7 +78,7 @@ func loadConfigFile(home string, cfg *node.Config) error {
 	}
 	var fc fileConfig
 	if err := yaml.UnmarshalWithOptions(data, &fc, yaml.Strict()); err != nil {
-		return fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, true))
+		return fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, false))
 	}
 	if fc.Listen != nil {
 		cfg.ListenAddrs = fc.Listen

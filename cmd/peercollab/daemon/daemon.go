@@ -20,6 +20,9 @@ import (
 	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
+// Version is the peercollab version of the binary, for cli.Run.
+const Version = node.Version
+
 // Commands returns init, daemon and relay, for cli.Run.
 func Commands(e *cli.Env) []*cobra.Command {
 	d := env{e}

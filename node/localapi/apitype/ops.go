@@ -2,6 +2,8 @@ package apitype
 
 import (
 	_ "embed"
+	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -77,4 +79,46 @@ type LogLevelRequest struct {
 // of every subsystem, by name.
 type LogLevels struct {
 	Subsystems map[string]string `json:"subsystems"`
+}
+
+// libp2pModule is the module path of go-libp2p.
+const libp2pModule = "github.com/libp2p/go-libp2p"
+
+// ReadVersion returns the build of the running binary, of peercollab
+// version version, from the build information Go records in it: the VCS
+// revision, the Go and go-libp2p versions.
+func ReadVersion(version string) VersionInfo {
+	v := VersionInfo{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if bi.GoVersion != "" {
+		v.Go = bi.GoVersion
+	}
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Commit = s.Value
+		case "vcs.time":
+			if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
+				v.CommitTime = t
+			}
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty && v.Commit != "" {
+		v.Commit += "-dirty"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == libp2pModule {
+			if d.Replace != nil {
+				d = d.Replace
+			}
+			v.Libp2p = d.Version
+		}
+	}
+	return v
 }

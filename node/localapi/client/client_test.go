@@ -58,6 +58,7 @@ func TestSentence(t *testing.T) {
 	}{
 		{"API error as sent", &apitype.Error{Code: "x", Message: "As the daemon put it."}, "As the daemon put it."},
 		{"package prefix", errors.New("client: decode answer: unexpected EOF"), "Decode answer: unexpected EOF."},
+		{"several lines", errors.New("config.yaml: [1:9] bad value:\n>  1 | listen: x\n           ^\n"), "Config.yaml: [1:9] bad value.\n>  1 | listen: x\n           ^"},
 		{"long value", errors.New(`unknown thing "` + strings.Repeat("v", 500) + `"`), `Unknown thing "` + strings.Repeat("v", 64) + `"….`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,8 +68,13 @@ func Cut(s string, n int) string {
 var packagePrefix = regexp.MustCompile(`(^|: )(?:contacts|node|events|localapi|apitype|client|near|publish|endpoint|watch|card|invite|invitations|sessions|session|state|reach): `)
 
 // Make makes one sentence for a person out of an error text: without the
-// Go package prefixes, capitalised, with the hint after a semicolon.
+// Go package prefixes, capitalised, with the hint after a semicolon. A
+// text of several lines (a parser's excerpt of a file) makes a sentence of
+// its first line, and keeps the others after it.
 func Make(msg, hint string) string {
+	if head, rest, ok := strings.Cut(strings.TrimSpace(msg), "\n"); ok && strings.TrimSpace(rest) != "" {
+		return Make(strings.TrimRight(head, ": "), hint) + "\n" + strings.TrimRight(rest, " \t\n")
+	}
 	msg = packagePrefix.ReplaceAllString(msg, "$1")
 	msg = strings.TrimRight(ShortenQuoted(msg), ". ")
 	if msg == "" {

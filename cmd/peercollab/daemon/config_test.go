@@ -1,0 +1,41 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/peercollab/peercollab/node"
+)
+
+func TestConfigFileTakesOneAddressOrAList(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		listen     []string
+		err        string
+	}{
+		{"one address", "listen: /ip4/0.0.0.0/tcp/4737\n", []string{"/ip4/0.0.0.0/tcp/4737"}, ""},
+		{"a list", "listen: [/ip4/0.0.0.0/tcp/4737, /ip4/0.0.0.0/udp/4737/quic-v1]\n", []string{"/ip4/0.0.0.0/tcp/4737", "/ip4/0.0.0.0/udp/4737/quic-v1"}, ""},
+		{"a block list", "listen:\n  - /ip4/0.0.0.0/tcp/1\n", []string{"/ip4/0.0.0.0/tcp/1"}, ""},
+		{"a map", "listen: {a: b}\n", nil, "expected an address or a list of addresses"},
+		{"unknown key", "lisen: x\n", nil, "unknown field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			os.WriteFile(filepath.Join(home, ConfigFile), []byte(tc.yaml), 0o600)
+			cfg := node.DefaultConfig(home)
+			err := loadConfigFile(home, &cfg)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("err = %v, want one line with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(cfg.ListenAddrs, tc.listen) {
+				t.Fatalf("listen = %v, %v; want %v", cfg.ListenAddrs, err, tc.listen)
+			}
+		})
+	}
+}
