@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -164,6 +165,10 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 	messages := &cobra.Command{
 		Use:   "messages SID [--after N] [--json]",
 		Short: "Print the messages delivered in a session",
+		Long: `Print the messages delivered in a session: on a terminal a table with the
+senders' names; piped, one line per message with its index, its sender's peer
+ID, the sender's number for it and its text, separated by tabs (--json for
+all of each message).`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ms, err := c().SessionMessages(cmd.Context(), args[0], after)
@@ -173,17 +178,15 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 			if asJSON {
 				return e.PrintJSON(orEmpty(ms))
 			}
-			if len(ms) == 0 {
-				fmt.Fprintln(e.Stdout, "No messages.")
+			if !isTerminal(e.Stdout) {
+				// Piped: the lines that scripts read, INDEX, SENDER's
+				// peer ID, SEQ and the text, tab-separated.
+				for _, m := range ms {
+					fmt.Fprintf(e.Stdout, "%d\t%s\t%d\t%s\n", m.Index, m.Sender, m.Seq, m.Data)
+				}
 				return nil
 			}
-			names := e.peerNames(cmd.Context())
-			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INDEX\tTIME\tFROM\tSEQ\tMESSAGE")
-			for _, m := range ms {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", m.Index, m.Time.Local().Format(time.TimeOnly), names(m.Sender), m.Seq, strings.TrimRight(string(m.Data), "\n"))
-			}
-			return tw.Flush()
+			return printMessages(e.Stdout, ms, e.peerNames(cmd.Context()))
 		},
 	}
 	messages.Flags().Uint64Var(&after, "after", 0, "only messages after this index")
@@ -320,3 +323,27 @@ func (e *Env) hostRequestsCmd() *cobra.Command {
 
 // short is the first 12 characters of an ID, as the lists show them.
 func short(id string) string { return id[:min(12, len(id))] }
+
+// printMessages prints a session's messages as a table, senders by name.
+func printMessages(w io.Writer, ms []apitype.Message, names func(peer.ID) string) error {
+	if len(ms) == 0 {
+		fmt.Fprintln(w, "No messages.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tTIME\tFROM\tSEQ\tMESSAGE")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", m.Index, m.Time.Local().Format(time.TimeOnly), names(m.Sender), m.Seq, strings.TrimRight(string(m.Data), "\n"))
+	}
+	return tw.Flush()
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
