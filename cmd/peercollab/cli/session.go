@@ -169,7 +169,7 @@ them. SID is a session ID or a unique prefix of one (4 characters at least).`,
 senders' names; piped, one line per message with its index, its sender's peer
 ID, the sender's number for it and its text, separated by tabs (--json for
 all of each message).`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ms, err := c().SessionMessages(cmd.Context(), args[0], after)
 			if err != nil {
