@@ -44,7 +44,9 @@ type Options struct {
 	// returns, so it survives the process dying or restarting, but reaches
 	// the disk only within FlushEvery. A crash of the machine may lose the
 	// last moments of writes, and a database found damaged at start is
-	// moved aside (to PATH.damaged-UNIXTIME) and started afresh.
+	// moved aside (to PATH.damaged-UNIXTIME) and started afresh. The growth
+	// of the file is not synced at once either (bbolt's NoGrowSync): a
+	// write that grows it costs no more than any other.
 	Relaxed bool
 }
 
@@ -63,7 +65,7 @@ type DB struct {
 // database, or a damaged one, is an error wrapping ErrCorrupt (for a
 // relaxed database: moved aside, see Options.Relaxed).
 func Open(path string, opts Options) (*DB, error) {
-	bo := &bolt.Options{Timeout: time.Second, NoSync: opts.Relaxed}
+	bo := &bolt.Options{Timeout: time.Second, NoSync: opts.Relaxed, NoGrowSync: opts.Relaxed}
 	db, err := openBolt(path, bo)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
