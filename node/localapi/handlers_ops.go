@@ -1,24 +1,20 @@
 package localapi
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
-	"github.com/peercollab/peercollab/node/reach"
+	"github.com/peercollab/peercollab/node/near"
 )
 
 func (s *Server) version(*http.Request) (apitype.VersionInfo, error) {
@@ -52,9 +48,6 @@ func (s *Server) setLogLevel(r *http.Request) (apitype.LogLevels, error) {
 	return logLevels(), nil
 }
 
-// dhtProtocol is the protocol of the node's DHT.
-const dhtProtocol = protocol.ID(reach.ProtocolPrefix + "/kad/1.0.0")
-
 // doctor runs the checks of GET /v1/doctor, composed from what the node
 // shows of itself (Info, Scope, Near, Relays, Locate, its host).
 func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
@@ -71,7 +64,7 @@ func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
 	scope := s.n.Scope()
 	nearme := scope == node.ScopeNearMe || scope == node.ScopeAll
 	internet := scope == node.ScopeInternet || scope == node.ScopeAll
-	ifaces := multicastInterfaces()
+	ifaces := near.Interfaces()
 	switch {
 	case !nearme:
 		add("nearme", "People Near Me", apitype.CheckWarn, fmt.Sprintf("not signed in to nearme (signed in: %s): the people on your subnet do not see you, nor you them", scopeView(scope)), "sign in with `peercollab signin nearme`")
@@ -129,22 +122,13 @@ func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
 		add("hole-punching", "Hole punching", apitype.CheckInfo, "not ready: the node has no address that looks public, so relayed connections stay relayed", "a router with UPnP, or a port forward to --listen's port, gives it one")
 	}
 
-	probe, cancel := context.WithCancel(r.Context())
-	cancel() // only to learn whether there is a DHT: ask nothing
-	if _, err := s.n.Locate(probe, info.PeerID); errors.Is(err, reach.ErrNoDHT) {
+	switch has, servers := s.n.DHTStatus(); {
+	case !has:
 		add("dht", "DHT", apitype.CheckWarn, "no DHT: no relay or bootstrap peer is configured", "contacts whose addresses change are found through the DHT: start the daemon with --relay or --bootstrap")
-	} else {
-		n := 0
-		for _, p := range s.n.Host().Network().Peers() {
-			if ps, err := s.n.Host().Peerstore().SupportsProtocols(p, dhtProtocol); err == nil && len(ps) > 0 {
-				n++
-			}
-		}
-		if n == 0 {
-			add("dht", "DHT", apitype.CheckWarn, "connected to no DHT server", "check that the relays or bootstrap peers run and are reachable")
-		} else {
-			add("dht", "DHT", apitype.CheckOK, fmt.Sprintf("connected to %d DHT servers", n), "")
-		}
+	case servers == 0:
+		add("dht", "DHT", apitype.CheckWarn, "the DHT's routing table is empty", "check that the relays or bootstrap peers run and are reachable")
+	default:
+		add("dht", "DHT", apitype.CheckOK, fmt.Sprintf("%d DHT servers in the routing table", servers), "")
 	}
 
 	synced, known := clockSynchronized()
@@ -167,29 +151,6 @@ func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
 		add("invitations", "Invitation policy", apitype.CheckInfo, fmt.Sprintf("%s: anyone may invite you; each invitation is marked trusted or not", p), "take only your contacts' with `peercollab invitations policy contacts`")
 	}
 	return rep, nil
-}
-
-// multicastInterfaces names the interfaces that People Near Me announces
-// on: up, multicast, with an IPv4 address (as package near picks them).
-func multicastInterfaces() []string {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, ifi := range ifaces {
-		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagMulticast == 0 {
-			continue
-		}
-		addrs, _ := ifi.Addrs()
-		if slices.ContainsFunc(addrs, func(a net.Addr) bool {
-			ipn, ok := a.(*net.IPNet)
-			return ok && ipn.IP.To4() != nil
-		}) {
-			out = append(out, ifi.Name)
-		}
-	}
-	return out
 }
 
 func addrList(addrs []ma.Multiaddr) string {

@@ -81,6 +81,16 @@ func (s *sockets) join() []net.Interface {
 	return out
 }
 
+// Interfaces names the interfaces People Near Me announces on: up, able to
+// multicast, with an IPv4 address.
+func Interfaces() []string {
+	var out []string
+	for _, ifi := range multicastInterfaces() {
+		out = append(out, ifi.Name)
+	}
+	return out
+}
+
 // multicastInterfaces are the interfaces that are up, can multicast and
 // have an IPv4 address.
 func multicastInterfaces() []net.Interface {

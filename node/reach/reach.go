@@ -258,6 +258,15 @@ func (s *Service) publish(ctx context.Context) error {
 	return s.dht.PutValue(ctx, Key(s.cfg.Host.ID()), value)
 }
 
+// DHTStatus tells whether the node has a DHT (a relay or bootstrap peer is
+// configured) and how many peers its routing table holds.
+func (s *Service) DHTStatus() (has bool, servers int) {
+	if s.dht == nil {
+		return false, 0
+	}
+	return true, s.dht.RoutingTable().Size()
+}
+
 // Locate finds p's current addresses through its record in the DHT.
 func (s *Service) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error) {
 	if s.dht == nil {
