@@ -198,8 +198,8 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	n.sessions, err = sessions.New(sessions.Config{Host: n.host, PubSub: n.ps, State: n.invState, Hub: n.hub, Invitations: n.invites,
-		Sign: n.id.PrivKey().Sign, Connect: n.connectPeer, App: n.sessionApp, Heartbeat: n.cfg.SessionHeartbeat,
-		Retention: n.cfg.SessionHistory})
+		Dir: filepath.Join(n.cfg.Home, sessionsDir), Sign: n.id.PrivKey().Sign, Connect: n.connectPeer, App: n.sessionApp,
+		Heartbeat: n.cfg.SessionHeartbeat, Retention: n.cfg.SessionHistory})
 	if err != nil {
 		return err
 	}
@@ -225,6 +225,10 @@ func (n *Node) startServices() (err error) {
 	n.wg.Go(n.trimLoop)
 	return nil
 }
+
+// sessionsDir is the directory in the data directory that holds the
+// sessions' histories.
+const sessionsDir = "sessions"
 
 // tagContact protects the connections of contacts from the connection
 // manager's trimming.

@@ -47,6 +47,7 @@ type rig struct {
 	ps        *pubsub.PubSub
 	db        *state.DB
 	hub       *events.Hub
+	dir       string // the histories
 
 	mu     sync.Mutex
 	answer []byte
@@ -59,7 +60,7 @@ func newRig(f testing.TB) *rig {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { mn.Close() })
-	r := &rig{me: mn.Hosts()[0], other: mn.Hosts()[1], hub: events.NewHub()}
+	r := &rig{me: mn.Hosts()[0], other: mn.Hosts()[1], hub: events.NewHub(), dir: f.TempDir()}
 	r.otherKey = r.other.Peerstore().PrivKey(r.other.ID())
 	r.m2Key, _, _ = crypto.GenerateEd25519Key(rand.Reader)
 	r.m2, _ = peer.IDFromPrivateKey(r.m2Key)
@@ -91,7 +92,7 @@ func (r *rig) setAnswer(b []byte) {
 }
 
 func (r *rig) config(db *state.DB) Config {
-	return Config{Host: r.me, PubSub: r.ps, State: db, Hub: r.hub, Sign: r.me.Peerstore().PrivKey(r.me.ID()).Sign,
+	return Config{Host: r.me, PubSub: r.ps, State: db, Dir: r.dir, Hub: r.hub, Sign: r.me.Peerstore().PrivKey(r.me.ID()).Sign,
 		Invitations: &fakeInvitations{}, Connect: func(context.Context, peer.ID) error { return nil },
 		App: func(string) (bool, bool) { return true, false }, Heartbeat: time.Hour}
 }

@@ -146,6 +146,7 @@ func (x *sess) tick(ctx context.Context) {
 			}
 			x.mu.Unlock()
 		case <-rp.C:
+			x.syncLog()
 			x.repair(ctx)
 		case e := <-x.keyNeeded:
 			x.mu.Lock()

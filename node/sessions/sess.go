@@ -222,6 +222,11 @@ func (x *sess) storedLocked() stored {
 	me, joined := x.standingLocked()
 	st := stored{ID: x.id, App: x.app, Host: x.host, Hosting: x.hosting, Topic: x.tag, Roster: x.roster, Keys: map[uint32][]byte{},
 		Me: me, Joined: joined, InvitationID: x.invitationID}
+	if st.Roster.Host == "" {
+		// No roster from the host yet (a member that has not joined): the
+		// empty peer ID would be written as "", which does not read back.
+		st.Roster.Session, st.Roster.App, st.Roster.Host = x.id, x.app, x.host
+	}
 	if x.h != nil {
 		snap := x.h.Snapshot()
 		st.HostState = &snap

@@ -34,20 +34,21 @@
 //
 // # What is kept
 //
-// Durably (the relaxed invitations database, state.Options.Relaxed): a
-// hosted session's state and keys; a joined session's roster, keys and
-// standing; and for every session, its progress (the position reached in
-// each sender's messages, the last sequence number this node used, how many
-// messages it delivered) and its history: every message delivered here, as
-// it travelled (sealed and signed), with its index and time. Progress and
-// history are written together, in one transaction, before the application
-// hears of a message, so that a node killed a moment later neither delivers
-// a message twice nor uses a number twice, and `session messages` lists
-// after a restart what it listed before. The history also is the log from
-// which a node answers others' repairs, so a host that restarts can still
-// hand its members what they missed. How much of it is kept is Retention:
-// by default the last 10,000 messages of each session, and at most about
-// 64 MiB of them.
+// In the relaxed invitations database (state.Options.Relaxed): a hosted
+// session's state and keys; a joined session's roster, keys and standing;
+// its progress where its history does not tell it. In a log file per
+// session (Config.Dir, see history.go): its history, every message
+// delivered here as it travelled (sealed and signed), with its index and
+// time, appended before the application hears of it. The history says how
+// far the session came (the position reached in each sender's messages,
+// the last sequence number this node used, how many messages it
+// delivered), so that a node killed a moment later neither delivers a
+// message twice nor uses a number twice, and `session messages` lists after
+// a restart what it listed before. The history also is the log from which
+// a node answers others' repairs, so a host that restarts can still hand
+// its members what they missed. How much of it is kept is Retention: by
+// default the last 10,000 messages of each session, and at most about 64
+// MiB of them.
 package sessions
 
 import (
@@ -103,9 +104,6 @@ const (
 	// progressBucket holds each session's progress record, written with
 	// every message sent and delivered (small, unlike the session's own).
 	progressBucket = "session-progress"
-	// historyBucket holds the messages delivered, keyed by session and
-	// index (see historyKey).
-	historyBucket = "session-history"
 )
 
 // Retention bounds the history a node keeps of each session: the messages
@@ -175,9 +173,10 @@ var _ Invitations = (*invitations.Service)(nil)
 type Config struct {
 	Host   host.Host
 	PubSub *pubsub.PubSub
-	// State holds the sessions, their progress and history (the relaxed
-	// database).
-	State       *state.DB
+	// State holds the sessions and their progress (the relaxed database).
+	State *state.DB
+	// Dir holds the sessions' histories, a log file each. Required.
+	Dir         string
 	Hub         *events.Hub
 	Invitations Invitations
 	// Sign signs with the node's identity key.
@@ -310,6 +309,9 @@ func (s *Service) Close() error {
 	s.life.wg.Wait()
 	for _, x := range s.all() {
 		x.leaveTopic()
+		x.mu.Lock()
+		x.closeLogLocked()
+		x.mu.Unlock()
 	}
 	return nil
 }

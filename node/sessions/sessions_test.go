@@ -1,11 +1,13 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -145,7 +147,7 @@ func (n *peerNode) start() {
 		n.t.Fatal(err)
 	}
 	n.db = db
-	s, err := New(Config{Host: n.h, PubSub: n.ps, State: db, Hub: n.hub, Invitations: n.inv, Sign: n.key.Sign,
+	s, err := New(Config{Host: n.h, PubSub: n.ps, State: db, Dir: filepath.Join(n.dir, "sessions"), Hub: n.hub, Invitations: n.inv, Sign: n.key.Sign,
 		Connect: func(context.Context, peer.ID) error { return nil }, App: func(string) (bool, bool) { return true, false },
 		Heartbeat: 200 * time.Millisecond, Retention: n.keep})
 	if err != nil {
@@ -322,9 +324,9 @@ func TestRetention(t *testing.T) {
 	}
 	say(t, v.ID, ns, 1, 2, 3, 4, 5, 6, 7, 8)
 	stored := func() int {
-		c := 0
-		n.db.ForEach(historyBucket, func(string, []byte) error { c++; return nil })
-		return c
+		raw, _ := os.ReadFile(n.s.logPath(v.ID))
+		recs, _, _ := readRecords(raw)
+		return len(recs)
 	}
 	check := func(what string, first, count int) {
 		t.Helper()
@@ -336,14 +338,19 @@ func TestRetention(t *testing.T) {
 			t.Fatalf("%s: %d after index %d", what, len(after), first+1)
 		}
 	}
-	check("by count", 4, 5)
+	// The log holds the dropped records until there are logSlack of them.
+	ms, _ := n.s.Messages(v.ID, 0)
+	if len(ms) != 5 || ms[0].Index != 4 || stored() != 8 {
+		t.Fatalf("lists %d from %d, stores %d", len(ms), ms[0].Index, stored())
+	}
+	// A restart reads what is kept, and rewrites the log with it.
 	n.restart()
 	check("by count, restarted", 4, 5)
 	if got := n.view(v.ID); got.Received != 8 || got.Sent != 8 {
 		t.Fatalf("view after the restart: %+v", got)
 	}
 	// A smaller bound read at start trims what is stored.
-	ms, _ := n.s.Messages(v.ID, 0)
+	ms, _ = n.s.Messages(v.ID, 0)
 	n.keep = Retention{Bytes: 3 * sizeOf(ms[0].sealedForTest(n))}
 	n.restart()
 	check("by bytes, restarted", 6, 3)
@@ -485,9 +492,10 @@ func TestHostRequestPrefix(t *testing.T) {
 	}
 }
 
-// FuzzStoredHistory: a node starts from whatever history records its
-// database holds for a session. It starts, lists only what holds together
-// (opens with the session's key), in order of index, and deletes the rest.
+// FuzzStoredHistory: a node starts from whatever its log holds for a
+// session (damaged, cut short, written by someone else). It starts, lists
+// only what holds together (whole records that open with the session's
+// key), in order of index, and leaves the log holding just that.
 func FuzzStoredHistory(f *testing.F) {
 	r := newRig(f)
 	key := psession.NewKey(1)
@@ -497,45 +505,67 @@ func FuzzStoredHistory(f *testing.F) {
 	if err := r.db.Put(bucket, fuzzSID, json.RawMessage(rec)); err != nil {
 		f.Fatal(err)
 	}
-	d, _ := psession.Seal(fuzzSID, r.m2Key.Sign, r.m2, 1, key, []byte("hi"))
-	good, _ := json.Marshal(record{Time: time.Now(), Data: d})
-	f.Add(good, uint64(1))
-	f.Add(good, uint64(0))
-	other, _ := json.Marshal(record{Data: psession.Data{Session: fuzzSID, Sender: r.m2, Seq: 2, Epoch: 7, Sealed: []byte("x")}})
-	f.Add(other, uint64(2))
-	f.Add([]byte(`{"data":{"session":"nope"}}`), uint64(3))
-	f.Fuzz(func(t *testing.T, raw []byte, index uint64) {
-		if !json.Valid(raw) {
-			return
-		}
-		key := historyKey(fuzzSID, index)
-		if index%5 == 4 {
-			key = fuzzSID + "/nonsense"
-		}
-		if err := r.db.Put(historyBucket, key, json.RawMessage(raw)); err != nil {
+	var good []byte
+	for seq := range uint64(3) {
+		d, _ := psession.Seal(fuzzSID, r.m2Key.Sign, r.m2, seq+1, key, []byte("hi"))
+		good = appendRecord(good, logRecord{Index: seq + 1, Time: time.Now(), Data: d})
+	}
+	f.Add(good)
+	f.Add(good[:len(good)-3])
+	f.Add(append(slices.Clone(good), good...))
+	other := appendRecord(nil, logRecord{Index: 9, Data: psession.Data{Session: fuzzSID, Sender: r.m2, Seq: 2, Epoch: 7, Sealed: []byte("x")}})
+	f.Add(append(other, good...))
+	f.Add([]byte{0x05, 0, 0, 0, 0, '{', '}', 0xff})
+	path := filepath.Join(r.dir, fuzzSID+logExt)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		s, err := New(r.config(r.db))
 		if err != nil {
 			t.Fatalf("the node does not start: %v", err)
 		}
-		defer s.Close()
 		ms, err := s.Messages(fuzzSID, 0)
+		s.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.IsSortedFunc(ms, func(a, b Message) int { return int(a.Index) - int(b.Index) }) {
+		if !slices.IsSortedFunc(ms, func(a, b Message) int { return cmp.Compare(a.Index, b.Index) }) {
 			t.Fatalf("listed out of order: %+v", ms)
 		}
-		kept := 0
-		r.db.ForEach(historyBucket, func(string, []byte) error { kept++; return nil })
-		if kept != len(ms) {
-			t.Fatalf("lists %d, keeps %d records", len(ms), kept)
-		}
 		for _, m := range ms {
-			if m.Session != fuzzSID || m.Index == 0 {
+			if m.Session != fuzzSID || m.Index == 0 || m.Sender != r.m2 || string(m.Data) != "hi" {
 				t.Fatalf("listed %+v", m)
 			}
 		}
+		left, _ := os.ReadFile(path)
+		recs, n, err := readRecords(left)
+		if err != nil || n != len(left) || len(recs) != len(ms) {
+			t.Fatalf("lists %d, leaves %d records (%d of %d bytes, %v)", len(ms), len(recs), n, len(left), err)
+		}
 	})
+}
+
+// TestUnjoinedSessionSurvivesRestart: a session this node accepted but
+// has not joined yet (its host is away) is stored so that it reads back,
+// and after a restart the node still tries to join it.
+func TestUnjoinedSessionSurvivesRestart(t *testing.T) {
+	ns := testNetwork(t, 1)
+	n := ns[0]
+	n.start()
+	_, away := newKey(t)
+	sid := psession.NewTopicTag()
+	n.inv.put(invitations.Record{Invitation: invite.Invitation{ID: invite.NewID(), AppID: "chat", SessionID: sid},
+		Direction: invitations.Received, Peer: away, State: invitations.Accepted})
+	eventually(t, func() bool { v, err := n.s.Get(sid); return err == nil && v.Me == session.Invited },
+		func() string { return "the accepted session is not there" })
+	n.inv = &fakeInvitations{} // the session must come back from its own record
+	n.restart()
+	v, err := n.s.Get(sid)
+	if err != nil || v.Host != away || v.Me != session.Invited || v.Joined {
+		t.Fatalf("after the restart: %+v, %v", v, err)
+	}
+	x, _ := n.s.lookup(sid)
+	eventually(t, func() bool { x.mu.Lock(); defer x.mu.Unlock(); return x.joining },
+		func() string { return "the node does not try to join" })
 }
