@@ -124,6 +124,7 @@ var mappings = []mapping{
 	{sessions.ErrNoKey, apitype.CodeNoSessionKey, http.StatusServiceUnavailable, ""},
 	{sessions.ErrBadApp, apitype.CodeBadID, http.StatusBadRequest, ""},
 	{sessions.ErrNoRequest, apitype.CodeHostRequestNotFound, http.StatusNotFound, "see `peercollab host-requests`"},
+	{sessions.ErrAmbiguousRequest, apitype.CodeAmbiguousHostRequest, http.StatusConflict, "give more of the request ID"},
 	{sessions.ErrAnswered, apitype.CodeHostRequestAnswered, http.StatusConflict, ""},
 	{sessions.ErrDeclined, apitype.CodeHostRequestDeclined, http.StatusConflict, ""},
 	{session.ErrEnded, apitype.CodeSessionEnded, http.StatusConflict, ""},

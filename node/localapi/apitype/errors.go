@@ -179,8 +179,10 @@ const (
 	CodeLeftSession         = "left_session"
 	CodeNoSessionKey        = "no_session_key"
 	CodeHostRequestNotFound = "host_request_not_found"
-	CodeHostRequestAnswered = "host_request_answered"
-	CodeHostRequestDeclined = "host_request_declined"
+	// CodeAmbiguousHostRequest: a prefix names more than one host request.
+	CodeAmbiguousHostRequest = "ambiguous_host_request"
+	CodeHostRequestAnswered  = "host_request_answered"
+	CodeHostRequestDeclined  = "host_request_declined"
 )
 
 // CodeEventsOverflow ends an event stream whose reader fell too far behind;
