@@ -99,7 +99,7 @@ type Service struct {
 	cfg     Config
 	topic   *pubsub.Topic
 	unrelay pubsub.RelayCancelFunc
-	srv     *endpoint.Server
+	srv     *endpoint.Service
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	// outbox holds sealed updates, in version order, for the goroutine
@@ -168,7 +168,7 @@ func New(cfg Config) (_ *Service, err error) {
 		s.topic.Close()
 		return nil, err
 	}
-	s.srv = endpoint.Serve(cfg.Host, s.snapshot)
+	s.srv = endpoint.New(cfg.Host, endpoint.SnapshotFunc(s.snapshot))
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.outbox = make(chan outgoing, outboxCap)

@@ -238,11 +238,6 @@ type Service struct {
 	once sync.Once
 }
 
-// Server is the former name of Service.
-//
-// Deprecated: use Service.
-type Server = Service
-
 // New registers the snapshot protocol's handler on h.
 func New(h host.Host, handler Handler) *Service {
 	h.SetStreamHandler(ID, wire.Handler(64, Timeout, func() *pb.SnapshotRequest { return new(pb.SnapshotRequest) },
@@ -262,13 +257,6 @@ func New(h host.Host, handler Handler) *Service {
 			return nil, err
 		}))
 	return &Service{h: h}
-}
-
-// Serve registers snapshot as the handler on h.
-//
-// Deprecated: use New(h, SnapshotFunc(snapshot)).
-func Serve(h host.Host, snapshot func(from peer.ID) (*Snapshot, error)) *Service {
-	return New(h, SnapshotFunc(snapshot))
 }
 
 // Close removes the handler. It is idempotent.

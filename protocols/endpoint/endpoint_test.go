@@ -148,12 +148,12 @@ func TestFetch(t *testing.T) {
 		Applications: []endpoint.Application{{ID: "chat", Description: "Chat"}},
 		Objects:      []endpoint.Object{{ID: "pic", Data: []byte{1, 2}}},
 		Keys:         []endpoint.Key{endpoint.NewKey(1, endpoint.Public), endpoint.NewKey(2, endpoint.Full)}}
-	srv := endpoint.Serve(host, func(from peer.ID) (*endpoint.Snapshot, error) {
+	srv := endpoint.New(host, endpoint.SnapshotFunc(func(from peer.ID) (*endpoint.Snapshot, error) {
 		if from == friend.ID() {
 			return full, nil
 		}
 		return nil, endpoint.ErrBlocked
-	})
+	}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
