@@ -138,6 +138,12 @@ type Config struct {
 	// messages of each session, at most about 64 MiB of them.
 	SessionHistory sessions.Retention
 
+	// MetricsAddr, when set, is where the node serves Prometheus metrics
+	// (http://MetricsAddr/metrics): go-libp2p's own and the node's (see
+	// metrics.go). Keep it on loopback: the metrics tell who is near and
+	// how many contacts and sessions the node has. Default: "", off.
+	MetricsAddr string
+
 	// EventBuffer is how many events a slow event-stream subscriber may fall
 	// behind before it is cut off. Default: 1024.
 	EventBuffer int

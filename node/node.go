@@ -26,6 +26,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/peercollab/peercollab/contacts"
@@ -70,6 +71,10 @@ type Node struct {
 	contactSub event.Subscription
 	conns      *connWatch
 	budget     *connBudget
+	// metrics is the node's Prometheus registry, nil without MetricsAddr;
+	// metricsAddr where it is served.
+	metrics     *prometheus.Registry
+	metricsAddr string
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -127,6 +132,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.invState, err = state.Open(filepath.Join(cfg.Home, state.InvitationsFile), state.Options{Relaxed: true}); err != nil {
 		return nil, err
 	}
+	if cfg.MetricsAddr != "" {
+		n.metrics = newRegistry()
+	}
 	n.host, err = n.newHost()
 	if err != nil {
 		return nil, err
@@ -134,6 +142,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.conns = &connWatch{n: n, state: map[peer.ID]string{}}
 	n.host.Network().Notify(n.conns)
 	if err := n.startServices(); err != nil {
+		return nil, err
+	}
+	if err := n.startMetrics(); err != nil {
 		return nil, err
 	}
 	if err := n.startScope(ctx); err != nil {
@@ -270,19 +281,31 @@ func (n *Node) newHost() (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(connScopes.Build(limits.AutoScale())), n.connLimits()...)
+	rmOpts := n.connLimits()
+	metrics := []libp2p.Option{libp2p.DisableMetrics()}
+	if n.metrics != nil {
+		// go-libp2p's metrics into the node's registry; the resource
+		// manager reports its own through a trace reporter.
+		str, err := rcmgr.NewStatsTraceReporter()
+		if err != nil {
+			return nil, fmt.Errorf("resource manager metrics: %w", err)
+		}
+		rmOpts = append(rmOpts, rcmgr.WithTraceReporter(str))
+		metrics = []libp2p.Option{libp2p.PrometheusRegisterer(n.metrics)}
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(connScopes.Build(limits.AutoScale())), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
 	cm, err := connmgr.NewConnManager(n.cfg.ConnsLow, n.cfg.ConnsHigh, connmgr.WithGracePeriod(n.cfg.ConnGrace))
-	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store, sessionPeer: func(p peer.ID) bool {
-		return n.started.Load() && n.sessions.SharesSession(p)
-	}}
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	h, err := libp2p.New(append(reach,
+	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store, sessionPeer: func(p peer.ID) bool {
+		return n.started.Load() && n.sessions.SharesSession(p)
+	}}
+	h, err := libp2p.New(append(append(reach,
 		libp2p.Identity(n.id.PrivKey()),
 		libp2p.ListenAddrs(addrs...),
 		libp2p.NoTransports,
@@ -292,9 +315,8 @@ func (n *Node) newHost() (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(n.budget),
 		libp2p.UserAgent("peercollab/"+Version),
-		libp2p.DisableMetrics(),
 		libp2p.AddrsFactory(n.withCircuits),
-	)...)
+	), metrics...)...)
 	if err != nil {
 		rm.Close()
 		cm.Close()

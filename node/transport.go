@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -20,7 +21,11 @@ import (
 // network and reservations are refused). Reservations on static relays are
 // kept by package reach, not by AutoRelay.
 func (n *Node) reachOptions() ([]libp2p.Option, error) {
-	opts := []libp2p.Option{libp2p.EnableHolePunching()}
+	var hp []holepunch.Option
+	if n.metrics != nil {
+		hp = append(hp, holepunch.WithMetricsTracer(holepunch.NewMetricsTracer(holepunch.WithRegisterer(n.metrics))))
+	}
+	opts := []libp2p.Option{libp2p.EnableHolePunching(hp...)}
 	reach := n.cfg.Reachability
 	if n.cfg.RelayService {
 		opts = append(opts, libp2p.EnableRelayService(n.relayOptions()...))
