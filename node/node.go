@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,7 +172,10 @@ func (n *Node) startServices() (err error) {
 	params := pubsub.DefaultGossipSubParams()
 	params.Dlazy, params.GossipFactor = 0, 0
 	if n.ps, err = pubsub.NewGossipSub(n.ctx, n.host, pubsub.WithFloodPublish(true),
-		pubsub.WithGossipSubParams(params), pubsub.WithPeerFilter(n.pubsubPeerFilter)); err != nil {
+		pubsub.WithGossipSubParams(params), pubsub.WithPeerFilter(n.pubsubPeerFilter),
+		// pubsub logs through slog; this hands its lines to go-log, as
+		// subsystem "pubsub" (GOLOG_LOG_LEVEL=pubsub=debug).
+		pubsub.WithLogger(slog.New(logging.SlogHandler()).With(slog.String("logger", "pubsub")))); err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	endpointName := n.cfg.EndpointName
