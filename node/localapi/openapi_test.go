@@ -454,6 +454,10 @@ func TestOpenAPIValidatesRealAnswers(t *testing.T) {
 	_, err = a.AnswerHostRequest(ctx, "none", false)
 	may("decline host request", err)
 	_ = reqs
+	_, err = a.WebPage(ctx)
+	must("web page", err)
+	_, err = a.RotateWebToken(ctx)
+	may("rotate web token", err)
 	must("remove contact", a.RemoveContact(ctx, "Bobby"))
 	_ = bobNode
 	_ = aliceID

@@ -129,6 +129,9 @@ func (s *Server) routes() []route {
 		jsonRoute("GET", "/v1/host-requests", "The host requests received", s.listHostRequests),
 		jsonRoute("POST", "/v1/host-requests/{id}/accept", "Accept a host request: create the session and invite its sender", s.answerHostRequest(true)),
 		jsonRoute("POST", "/v1/host-requests/{id}/decline", "Decline a host request", s.answerHostRequest(false)),
+		jsonRoute("GET", "/v1/web", "Where the daemon serves its web page, with the token that opens it", s.getWebPage).
+			describe("The page is served on a loopback address to browsers that opened it with the token (open_url) once. Enabled is false when the daemon serves no page (--web off). The page itself cannot call this route, nor POST /v1/web/token."),
+		jsonRoute("POST", "/v1/web/token", "Replace the web page's token: browsers that opened the page with the old one must open it again", s.rotateWebToken),
 		{
 			method: "GET", path: "/v1/events", summary: "The node's event stream (server-sent events)",
 			description: eventsDescription,

@@ -97,6 +97,12 @@ type Server struct {
 	// hub relays the node's events, keeping the latest eventHistory of
 	// them for streams that resume (see sse.go).
 	hub *events.Hub
+	// h serves the API: the socket's server, and the web page's for its
+	// /v1/ requests (Handler).
+	h http.Handler
+
+	webMu sync.Mutex
+	web   WebPage // see SetWebPage
 
 	closeOnce sync.Once
 }
@@ -106,6 +112,7 @@ type Server struct {
 func newServer(n *node.Node) *Server {
 	s := &Server{n: n, hub: events.NewHub(events.History(eventHistory))}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
+	s.h = s.handler()
 	sub := n.Events() // before New returns: no event is missed
 	s.wg.Go(func() { s.relayEvents(sub) })
 	return s
@@ -122,7 +129,7 @@ type timeouts struct{ header, body, idle time.Duration }
 func serve(n *node.Node, l net.Listener, t timeouts) *Server {
 	s := newServer(n)
 	s.srv = &http.Server{
-		Handler:           s.handler(),
+		Handler:           s.h,
 		ReadHeaderTimeout: t.header,
 		ReadTimeout:       t.body,
 		IdleTimeout:       t.idle,

@@ -24,6 +24,7 @@ const ConfigFile = "config.yaml"
 //	bootstrap: [/ip4/198.51.100.9/tcp/4737/p2p/12D3Koo...]
 //	scope: all                  # none, nearme, internet, all
 //	reachability: ""            # public, private, or "" to let AutoNAT decide
+//	web: 127.0.0.1:4738         # the web page's loopback address, or off (daemon only)
 //	relay:                      # for `peercollab relay`
 //	  unlimited: false          # no time or data limit on circuits
 //	  trusted_only: false       # serve only contacts and peers endorsed here
@@ -38,6 +39,7 @@ type fileConfig struct {
 	Bootstrap    stringList  `yaml:"bootstrap"`
 	Scope        string      `yaml:"scope"`
 	Reachability string      `yaml:"reachability"`
+	Web          string      `yaml:"web"`
 	Relay        relayConfig `yaml:"relay"`
 }
 
@@ -66,8 +68,9 @@ type relayConfig struct {
 	LimitData     int64  `yaml:"limit_data"`
 }
 
-// loadConfigFile reads HOME/config.yaml into cfg, if there is one.
-func loadConfigFile(home string, cfg *node.Config) error {
+// loadConfigFile reads HOME/config.yaml into cfg, if there is one, and its
+// web setting into web ("" when it has none).
+func loadConfigFile(home string, cfg *node.Config, web *string) error {
 	path := filepath.Join(home, ConfigFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -91,6 +94,12 @@ func loadConfigFile(home string, cfg *node.Config) error {
 		cfg.Scope = fc.Scope
 	}
 	cfg.Reachability = fc.Reachability
+	if fc.Web != "" {
+		if err := checkWebAddr(fc.Web); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		*web = fc.Web
+	}
 	cfg.RelayUnlimited, cfg.RelayTrustedOnly, cfg.RelayLimitData = fc.Relay.Unlimited, fc.Relay.TrustedOnly, fc.Relay.LimitData
 	if fc.Relay.LimitDuration != "" {
 		d, err := time.ParseDuration(fc.Relay.LimitDuration)

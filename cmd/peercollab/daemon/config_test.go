@@ -26,7 +26,8 @@ func TestConfigFileTakesOneAddressOrAList(t *testing.T) {
 			home := t.TempDir()
 			os.WriteFile(filepath.Join(home, ConfigFile), []byte(tc.yaml), 0o600)
 			cfg := node.DefaultConfig(home)
-			err := loadConfigFile(home, &cfg)
+			var web string
+			err := loadConfigFile(home, &cfg, &web)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
 					t.Fatalf("err = %v, want one line with %q", err, tc.err)

@@ -7,6 +7,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"time"
@@ -18,15 +19,17 @@ import (
 	"github.com/peercollab/peercollab/node"
 	"github.com/peercollab/peercollab/node/localapi"
 	"github.com/peercollab/peercollab/node/localapi/apitype"
+	"github.com/peercollab/peercollab/node/web"
 )
 
 // Version is the peercollab version of the binary, for cli.Run.
 const Version = node.Version
 
-// Commands returns init, daemon and relay, for cli.Run.
+// Commands returns init, daemon and relay, for cli.Run, and web, the
+// command line's client of the daemon's web page (--web).
 func Commands(e *cli.Env) []*cobra.Command {
 	d := env{e}
-	return []*cobra.Command{d.initCmd(), d.daemonCmd(), d.relayCmd()}
+	return []*cobra.Command{d.initCmd(), d.daemonCmd(), d.relayCmd(), e.WebCmd()}
 }
 
 // env gives the commands the command line's shared Env.
@@ -61,6 +64,8 @@ type nodeFlags struct {
 	reachability string
 	scope        string
 	bootstrap    []string
+	// web is the configuration file's web setting.
+	web string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
@@ -75,7 +80,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 // apply reads the configuration file of the home, then copies the flags
 // given into cfg (flags win).
 func (f *nodeFlags) apply(cmd *cobra.Command, home string, cfg *node.Config) error {
-	if err := loadConfigFile(home, cfg); err != nil {
+	if err := loadConfigFile(home, cfg, &f.web); err != nil {
 		return err
 	}
 	if cmd.Flags().Changed("listen") {
@@ -103,9 +108,22 @@ func (f *nodeFlags) apply(cmd *cobra.Command, home string, cfg *node.Config) err
 	return nil
 }
 
+// webOff is the --web value that serves no page.
+const webOff = "off"
+
+// checkWebAddr checks a --web value: off, or a loopback HOST:PORT.
+func checkWebAddr(addr string) error {
+	if addr == webOff {
+		return nil
+	}
+	_, err := web.ParseAddr(addr)
+	return err
+}
+
 func (e env) daemonCmd() *cobra.Command {
 	var f nodeFlags
 	var relays []string
+	var webAddr string
 	cmd := &cobra.Command{
 		Use:   "daemon [--listen MULTIADDR]... [--relay MULTIADDR]...",
 		Short: "Run the node in the foreground (creates the identity on first run)",
@@ -118,9 +136,13 @@ With --relay it keeps a reservation on each given relay
 that peers reach it through them, puts the relay addresses in its card, and
 keeps a signed record of its addresses in the DHT the relays serve.
 
+It serves a web page for people on a loopback address (127.0.0.1, port %d
+when free, else any free port; --web HOST:PORT to choose, --web off for
+none); 'peercollab web --open' opens it.
+
 Settings can also live in HOME/config.yaml (listen, relays, bootstrap, scope,
-reachability, relay: {unlimited, trusted_only, limit_duration, limit_data});
-flags override it.`,
+reachability, web, relay: {unlimited, trusted_only, limit_duration,
+limit_data}); flags override it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := node.DefaultConfig(e.Home)
@@ -130,11 +152,20 @@ flags override it.`,
 			if cmd.Flags().Changed("relay") {
 				cfg.StaticRelays = relays
 			}
-			return userError(e.runNode(cmd, cfg, "daemon"))
+			page := f.web
+			if cmd.Flags().Changed("web") {
+				page = webAddr
+			}
+			if err := checkWebAddr(page); page != "" && err != nil {
+				return userError(err)
+			}
+			return userError(e.runNode(cmd, cfg, "daemon", page))
 		},
 	}
+	cmd.Long = fmt.Sprintf(cmd.Long, web.DefaultPort)
 	f.register(cmd)
 	cmd.Flags().StringArrayVar(&relays, "relay", nil, "relay to keep a reservation with, repeatable")
+	cmd.Flags().StringVar(&webAddr, "web", "", fmt.Sprintf("serve the web page on this loopback HOST:PORT, or off (default 127.0.0.1:%d when free, else a free port)", web.DefaultPort))
 	return cmd
 }
 
@@ -175,7 +206,7 @@ only the relay's contacts and the peers it endorsed.`,
 			if cmd.Flags().Changed("limit-data") {
 				cfg.RelayLimitData = limitData
 			}
-			return userError(e.runNode(cmd, cfg, "relay"))
+			return userError(e.runNode(cmd, cfg, "relay", webOff))
 		},
 	}
 	f.register(cmd)
@@ -186,8 +217,10 @@ only the relay's contacts and the peers it endorsed.`,
 	return cmd
 }
 
-// runNode runs a node with its local API until the command's context ends.
-func (e env) runNode(cmd *cobra.Command, cfg node.Config, what string) error {
+// runNode runs a node with its local API, and its web page on page (a
+// loopback HOST:PORT, "" for the default, or off), until the command's
+// context ends.
+func (e env) runNode(cmd *cobra.Command, cfg node.Config, what, page string) error {
 	ctx := cmd.Context()
 	if err := os.MkdirAll(e.Home, 0o700); err != nil {
 		return err
@@ -198,19 +231,49 @@ func (e env) runNode(cmd *cobra.Command, cfg node.Config, what string) error {
 	if err != nil {
 		return err
 	}
-	n, err := node.New(ctx, cfg)
+	var wl net.Listener
+	switch page {
+	case webOff:
+	case "":
+		wl, err = web.ListenDefault()
+	default:
+		wl, err = web.Listen(page)
+	}
 	if err != nil {
 		l.Close()
 		return err
 	}
+	n, err := node.New(ctx, cfg)
+	if err != nil {
+		l.Close()
+		if wl != nil {
+			wl.Close()
+		}
+		return err
+	}
 	srv := localapi.Serve(n, l)
+	var ws *web.Server
+	if wl != nil {
+		if ws, err = web.Serve(wl, e.Home, srv.Handler()); err != nil {
+			return errors.Join(err, srv.Close(), n.Close())
+		}
+		srv.SetWebPage(ws)
+	}
 	if info, err := n.Info(); err == nil {
 		fmt.Fprintf(e.Stdout, "peercollab %s running as %s (%s)\nAPI: %s\n", what, info.DisplayName, info.PeerID, apitype.SocketPath(e.Home))
+		if ws != nil {
+			fmt.Fprintf(e.Stdout, "web page: %s (open it with `peercollab web --open`)\n", ws.URL())
+		}
 		for _, a := range info.Addrs {
 			fmt.Fprintf(e.Stdout, "listening on %s\n", a)
 		}
 	}
 	<-ctx.Done()
 	fmt.Fprintln(e.Stdout, "shutting down")
-	return errors.Join(srv.Close(), n.Close())
+	// The API first: it ends the event streams, the page's too.
+	err = srv.Close()
+	if ws != nil {
+		err = errors.Join(err, ws.Close())
+	}
+	return errors.Join(err, n.Close())
 }
