@@ -91,16 +91,52 @@ func newBrowser(t testing.TB) context.Context {
 	return bctx
 }
 
-// newPerson opens a tab in a browser context of its own (its own cookies
-// and storage: another person's browser).
-func newPerson(t testing.TB, browser context.Context) context.Context {
+// person is a tab in a browser context of its own (its own cookies and
+// storage: another person's browser), whose page's uncaught exceptions are
+// kept.
+type person struct {
+	context.Context
+	mu         sync.Mutex
+	exceptions []string
+}
+
+func newPerson(t testing.TB, browser context.Context) *person {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
+	p := &person{Context: ctx}
 	if err := chromedp.Do(ctx); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	return ctx
+	console := chromedp.Console(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				p.mu.Lock()
+				p.exceptions = append(p.exceptions, m.String())
+				p.mu.Unlock()
+			}
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return p
+}
+
+// checkExceptions fails t if the page threw an exception it did not catch.
+func (p *person) checkExceptions(t testing.TB, who string) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.exceptions {
+		t.Errorf("%s's page threw: %s", who, e)
+	}
 }
 
 // goCommand is the go command of the toolchain running the test.
@@ -376,6 +412,43 @@ func TestPageInBrowser(t *testing.T) {
 		chromedp.Click(item("contact-list", "Bob")+"//button[@data-act='details']"),
 		chromedp.WaitVisible(item("contact-list", "Bob")+"//dd[starts-with(normalize-space(), 'Trusted: you hold Bob')]"),
 		shot(shots, "alice-contacts"))
+
+	// Presence, live: Bob is busy, and Alice's list of people near says so.
+	run(t, b, "Bob says he is busy",
+		chromedp.Evaluate[chromedp.Void](`(s => { s.value = 'busy'; s.dispatchEvent(new Event('change')); })(document.getElementById('me-quick'))`),
+		chromedp.WaitVisible(`//*[@id='me-dot' and @data-s='busy']`))
+	run(t, a, "Alice sees Bob busy",
+		chromedp.Click(chromedp.CSS(`a[href="#near"]`)),
+		chromedp.WaitVisible(bobNear+"//*[@class='sub' and starts-with(text(), 'Busy')]"))
+
+	// Bob imports the card Alice gave him; the page shows whose it is, in
+	// words to compare, before he adds it.
+	card := filepath.Join(dir, "alice.contact")
+	pc(t, bin, nil, "--home", alice, "card", "-o", card)
+	run(t, b, "Bob imports Alice's card",
+		chromedp.Click(chromedp.CSS(`a[href="#contacts"]`)),
+		chromedp.SetUploadFiles(chromedp.CSS(`#card-file`), []string{card}),
+		chromedp.WaitVisible(`//*[@id='import']//h2[text()='Card of Alice']`),
+		chromedp.WaitVisible(`//*[@id='import']//dd[starts-with(text(), 'Not trusted')]`),
+		chromedp.Click(chromedp.CSS(`#import button[data-act=import-add]`)),
+		chromedp.WaitVisible(item("contact-list", "Alice")),
+		chromedp.Click(item("contact-list", "Alice")+"//button[@data-act='block']"),
+		chromedp.WaitVisible(item("contact-list", "Alice")+"//*[contains(@class,'badge') and text()='Blocked']"),
+		chromedp.Click(item("contact-list", "Alice")+"//button[@data-act='block']"),
+		chromedp.WaitNotPresent(item("contact-list", "Alice")+"//*[contains(@class,'badge') and text()='Blocked']"))
+
+	// Alice ends the session; Bob's session view says so.
+	run(t, a, "Alice ends the session",
+		chromedp.Click(chromedp.CSS(`a[href="#sessions"]`)),
+		chromedp.Click(`//ul[@id='session-list']//a[.//*[text()='Chat with Bob']]`),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(`#session-actions button[data-act=end]`)),
+		chromedp.WaitVisible(`//*[@id='composer-hint' and text()='The session has ended.']`))
+	run(t, b, "Bob sees it ended",
+		chromedp.Click(chromedp.CSS(`a[href="#sessions"]`)),
+		chromedp.WaitVisible(`//ul[@id='session-list']//*[@class='sub' and starts-with(text(), 'ended')]`))
+	a.checkExceptions(t, "Alice")
+	b.checkExceptions(t, "Bob")
 }
 
 // eventually waits, with a bound, until cond holds.
@@ -389,4 +462,3 @@ func eventually(t testing.TB, cond func() bool) {
 		<-time.After(10 * time.Millisecond)
 	}
 }
-
