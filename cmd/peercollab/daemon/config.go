@@ -25,6 +25,7 @@ const ConfigFile = "config.yaml"
 //	scope: all                  # none, nearme, internet, all
 //	reachability: ""            # public, private, or "" to let AutoNAT decide
 //	web: 127.0.0.1:4738         # the web page's loopback address, or off (daemon only)
+//	metrics: 127.0.0.1:9737     # Prometheus metrics at http://ADDR/metrics (default off)
 //	relay:                      # for `peercollab relay`
 //	  unlimited: false          # no time or data limit on circuits
 //	  trusted_only: false       # serve only contacts and peers endorsed here
@@ -40,6 +41,7 @@ type fileConfig struct {
 	Scope        string      `yaml:"scope"`
 	Reachability string      `yaml:"reachability"`
 	Web          string      `yaml:"web"`
+	Metrics      string      `yaml:"metrics"`
 	Relay        relayConfig `yaml:"relay"`
 }
 
@@ -94,6 +96,7 @@ func loadConfigFile(home string, cfg *node.Config, web *string) error {
 		cfg.Scope = fc.Scope
 	}
 	cfg.Reachability = fc.Reachability
+	cfg.MetricsAddr = fc.Metrics
 	if fc.Web != "" {
 		if err := checkWebAddr(fc.Web); err != nil {
 			return fmt.Errorf("%s: %w", path, err)

@@ -64,6 +64,7 @@ type nodeFlags struct {
 	reachability string
 	scope        string
 	bootstrap    []string
+	metrics      string
 	// web is the configuration file's web setting.
 	web string
 }
@@ -75,6 +76,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.scope, "scope", "", "sign in to none, nearme, internet or all at start (default: as when last run, else all)")
 	cmd.Flags().StringVar(&f.reachability, "reachability", "", "override AutoNAT: public or private (default: let it decide; a relay is public)")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "DHT bootstrap peer (multiaddr with /p2p/ID), repeatable; relays are bootstrap peers too")
+	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://HOST:PORT/metrics (keep it on loopback, e.g. 127.0.0.1:9737; default off)")
 }
 
 // apply reads the configuration file of the home, then copies the flags
@@ -88,6 +90,9 @@ func (f *nodeFlags) apply(cmd *cobra.Command, home string, cfg *node.Config) err
 	}
 	if cmd.Flags().Changed("bootstrap") {
 		cfg.Bootstrap = f.bootstrap
+	}
+	if cmd.Flags().Changed("metrics") {
+		cfg.MetricsAddr = f.metrics
 	}
 	if f.profile.DisplayName == "" {
 		f.profile.DisplayName = defaultName()
