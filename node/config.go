@@ -10,8 +10,8 @@ import (
 )
 
 // DefaultPort is the TCP and UDP (QUIC) port a node listens on unless told
-// otherwise. When it is taken, a node on default settings falls back to a
-// port the system picks.
+// otherwise. When it is taken, a node on default settings takes the next
+// free one of 4747, 4757, ... 4807, then a port the system picks.
 const DefaultPort = 4737
 
 // Config is what a node is built from. Get one from DefaultConfig and change
@@ -22,8 +22,9 @@ type Config struct {
 	Home string
 
 	// ListenAddrs are the multiaddrs to listen on. Default: nil, meaning TCP
-	// and QUIC on DefaultPort on every IPv4 and IPv6 interface, or on a
-	// random port when DefaultPort is taken. An explicit address whose port
+	// and QUIC on DefaultPort on every IPv4 and IPv6 interface, or on the
+	// next free port of its series (4747, 4757, ...; a random one when all
+	// are taken) when DefaultPort is taken. An explicit address whose port
 	// is taken is an error (go-libp2p binds with SO_REUSEPORT and would
 	// otherwise share the port silently with another process).
 	ListenAddrs []string

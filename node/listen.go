@@ -41,20 +41,33 @@ func sameTransport(a, b ma.Multiaddr) bool {
 	return true
 }
 
+// Ports a node on default settings tries, in order, before a random one:
+// DefaultPort, then every portStep above it, portTries in all (4737, 4747,
+// ... 4807), so that the daemons of one machine have ports one can guess.
+const (
+	portStep  = 10
+	portTries = 8
+)
+
 // listenAddrs turns the configured listen addresses into multiaddrs. Nil
-// means the default port, or a random one when that is taken. Explicit
-// addresses are checked for a taken port, because go-libp2p binds with
-// SO_REUSEPORT and would share it with another process without a word.
+// means the first free port of DefaultPort's series (see portStep), or a
+// random one when they are all taken. Explicit addresses are checked for a
+// taken port, because go-libp2p binds with SO_REUSEPORT and would share it
+// with another process without a word.
 func listenAddrs(configured []string) ([]ma.Multiaddr, error) {
 	if configured == nil {
-		addrs := defaultListenAddrs(DefaultPort)
-		for _, a := range addrs[:2] {
-			if err := probe(a); err != nil {
-				log.Warnw("default port taken, listening on a random port", "port", DefaultPort, "error", err)
-				return defaultListenAddrs(0), nil
+		for i := range portTries {
+			port := DefaultPort + i*portStep
+			addrs := defaultListenAddrs(port)
+			if probe(addrs[0]) == nil && probe(addrs[1]) == nil {
+				if i > 0 {
+					log.Infow("default port taken, listening on the next free one of its series", "default", DefaultPort, "port", port)
+				}
+				return addrs, nil
 			}
 		}
-		return addrs, nil
+		log.Warnw("default ports taken, listening on a random port", "tried", fmt.Sprintf("%d-%d", DefaultPort, DefaultPort+(portTries-1)*portStep))
+		return defaultListenAddrs(0), nil
 	}
 	addrs := make([]ma.Multiaddr, 0, len(configured))
 	for _, s := range configured {
