@@ -399,6 +399,16 @@ func TestPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(msg("Alice", "Hi Bob! Good to see you near")),
 		shot(shots, "bob-session"))
 	run(t, a, "Alice's session view", shot(shots, "alice-session"))
+	run(t, a, "Alice's invitations sent, with their tally",
+		chromedp.Click(chromedp.CSS(`a[href="#invitations"]`)),
+		chromedp.WaitVisible(`//*[@id='sent-list']//*[@data-tally and text()='1 accepted, 0 declined, 0 no answer yet']`),
+		shot(shots, "alice-invitations"),
+		chromedp.Click(chromedp.CSS(`a[href="#me"]`)),
+		chromedp.WaitVisible(`//*[@id='me-facts']//dd[@class='words']`),
+		chromedp.WaitNotPresent(`//*[@id='me-facts' and contains(., 'null')]`),
+		shot(shots, "alice-me"),
+		chromedp.Evaluate[chromedp.Void](`history.back(); history.back()`),
+		chromedp.WaitVisible(chromedp.CSS(`#view-session:not([hidden])`)))
 	run(t, b, "Bob's session at phone width",
 		chromedp.EmulateViewport(390, 844),
 		chromedp.WaitVisible(msg("Alice", "Hi Bob! Good to see you near")),
@@ -412,6 +422,23 @@ func TestPageInBrowser(t *testing.T) {
 		chromedp.Click(item("contact-list", "Bob")+"//button[@data-act='details']"),
 		chromedp.WaitVisible(item("contact-list", "Bob")+"//dd[starts-with(normalize-space(), 'Trusted: you hold Bob')]"),
 		shot(shots, "alice-contacts"))
+
+	// The words Alice reads out for Bob's key are those Bob's own page
+	// shows, and those of his key.
+	aliceSays, err := chromedp.Run(a, chromedp.Text(item("contact-list", "Bob")+"//dd[@class='words' or span[@class='words']]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, b, "Bob's own page", chromedp.Click(chromedp.CSS(`a[href="#me"]`)), chromedp.WaitVisible(chromedp.CSS(`#me-facts .words`)))
+	bobSays, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(`#me-facts .words`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobID apitype.Info
+	json.Unmarshal([]byte(pc(t, bin, nil, "--home", bob, "id", "--json")), &bobID)
+	if want := keyWords(t, bobID.PeerID); strings.TrimSpace(aliceSays) != want || strings.TrimSpace(bobSays) != want {
+		t.Errorf("Bob's key in words: Alice's page %q, Bob's %q, want %q", aliceSays, bobSays, want)
+	}
 
 	// Presence, live: Bob is busy, and Alice's list of people near says so.
 	run(t, b, "Bob says he is busy",
@@ -447,6 +474,18 @@ func TestPageInBrowser(t *testing.T) {
 	run(t, b, "Bob sees it ended",
 		chromedp.Click(chromedp.CSS(`a[href="#sessions"]`)),
 		chromedp.WaitVisible(`//ul[@id='session-list']//*[@class='sub' and starts-with(text(), 'ended')]`))
+
+	// A new token closes the page in every browser that opened it with the
+	// old one; the new address opens it again.
+	pc(t, bin, nil, "--home", alice, "web", "--rotate")
+	run(t, a, "a new token closes Alice's page",
+		chromedp.WaitVisible(chromedp.CSS(`#gone:not([hidden])`)),
+		chromedp.WaitVisible(`//*[@id='conn' and text()='closed']`),
+		shot(shots, "alice-closed"))
+	run(t, a, "the new address opens it again",
+		chromedp.Navigate(strings.TrimSpace(pc(t, bin, nil, "--home", alice, "web"))),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready]`)),
+		chromedp.WaitVisible(bobNear))
 	a.checkExceptions(t, "Alice")
 	b.checkExceptions(t, "Bob")
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
 	"github.com/peercollab/peercollab/node/web"
@@ -430,9 +431,9 @@ func TestAssetsHangTogether(t *testing.T) {
 	}
 }
 
-// TestWordList: the page's PGP word list is the published one (the
-// checksum of both lists, joined by newlines, as vendored elsewhere).
-func TestWordList(t *testing.T) {
+// wordLists reads the page's PGP word lists.
+func wordLists(t testing.TB) (even, odd []string) {
+	t.Helper()
 	b, err := os.ReadFile("assets/words.js")
 	if err != nil {
 		t.Fatal(err)
@@ -441,10 +442,38 @@ func TestWordList(t *testing.T) {
 	if len(lists) != 2 {
 		t.Fatalf("found %d lists", len(lists))
 	}
-	even, odd := strings.Fields(lists[0][2]), strings.Fields(lists[1][2])
+	even, odd = strings.Fields(lists[0][2]), strings.Fields(lists[1][2])
 	if len(even) != 256 || len(odd) != 256 {
 		t.Fatalf("lists of %d and %d words", len(even), len(odd))
 	}
+	return even, odd
+}
+
+// keyWords is what the page reads out of a peer's key: its first 8 bytes
+// as PGP words.
+func keyWords(t testing.TB, id peer.ID) string {
+	t.Helper()
+	even, odd := wordLists(t)
+	pk, err := id.ExtractPublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := pk.Raw()
+	var w []string
+	for i, b := range raw[:8] {
+		if i%2 == 0 {
+			w = append(w, even[b])
+		} else {
+			w = append(w, odd[b])
+		}
+	}
+	return strings.Join(w, " ")
+}
+
+// TestWordList: the page's PGP word list is the published one (the
+// checksum of both lists, joined by newlines, as vendored elsewhere).
+func TestWordList(t *testing.T) {
+	even, odd := wordLists(t)
 	sum := sha256.Sum256([]byte(strings.Join(even, "\n") + "\n" + strings.Join(odd, "\n")))
 	if got := hex.EncodeToString(sum[:]); got != "e9b7b0052233a74aa56724ed3f79c272036aed68d8f4c0856e833c8043b9ac62" {
 		t.Errorf("word lists' checksum %s", got)

@@ -74,14 +74,22 @@ export class Events {
       });
     }
     es.onerror = () => {
-      if (es.readyState !== EventSource.CLOSED) {
-        this.onState('reconnecting');
-        return;
-      }
-      // The browser gave up: find out why, then try again later.
+      // The browser reconnects by itself unless it gave up (CLOSED); either
+      // way, ask why the stream broke: a replaced token ends it for good.
+      const gaveUp = es.readyState === EventSource.CLOSED;
+      this.onState('reconnecting');
       api('GET', '/v1/version').then(
-        () => this.again('reconnecting'),
-        (err) => this.again(err.code === 'web_unauthorized' ? 'unauthorized' : 'offline'));
+        () => { if (gaveUp) this.again('reconnecting'); },
+        (err) => {
+          if (err.code === 'web_unauthorized') {
+            es.close();
+            this.again('unauthorized');
+          } else if (gaveUp) {
+            this.again('offline');
+          } else {
+            this.onState('offline');
+          }
+        });
     };
   }
 

@@ -4,7 +4,7 @@
 
 import { b64ToText } from './api.js';
 import { h, reconcile, byName, fmtTime, fmtDate } from './dom.js';
-import { fingerprintWords } from './words.js';
+import { keyWords } from './words.js';
 import {
   S, me, nameOf, presenceOf, presenceText, statusWord, nearMe, isOpen, appName, invitationWord,
   standingWord, sessionWord, sessionTitle, trustWords, STATUSES, CHAT_APP,
@@ -130,15 +130,15 @@ function contactDetails(c, id) {
   const card = d && d.card;
   const rows = [
     ['Trust', card ? trustWords(card, c.nickname) : 'checking…'],
-    ['Fingerprint in words', h('span', { class: 'words' }, fingerprintWords(c.fingerprint))],
-    ['Fingerprint', h('code', {}, c.fingerprint)],
+    ['Fingerprint in words', h('span', { class: 'words' }, keyWords(c.peer_id))],
+    ['Certificate fingerprint', h('code', {}, c.fingerprint)],
     ['Peer ID', h('code', {}, c.peer_id)],
   ];
   if (c.endorsed_by) rows.push(['Certificate issued by', nameOf(c.endorsed_by)]);
   rows.push(['Added', fmtDate(c.added)]);
   if (c.last_seen) rows.push(['Last seen', fmtTime(c.last_seen)]);
   return h('div', { class: 'details', id },
-    h('p', { class: 'sub' }, `Compare the words with ${c.nickname} in person or on the phone: if they read the same words from their own page, this card is theirs.`),
+    h('p', { class: 'sub' }, `Compare the words with ${c.nickname} in person or on the phone: if their own page (“You”) shows the same words, this contact is them. The words come from their key, the same on every card of theirs.`),
     h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     h('div', { class: 'actions' },
       button('export', 'Export card', () => A.exportContact(c)),
@@ -160,9 +160,9 @@ export function renderImport() {
       h('dt', {}, 'Trust'), h('dd', {}, trustWords(v, v.display_name)),
       v.email ? [h('dt', {}, 'E-mail'), h('dd', {}, v.email)] : null,
       chain.length > 1 ? [h('dt', {}, 'Endorsed by'), h('dd', {}, chain.slice(1).map((l) => l.display_name).join(', '))] : null,
-      h('dt', {}, 'Fingerprint in words'), h('dd', { class: 'words' }, fingerprintWords(v.fingerprint)),
+      h('dt', {}, 'Fingerprint in words'), h('dd', { class: 'words' }, keyWords(v.peer_id)),
       h('dt', {}, 'Peer ID'), h('dd', {}, h('code', {}, v.peer_id))),
-    h('p', { class: 'sub' }, `Compare the words with ${v.display_name} before you add the card: the same words on their page mean the card is theirs.`),
+    h('p', { class: 'sub' }, `Compare the words with ${v.display_name} before you add the card: the same words on their own page (“You”) mean the card is theirs.`),
     h('div', { class: 'actions' },
       button('import-add', S.contacts.has(v.peer_id) ? 'Replace their card' : 'Add to contacts', () => A.importAdd(), { class: 'primary' }),
       button('import-cancel', 'Cancel', () => A.importCancel())));
@@ -237,7 +237,7 @@ function sentGroup(g) {
         { 'aria-label': `Cancel the invitation to ${nameOf(i.peer)}` })) : null));
   return h('li', { class: 'panel' },
     h('div', { class: 'who' }, h('strong', {}, title), ' ',
-      s ? h('a', { href: '#session/' + encodeURIComponent(g.session) }, 'open') : null),
+      s ? h('a', { href: '#session/' + encodeURIComponent(g.session) }, 'open the session') : null),
     h('p', { class: 'sub', 'data-tally': '' }, t.text),
     t.open && !g.session && g.batch ? button('cancel-unanswered', 'Cancel the unanswered', () => A.cancelBatch(g.batch)) : null,
     t.open && g.session && s && s.hosting && s.state !== 'ended' ? button('cancel-unanswered', 'Cancel the unanswered', () => A.sessionOp(s, 'cancel-unanswered')) : null,
@@ -374,12 +374,13 @@ export function renderMe() {
   const fsig = sig(S.id.display_name, S.id.email, S.id.fingerprint, S.id.peer_id);
   if (facts._sig !== fsig) {
     facts._sig = fsig;
-    facts.replaceChildren(
+    facts.replaceChildren(...[
       h('dt', {}, 'Name'), h('dd', {}, S.id.display_name),
-      S.id.email ? [h('dt', {}, 'E-mail'), h('dd', {}, S.id.email)] : null,
-      h('dt', {}, 'Fingerprint in words'), h('dd', { class: 'words' }, fingerprintWords(S.id.fingerprint)),
-      h('dt', {}, 'Fingerprint'), h('dd', {}, h('code', {}, S.id.fingerprint)),
-      h('dt', {}, 'Peer ID'), h('dd', {}, h('code', {}, S.id.peer_id)));
+      S.id.email ? [h('dt', {}, 'E-mail'), h('dd', {}, S.id.email)] : [],
+      h('dt', {}, 'Fingerprint in words'), h('dd', { class: 'words' }, keyWords(S.id.peer_id)),
+      h('dt', {}, 'Certificate fingerprint'), h('dd', {}, h('code', {}, S.id.fingerprint)),
+      h('dt', {}, 'Peer ID'), h('dd', {}, h('code', {}, S.id.peer_id)),
+    ].flat());
   }
   const st = $('presence-status');
   if (!st.options.length) for (const [v, w] of STATUSES) st.append(h('option', { value: v }, w));

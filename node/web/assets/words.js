@@ -37,19 +37,48 @@ savagery scavenger sensation sociable souvenir specialist speculate stethoscope 
 tobacco tolerance tomorrow torpedo tradition travesty trombonist truncated typewriter ultimate undaunted underfoot unicorn unify universe unravel
 upcoming vacancy vagabond vertigo Virginia visitor vocalist voyager warranty Waterloo whimsical Wichita Wilmington Wyoming yesteryear Yucatan`.split(/\s+/);
 
-// WORDS is how many of the fingerprint's bytes the page reads out: 8 words
-// (64 bits) are enough to tell two keys apart when comparing in person.
+// WORDS is how many bytes the page reads out: 8 words (64 bits) are enough
+// to tell two keys apart when comparing in person.
 export const WORDS = 8;
 
-// fingerprintWords returns the first n bytes of a fingerprint (hex, with or
-// without colons) as words.
-export function fingerprintWords(fp, n = WORDS) {
-  const hex = (fp || '').replace(/[^0-9a-f]/gi, '');
-  const out = [];
-  for (let i = 0; i < n && 2 * i + 2 <= hex.length; i++) {
-    const b = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-    out.push((i % 2 === 0 ? EVEN : ODD)[b]);
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+function base58(s) {
+  const out = [0];
+  for (const c of s) {
+    let carry = B58.indexOf(c);
+    if (carry < 0) return null;
+    for (let j = 0; j < out.length; j++) {
+      carry += out[j] * 58;
+      out[j] = carry & 0xff;
+      carry >>= 8;
+    }
+    while (carry > 0) {
+      out.push(carry & 0xff);
+      carry >>= 8;
+    }
   }
+  for (const c of s) {
+    if (c !== '1') break;
+    out.push(0);
+  }
+  return Uint8Array.from(out.reverse());
+}
+
+// keyWords reads out the identity key that a peer ID holds: the first
+// bytes of an Ed25519 public key (a peer ID of such a key is the key
+// itself, as an identity multihash), as words. It is the fingerprint a
+// person compares: every card of the peer's, endorsed or not, has the same
+// key, while each certificate has a fingerprint of its own.
+export function keyWords(peerID, n = WORDS) {
+  const b = base58(peerID || '');
+  if (!b || b.length < n) return '';
+  // identity multihash (0x00, length 36) of a protobuf key: type Ed25519
+  // (0x08 0x01), then 32 bytes of key (0x12 0x20).
+  const ed25519 = b.length === 38 && b[0] === 0 && b[1] === 36 && b[2] === 8 && b[3] === 1 && b[4] === 18 && b[5] === 32;
+  const key = ed25519 ? b.subarray(6) : b.subarray(b.length - n);
+  const out = [];
+  for (let i = 0; i < n; i++) out.push((i % 2 === 0 ? EVEN : ODD)[key[i]]);
   return out.join(' ');
 }
 
