@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -235,14 +236,48 @@ const (
 	EnvSession    = "PEERCOLLAB_SESSION"
 )
 
+// Launched applications' logs are kept launchLogsKept at most, none older
+// than launchLogsAge.
+const (
+	launchLogsKept = 100
+	launchLogsAge  = 30 * 24 * time.Hour
+)
+
+// pruneLaunchLogs removes the launch logs of dir beyond the newest
+// launchLogsKept and those older than launchLogsAge (by modification time:
+// a log still written to stays).
+func pruneLaunchLogs(dir string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type logFile struct {
+		name string
+		mod  time.Time
+	}
+	var logs []logFile
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && strings.HasSuffix(e.Name(), ".log") {
+			logs = append(logs, logFile{e.Name(), info.ModTime()})
+		}
+	}
+	slices.SortFunc(logs, func(a, b logFile) int { return b.mod.Compare(a.mod) })
+	for i, l := range logs {
+		if i >= launchLogsKept || now.Sub(l.mod) > launchLogsAge {
+			os.Remove(filepath.Join(dir, l.name))
+		}
+	}
+}
+
 // launch runs an application's launch command with sh, detached: its
-// output goes to launch/ID.log in the data directory, and the daemon does
-// not wait for it.
+// output goes to launch/ID.log in the data directory (see pruneLaunchLogs),
+// and the daemon does not wait for it.
 func (s *Service) launch(r *Record, command string) error {
 	dir := filepath.Join(s.cfg.Home, "launch")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	pruneLaunchLogs(dir, time.Now())
 	logPath := filepath.Join(dir, r.ID+".log")
 	// The shell starts the application in the background and exits at once;
 	// the application is then the child of init, not of the daemon.
