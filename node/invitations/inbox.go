@@ -3,7 +3,6 @@ package invitations
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -269,9 +268,9 @@ func pruneLaunchLogs(dir string, now time.Time) {
 	}
 }
 
-// launch runs an application's launch command with sh, detached: its
-// output goes to launch/ID.log in the data directory (see pruneLaunchLogs),
-// and the daemon does not wait for it.
+// launch runs an application's launch command, detached: its output goes
+// to launch/ID.log in the data directory (see pruneLaunchLogs), and the
+// daemon does not wait for it (startDetached, per system).
 func (s *Service) launch(r *Record, command string) error {
 	dir := filepath.Join(s.cfg.Home, "launch")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -279,19 +278,12 @@ func (s *Service) launch(r *Record, command string) error {
 	}
 	pruneLaunchLogs(dir, time.Now())
 	logPath := filepath.Join(dir, r.ID+".log")
-	// The shell starts the application in the background and exits at once;
-	// the application is then the child of init, not of the daemon.
-	script := fmt.Sprintf("(%s) >>%s 2>&1 </dev/null &", command, shellQuote(logPath))
-	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Dir = s.cfg.Home
-	cmd.Env = append(os.Environ(),
+	env := append(os.Environ(),
 		EnvInvitation+"="+r.ID, EnvHome+"="+s.cfg.Home, EnvApp+"="+r.AppID,
 		EnvInviter+"="+r.Peer.String(), EnvSession+"="+r.SessionID)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	if err := startDetached(command, logPath, s.cfg.Home, env); err != nil {
+		return err
 	}
 	log.Infow("launched application", "invitation", r.ID, "application", r.AppID, "log", logPath)
 	return nil
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
