@@ -52,8 +52,18 @@ import (
 var log = logging.Logger("peercollab/web")
 
 // DefaultPort is the loopback port the daemon serves the page on when it
-// is free; otherwise it takes any free port (see ListenDefault).
+// is free; otherwise the next free one of its series, then any free port
+// (see ListenDefault).
 const DefaultPort = 4738
+
+// The page's ports on default settings, as the node's (4737, 4747, ...):
+// DefaultPort, then every portStep above it, portTries in all (4738, 4748,
+// ... 4808), so that the pages of one machine's daemons have addresses one
+// can guess, each one above its node's port.
+const (
+	portStep  = 10
+	portTries = 8
+)
 
 // Timeouts of the page's connections, those of the local API's socket: a
 // request's header must arrive within headerTimeout and the whole request
@@ -104,12 +114,14 @@ func Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// ListenDefault listens on 127.0.0.1:DefaultPort when it is free, so that
-// the page keeps its address across restarts, and on any free port of
-// 127.0.0.1 otherwise.
+// ListenDefault listens on the first free port of 127.0.0.1 among
+// DefaultPort's series (4738, 4748, ... 4808), so that the page keeps its
+// address across restarts, and on any free port when they are all taken.
 func ListenDefault() (net.Listener, error) {
-	if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultPort))); err == nil {
-		return l, nil
+	for i := range portTries {
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultPort+i*portStep))); err == nil {
+			return l, nil
+		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -502,3 +502,30 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 }
+
+// TestListenDefault: the page takes the first free port of its series.
+func TestListenDefault(t *testing.T) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range 2 {
+		l, err := web.ListenDefault()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	inSeries := func(p int) bool { return p >= web.DefaultPort && p <= web.DefaultPort+70 && (p-web.DefaultPort)%10 == 0 }
+	p0, p1 := ls[0].Addr().(*net.TCPAddr).Port, ls[1].Addr().(*net.TCPAddr).Port
+	// Other programs may hold ports of the series; a page never takes one
+	// outside it while one of it is free before.
+	if !inSeries(p0) && inSeries(p1) || inSeries(p0) && inSeries(p1) && p1 <= p0 {
+		t.Errorf("ports %d then %d, want the free ones of %d, %d, ... in order", p0, p1, web.DefaultPort, web.DefaultPort+10)
+	}
+	if ip := ls[0].Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+		t.Errorf("listening on %v", ip)
+	}
+}

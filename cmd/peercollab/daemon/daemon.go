@@ -142,8 +142,8 @@ that peers reach it through them, puts the relay addresses in its card, and
 keeps a signed record of its addresses in the DHT the relays serve.
 
 It serves a web page for people on a loopback address (127.0.0.1, port %d
-when free, else any free port; --web HOST:PORT to choose, --web off for
-none); 'peercollab web --open' opens it.
+or the next free one of 4748, 4758, ... 4808, else any free port; --web
+HOST:PORT to choose, --web off for none); 'peercollab web --open' opens it.
 
 Settings can also live in HOME/config.yaml (listen, relays, bootstrap, scope,
 reachability, web, relay: {unlimited, trusted_only, limit_duration,
@@ -170,7 +170,7 @@ limit_data}); flags override it.`,
 	cmd.Long = fmt.Sprintf(cmd.Long, web.DefaultPort)
 	f.register(cmd)
 	cmd.Flags().StringArrayVar(&relays, "relay", nil, "relay to keep a reservation with, repeatable")
-	cmd.Flags().StringVar(&webAddr, "web", "", fmt.Sprintf("serve the web page on this loopback HOST:PORT, or off (default 127.0.0.1:%d when free, else a free port)", web.DefaultPort))
+	cmd.Flags().StringVar(&webAddr, "web", "", fmt.Sprintf("serve the web page on this loopback HOST:PORT, or off (default 127.0.0.1:%d, or the next free port of its series)", web.DefaultPort))
 	return cmd
 }
 
