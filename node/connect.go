@@ -149,3 +149,44 @@ func (n *Node) Ping(ctx context.Context, target string, count int, interval time
 	}
 	return ai.ID, out, nil
 }
+
+// connectPeer connects to p with every address the node knows for it: its
+// contact card's, its People Near Me entry's, the peerstore's.
+func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
+	return n.connectWith(ctx, p, nil)
+}
+
+// connectWith is connectPeer with more addresses to try. When none works,
+// the peer's current addresses are looked up in the DHT and tried.
+func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
+	ai := peer.AddrInfo{ID: p, Addrs: addrs}
+	if c, err := n.store.Get(p); err == nil {
+		ai.Addrs = append(ai.Addrs, c.Addrs...)
+	}
+	if person, ok := n.near.Get(p); ok {
+		ai.Addrs = append(ai.Addrs, person.Addrs...)
+	}
+	err := n.Connect(ctx, ai)
+	if err == nil || n.Scope()&ScopeInternet == 0 {
+		return err
+	}
+	found, lerr := n.Locate(ctx, p)
+	if lerr != nil {
+		return err
+	}
+	return n.Connect(ctx, peer.AddrInfo{ID: p, Addrs: found})
+}
+
+// Locate finds p's current addresses through the DHT, and keeps them in
+// p's contact entry when p is a contact.
+func (n *Node) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error) {
+	addrs, err := n.reach.Locate(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	n.host.Peerstore().AddAddrs(p, addrs, peerstore.RecentlyConnectedAddrTTL)
+	if n.store.IsContact(p) {
+		n.store.Update(p, func(c *contacts.Contact) error { c.Addrs = addrs; return nil })
+	}
+	return addrs, nil
+}
