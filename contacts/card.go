@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -41,6 +42,11 @@ type Card struct {
 	id       peer.ID
 	record   *peer.PeerRecord
 	envelope []byte // the signed record, as received
+	// device is the verified device chain when the card's certificate is
+	// a device grant (see device.go), nil otherwise.
+	device *DeviceChain
+	// revocations are the person's device revocations the card carries.
+	revocations []*Revocation
 }
 
 // NewCard makes the card of id from its chain (id's certificate first) and its
@@ -119,7 +125,7 @@ func ParseCard(data []byte, now time.Time) (*Card, error) {
 		blocks++
 		switch block.Type {
 		case pemCertificate:
-			if c.envelope != nil {
+			if c.envelope != nil || len(c.revocations) > 0 {
 				return nil, ErrBlockOrder
 			}
 			if len(c.chain) == MaxChainLen {
@@ -135,6 +141,11 @@ func ParseCard(data []byte, now time.Time) (*Card, error) {
 				return nil, ErrDuplicateRecord
 			}
 			c.envelope = block.Bytes
+		case pemRevocation:
+			if len(c.chain) == 0 {
+				return nil, ErrBlockOrder
+			}
+			c.revocations = append(c.revocations, &Revocation{raw: block.Bytes})
 		default:
 			return nil, fmt.Errorf("%w: %q", ErrUnknownBlock, block.Type)
 		}
@@ -160,7 +171,54 @@ func ParseCard(data []byte, now time.Time) (*Card, error) {
 			return nil, err
 		}
 	}
+	if HasDeviceMarker(c.chain[0]) {
+		dc, err := VerifyDeviceChain(c.chain, now)
+		if err != nil {
+			return nil, err
+		}
+		c.device = dc
+	}
+	for i, r := range c.revocations {
+		pr, err := ParseRevocation(r.raw, now)
+		if err != nil {
+			return nil, fmt.Errorf("device revocation %d: %w", i+1, err)
+		}
+		if pr.Person != c.PersonID() {
+			return nil, fmt.Errorf("device revocation %d: %w: it is about %s, the card about %s", i+1, ErrWrongPerson, pr.Person, c.PersonID())
+		}
+		c.revocations[i] = pr
+	}
 	return c, nil
+}
+
+// Device is the card's verified device chain when its certificate is a
+// device grant, nil for a card of no person's other device (a person's
+// first device, a single-device node, an ordinary endorsement).
+func (c *Card) Device() *DeviceChain { return c.device }
+
+// PersonID is the person the card's device belongs to: the person of its
+// device chain, or the card's own peer ID when it has none.
+func (c *Card) PersonID() peer.ID {
+	if c.device != nil {
+		return c.device.Person
+	}
+	return c.id
+}
+
+// Revocations are the person's device revocations that the card carries,
+// each checked by itself (see ParseRevocation), none yet against what the
+// reader knows (see Revocations.Add).
+func (c *Card) Revocations() []*Revocation { return slices.Clone(c.revocations) }
+
+// WithRevocations returns a copy of c that carries revs (which must be
+// about c's person) instead of the revocations it had.
+func (c *Card) WithRevocations(revs []*Revocation, now time.Time) (*Card, error) {
+	var buf bytes.Buffer
+	c.marshalBase(&buf)
+	for _, r := range revs {
+		pem.Encode(&buf, &pem.Block{Type: pemRevocation, Bytes: r.raw})
+	}
+	return ParseCard(buf.Bytes(), now)
 }
 
 func (c *Card) checkChain(now time.Time) error {
@@ -260,13 +318,21 @@ func (c *Card) Endorsed() bool { return len(c.chain) > 1 }
 // Marshal encodes the card as PEM.
 func (c *Card) Marshal() []byte {
 	var buf bytes.Buffer
-	for _, cert := range c.chain {
-		pem.Encode(&buf, &pem.Block{Type: pemCertificate, Bytes: cert.Raw})
-	}
-	if c.envelope != nil {
-		pem.Encode(&buf, &pem.Block{Type: pemPeerRecord, Bytes: c.envelope})
+	c.marshalBase(&buf)
+	for _, r := range c.revocations {
+		pem.Encode(&buf, &pem.Block{Type: pemRevocation, Bytes: r.raw})
 	}
 	return buf.Bytes()
+}
+
+// marshalBase writes the chain and the peer record.
+func (c *Card) marshalBase(buf *bytes.Buffer) {
+	for _, cert := range c.chain {
+		pem.Encode(buf, &pem.Block{Type: pemCertificate, Bytes: cert.Raw})
+	}
+	if c.envelope != nil {
+		pem.Encode(buf, &pem.Block{Type: pemPeerRecord, Bytes: c.envelope})
+	}
 }
 
 // Anchors tells whether a peer is a trusted contact. *Store implements it.
@@ -329,6 +395,8 @@ var cardErrors = []error{
 	ErrPeerIDMismatch, ErrBadSignature, ErrBrokenChain, ErrIssuerNotCA, ErrIncompleteChain,
 	ErrExpired, ErrNotYetValid, ErrBadRecord, ErrRecordMismatch, ErrDuplicateRecord, ErrUntrusted,
 	ErrChainTooDeep, ErrTextTooLong,
+	ErrNotDeviceGrant, ErrBadDeviceMarker, ErrWrongPerson, ErrDeviceTwice, ErrBadRevocation,
+	ErrRevocationFuture, ErrRevokePerson,
 }
 
 // CardCache remembers cards it has verified, so that a card seen again (an

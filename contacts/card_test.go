@@ -362,6 +362,10 @@ func FuzzParseCard(f *testing.F) {
 	f.Add(pemCard([]*x509.Certificate{alice.endorse(f, bob.cert, now, time.Hour), alice.cert}, sealedRecord(f, bob)))
 	f.Add(pemCard([]*x509.Certificate{alice.cert}, nil))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\n"))
+	// A device card of a person, carrying a revocation.
+	first := firstDevice(f, "Bob")
+	laptop, phone := link(f, first, "laptop", now), link(f, first, "phone", now)
+	f.Add(append(pemCard(laptop.chain, sealedRecord(f, laptop.testPeer)), revoke(f, first, phone.id.ID(), now).MarshalPEM()...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := contacts.ParseCard(data, now)
 		if err != nil {

@@ -18,6 +18,14 @@
 // peer is a contact, or when its chain reaches a contact's certificate within
 // a bounded number of endorsements.
 //
+// A person may have several devices (see device.go for the design): each
+// keeps its own key, and a device the person already has issues a new one a
+// grant, a certificate carrying a device marker, so that the new device's
+// chain ends at the person's first device, whose peer ID is the person ID.
+// A card of such a device names the person (Card.PersonID) and may carry the
+// person's signed device revocations; VerifyDevice and Revocations are what a
+// contact uses to take it for the same person, or to refuse it.
+//
 // Store is the durable contact list, an embedded bbolt database whose
 // acknowledged writes survive a crash. This package does no network I/O.
 package contacts
