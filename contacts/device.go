@@ -197,6 +197,12 @@ func (d *DeviceChain) Certificates() []*x509.Certificate { return slices.Clone(d
 // is the first device's own. A chain whose leaf has no marker is
 // ErrNotDeviceGrant, whatever it ends at.
 func VerifyDeviceChain(chain []*x509.Certificate, now time.Time) (*DeviceChain, error) {
+	return verifyDeviceChain(chain, now, true)
+}
+
+// verifyDeviceChain is VerifyDeviceChain; with times false it leaves the
+// validity periods out.
+func verifyDeviceChain(chain []*x509.Certificate, now time.Time, times bool) (*DeviceChain, error) {
 	if len(chain) == 0 {
 		return nil, ErrNoCertificate
 	}
@@ -204,7 +210,7 @@ func VerifyDeviceChain(chain []*x509.Certificate, now time.Time) (*DeviceChain, 
 		return nil, ErrChainTooLong
 	}
 	c := &Card{chain: chain}
-	if err := c.checkChain(now); err != nil {
+	if err := c.checkChain(now, times); err != nil {
 		return nil, err
 	}
 	last := len(chain) - 1
@@ -355,6 +361,18 @@ func checkDeviceName(name string) error {
 // block, a valid envelope signed by the key of the certificate it holds, a
 // nonce of NonceSize bytes, made within LinkRequestValidity before now.
 func ParseLinkRequest(data []byte, now time.Time) (*LinkRequest, error) {
+	req, err := parseLinkRequest(data, now)
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(req.Time) > LinkRequestValidity || req.Time.Sub(now) > clockSkew {
+		return nil, fmt.Errorf("%w: made %s", ErrLinkExpired, req.Time.Format(time.RFC3339))
+	}
+	return req, nil
+}
+
+// parseLinkRequest is ParseLinkRequest without the check of its age.
+func parseLinkRequest(data []byte, now time.Time) (*LinkRequest, error) {
 	if len(data) > MaxCardSize {
 		return nil, fmt.Errorf("%w: larger than 64 KiB", ErrBadLinkRequest)
 	}
@@ -390,9 +408,6 @@ func ParseLinkRequest(data []byte, now time.Time) (*LinkRequest, error) {
 	}
 	if err := checkDeviceName(rec.Name); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadLinkRequest, err)
-	}
-	if now.Sub(rec.Time) > LinkRequestValidity || rec.Time.Sub(now) > clockSkew {
-		return nil, fmt.Errorf("%w: made %s", ErrLinkExpired, rec.Time.Format(time.RFC3339))
 	}
 	return &LinkRequest{Device: signer, Certificate: cert, Name: rec.Name, Nonce: rec.Nonce, Time: rec.Time, raw: data}, nil
 }
@@ -549,6 +564,20 @@ func Revoke(id *Identity, mine []*x509.Certificate, device peer.ID, now time.Tim
 // it does not revoke the person's first device and is not dated in the
 // future. Whether its signer is revoked is for Revocations.Add to say.
 func ParseRevocation(raw []byte, now time.Time) (*Revocation, error) {
+	r, err := parseRevocation(raw, now)
+	if err != nil {
+		return nil, err
+	}
+	if r.Time.Sub(now) > clockSkew {
+		return nil, fmt.Errorf("%w: %s", ErrRevocationFuture, r.Time.Format(time.RFC3339))
+	}
+	return r, nil
+}
+
+// parseRevocation is ParseRevocation; with a zero now it checks neither
+// validity periods nor the time of the revocation (for one that was checked
+// when it was stored).
+func parseRevocation(raw []byte, now time.Time) (*Revocation, error) {
 	if len(raw) > MaxCardSize {
 		return nil, fmt.Errorf("%w: larger than 64 KiB", ErrBadRevocation)
 	}
@@ -577,7 +606,7 @@ func ParseRevocation(raw []byte, now time.Time) (*Revocation, error) {
 			return nil, fmt.Errorf("%w: signer certificate %d: %v", ErrBadRevocation, i+1, err)
 		}
 	}
-	signer, err := VerifyDeviceChain(chain, now)
+	signer, err := verifyDeviceChain(chain, now, !now.IsZero())
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer: %w", ErrBadRevocation, err)
 	}
@@ -590,9 +619,6 @@ func ParseRevocation(raw []byte, now time.Time) (*Revocation, error) {
 	}
 	if device == person {
 		return nil, ErrRevokePerson
-	}
-	if rec.Time.Sub(now) > clockSkew {
-		return nil, fmt.Errorf("%w: %s", ErrRevocationFuture, rec.Time.Format(time.RFC3339))
 	}
 	return &Revocation{Person: person, Device: device, Time: rec.Time, Signer: signer, raw: slices.Clone(raw)}, nil
 }
