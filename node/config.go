@@ -71,6 +71,26 @@ type Config struct {
 	// DHT through, besides the relays. Default: none.
 	Bootstrap []string
 
+	// Public turns on public mode (see package public): while signed in to
+	// the Internet scope the node joins the public Amino DHT as a client,
+	// finds relays among its servers (AutoRelay), announces itself to its
+	// contacts under rendezvous keys and looks a contact up there when its
+	// card's addresses and the own DHT fail. Static relays and the own DHT
+	// keep working beside it. Behind a NAT (no public address on any
+	// interface) the node counts itself private at once unless
+	// Reachability says otherwise. Default: false.
+	Public bool
+
+	// PublicBootstrap are multiaddrs (with /p2p/ID) of the public DHT's
+	// servers to join through. Default: nil, meaning the Amino DHT's own
+	// bootstrap peers (dht.GetDefaultBootstrapPeerAddrInfos).
+	PublicBootstrap []string
+
+	// AminoServer (relay nodes) also serves the Amino DHT protocol
+	// (/ipfs/kad/1.0.0) as a server: a stand-in for the public network
+	// in test networks. Default: false.
+	AminoServer bool
+
 	// RelayUnlimited (relay nodes) gives circuits no time or data limit, so
 	// that gossipsub, which opens no stream on a limited connection, works
 	// through the relay. Pair it with RelayTrustedOnly. Default: false:

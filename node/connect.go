@@ -157,7 +157,8 @@ func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
 }
 
 // connectWith is connectPeer with more addresses to try. When none works,
-// the peer's current addresses are looked up in the DHT and tried.
+// the peer's current addresses are looked up in the own DHT and tried,
+// then, in public mode, under its rendezvous key on the public DHT.
 func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
 	ai := peer.AddrInfo{ID: p, Addrs: addrs}
 	if c, err := n.store.Get(p); err == nil {
@@ -171,8 +172,23 @@ func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr)
 		return err
 	}
 	found, lerr := n.Locate(ctx, p)
+	if lerr == nil {
+		if err = n.Connect(ctx, peer.AddrInfo{ID: p, Addrs: found}); err == nil {
+			return nil
+		}
+	}
+	if n.public.Load() == nil {
+		return err
+	}
+	// Public mode: the contact's rendezvous record on the public DHT
+	// (bounded by public.LookupTimeout; the first record that arrives).
+	found, lerr = n.locatePublic(ctx, p)
 	if lerr != nil {
 		return err
+	}
+	n.host.Peerstore().AddAddrs(p, found, peerstore.RecentlyConnectedAddrTTL)
+	if n.store.IsContact(p) {
+		n.store.Update(p, func(c *contacts.Contact) error { c.Addrs = found; return nil })
 	}
 	return n.Connect(ctx, peer.AddrInfo{ID: p, Addrs: found})
 }

@@ -17,6 +17,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -64,6 +65,11 @@ type Node struct {
 	invites  *invitations.Service
 	reach    *reach.Service
 	sessions *sessions.Service
+	// public is public mode while it runs (nil otherwise).
+	public atomic.Pointer[publicState]
+	// aminoServer is the stand-in public DHT server of a relay node with
+	// AminoServer (nil otherwise).
+	aminoServer *dht.IpfsDHT
 	// started is set once every service is there: pubsub's peer filter
 	// and the connection gater, which libp2p and gossipsub call from their
 	// goroutines as soon as the host runs, answer nothing before.
@@ -195,9 +201,16 @@ func (n *Node) startServices() (err error) {
 	if err != nil {
 		return err
 	}
-	n.reach, err = reach.New(reach.Config{Host: n.host, Relays: relays, Bootstrap: boot, Server: n.cfg.RelayService,
-		Record: n.addressRecord, Addrs: n.Addrs})
+	rc := reach.Config{Host: n.host, Relays: relays, Bootstrap: boot, Server: n.cfg.RelayService,
+		Record: n.addressRecord, Addrs: n.Addrs}
+	if n.cfg.Public {
+		rc.While = n.runPublic
+	}
+	n.reach, err = reach.New(rc)
 	if err != nil {
+		return err
+	}
+	if err := n.startAminoServer(); err != nil {
 		return err
 	}
 	n.near, err = near.New(near.Config{Host: n.host, Hub: n.hub, Key: n.id.PrivKey(), Profile: n.nearProfile,
@@ -309,6 +322,7 @@ func (n *Node) newHost() (host.Host, error) {
 	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store, sessionPeer: func(p peer.ID) bool {
 		return n.started.Load() && n.sessions.SharesSession(p)
 	}}
+	reach = append(reach, n.publicOptions()...)
 	h, err := libp2p.New(append(append(reach,
 		libp2p.Identity(n.id.PrivKey()),
 		libp2p.ListenAddrs(addrs...),
@@ -391,6 +405,9 @@ func (n *Node) Close() error {
 		}
 		if n.reach != nil {
 			errs = append(errs, n.reach.Close())
+		}
+		if n.aminoServer != nil {
+			errs = append(errs, n.aminoServer.Close())
 		}
 		if n.contactSub != nil {
 			n.contactSub.Close()

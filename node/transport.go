@@ -33,6 +33,12 @@ func (n *Node) reachOptions() ([]libp2p.Option, error) {
 			reach = "public"
 		}
 	}
+	if n.cfg.Public && !n.cfg.RelayService && reach == "" && !hasPublicInterfaceAddr() {
+		// Behind a NAT: private at once, so that AutoRelay reserves a slot
+		// within a moment instead of after AutoNAT v1's ~17 s.
+		log.Infow("public mode: no public address on any interface; reachability private")
+		reach = "private"
+	}
 	switch reach {
 	case "":
 	case "public":

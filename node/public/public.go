@@ -68,6 +68,9 @@ type Config struct {
 	ProtocolPrefix protocol.ID
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Announced, when set, is told after each round of announcements how
+	// many provider records were put and the error of the round, if any.
+	Announced func(records int, err error)
 }
 
 // Service is public mode, running. Close ends it.
@@ -128,7 +131,11 @@ func (s *Service) announceLoop(ctx context.Context) {
 	backoff := retry.New(5*time.Second, 5*time.Minute)
 	for {
 		wait := AnnounceEvery
-		if err := s.announce(ctx); err != nil {
+		records, err := s.announce(ctx)
+		if ctx.Err() == nil && s.cfg.Announced != nil {
+			s.cfg.Announced(records, err)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -155,7 +162,7 @@ func (s *Service) announceLoop(ctx context.Context) {
 // announce puts this node's provider record under its key for each
 // contact, for the current period (and the next when it begins within
 // AnnounceEvery, so that a contact whose clock runs ahead finds it).
-func (s *Service) announce(ctx context.Context) error {
+func (s *Service) announce(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
 	periods := []uint64{rendezvous.PeriodOf(now)}
 	if p := rendezvous.PeriodOf(now.Add(AnnounceEvery)); p != periods[0] {
@@ -163,6 +170,7 @@ func (s *Service) announce(ctx context.Context) error {
 	}
 	me := s.cfg.Host.ID()
 	var errs []error
+	records := 0
 	for _, c := range s.cfg.Contacts() {
 		secret, err := s.secret(c)
 		if err != nil {
@@ -175,10 +183,12 @@ func (s *Service) announce(ctx context.Context) error {
 			cancel()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("announce to %s: %w", c, err))
+			} else {
+				records++
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return records, errors.Join(errs...)
 }
 
 func (s *Service) secret(p peer.ID) ([32]byte, error) {
@@ -213,6 +223,25 @@ func (s *Service) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error)
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, p)
 }
 
+// RoutingTableSize is how many DHT servers the node's routing table holds.
+func (s *Service) RoutingTableSize() int { return s.dht.RoutingTable().Size() }
+
+// Candidates returns up to num peers of the DHT's routing table that serve
+// as relays (they speak HopProtocol, as identify told).
+func (s *Service) Candidates(num int) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, p := range s.dht.RoutingTable().ListPeers() {
+		if len(out) >= num {
+			break
+		}
+		if ok, _ := s.cfg.Host.Peerstore().SupportsProtocols(p, HopProtocol); len(ok) == 0 {
+			continue
+		}
+		out = append(out, s.cfg.Host.Peerstore().PeerInfo(p))
+	}
+	return out
+}
+
 // Relays sends AutoRelay up to num peers of the DHT's routing table that
 // serve as relays (go-libp2p's peer source for AutoRelay with a peer
 // source).
@@ -220,17 +249,9 @@ func (s *Service) Relays(ctx context.Context, num int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, num)
 	go func() {
 		defer close(out)
-		n := 0
-		for _, p := range s.dht.RoutingTable().ListPeers() {
-			if n >= num {
-				return
-			}
-			if ok, _ := s.cfg.Host.Peerstore().SupportsProtocols(p, HopProtocol); len(ok) == 0 {
-				continue
-			}
+		for _, ai := range s.Candidates(num) {
 			select {
-			case out <- s.cfg.Host.Peerstore().PeerInfo(p):
-				n++
+			case out <- ai:
 			case <-ctx.Done():
 				return
 			}

@@ -65,6 +65,9 @@ type Config struct {
 	Record func() ([]byte, error)
 	// Addrs returns the node's current addresses, to notice changes.
 	Addrs func() []ma.Multiaddr
+	// While, when set, runs for each signed-in period, from Start until
+	// its context ends at Stop or Close (public mode runs there).
+	While func(ctx context.Context)
 }
 
 // Service keeps reservations and the address record. Its methods are safe
@@ -145,6 +148,9 @@ func (s *Service) Start() {
 		s.running.Go(func() { s.keepRecord(ctx) })
 	}
 	s.running.Go(func() { s.upgradeRelayed(ctx) })
+	if s.cfg.While != nil {
+		s.running.Go(func() { s.cfg.While(ctx) })
+	}
 }
 
 // Stop ends the signed-in period: the relays are disconnected (which ends

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/node"
 )
@@ -26,23 +28,27 @@ const ConfigFile = "config.yaml"
 //	reachability: ""            # public, private, or "" to let AutoNAT decide
 //	web: 127.0.0.1:4738         # the web page's loopback address, or off (daemon only)
 //	metrics: 127.0.0.1:9737     # Prometheus metrics at http://ADDR/metrics (default off)
+//	public: false               # public mode: relays and contacts found on the public Amino DHT
+//	public_bootstrap: [/dnsaddr/bootstrap.libp2p.io/p2p/QmNnoo...]  # default: Amino's bootstrap peers
 //	relay:                      # for `peercollab relay`
 //	  unlimited: false          # no time or data limit on circuits
 //	  trusted_only: false       # serve only contacts and peers endorsed here
 //	  limit_duration: 2m
 //	  limit_data: 131072
 //
-// listen, relays and bootstrap take one address as a plain value too
+// listen, relays, bootstrap and public_bootstrap take one address as a plain value too
 // (listen: /ip4/0.0.0.0/tcp/4737).
 type fileConfig struct {
-	Listen       stringList  `yaml:"listen"`
-	Relays       stringList  `yaml:"relays"`
-	Bootstrap    stringList  `yaml:"bootstrap"`
-	Scope        string      `yaml:"scope"`
-	Reachability string      `yaml:"reachability"`
-	Web          string      `yaml:"web"`
-	Metrics      string      `yaml:"metrics"`
-	Relay        relayConfig `yaml:"relay"`
+	Listen          stringList  `yaml:"listen"`
+	Relays          stringList  `yaml:"relays"`
+	Bootstrap       stringList  `yaml:"bootstrap"`
+	Scope           string      `yaml:"scope"`
+	Reachability    string      `yaml:"reachability"`
+	Web             string      `yaml:"web"`
+	Metrics         string      `yaml:"metrics"`
+	Public          bool        `yaml:"public"`
+	PublicBootstrap stringList  `yaml:"public_bootstrap"`
+	Relay           relayConfig `yaml:"relay"`
 }
 
 // stringList is a list of strings that a single string may stand for.
@@ -97,6 +103,13 @@ func loadConfigFile(home string, cfg *node.Config, web *string) error {
 	}
 	cfg.Reachability = fc.Reachability
 	cfg.MetricsAddr = fc.Metrics
+	cfg.Public = fc.Public
+	if fc.PublicBootstrap != nil {
+		if err := checkP2PAddrs(fc.PublicBootstrap); err != nil {
+			return fmt.Errorf("%s: public_bootstrap: %w", path, err)
+		}
+		cfg.PublicBootstrap = fc.PublicBootstrap
+	}
 	if fc.Web != "" {
 		if err := checkWebAddr(fc.Web); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
@@ -110,6 +123,20 @@ func loadConfigFile(home string, cfg *node.Config, web *string) error {
 			return fmt.Errorf("%s: relay.limit_duration %q is not a duration such as 2m", path, fc.Relay.LimitDuration)
 		}
 		cfg.RelayLimitDuration = d
+	}
+	return nil
+}
+
+// checkP2PAddrs checks that every address is a multiaddr ending in /p2p/ID.
+func checkP2PAddrs(addrs []string) error {
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a multiaddr: %v", s, err)
+		}
+		if _, err := peer.AddrInfoFromP2pAddr(a); err != nil {
+			return fmt.Errorf("%q must end in /p2p/<peer ID>", s)
+		}
 	}
 	return nil
 }

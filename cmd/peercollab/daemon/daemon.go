@@ -65,6 +65,8 @@ type nodeFlags struct {
 	scope        string
 	bootstrap    []string
 	metrics      string
+	public       bool
+	publicBoot   []string
 	// web is the configuration file's web setting.
 	web string
 }
@@ -76,6 +78,8 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.scope, "scope", "", "sign in to none, nearme, internet or all at start (default: as when last run, else all)")
 	cmd.Flags().StringVar(&f.reachability, "reachability", "", "override AutoNAT: public or private (default: let it decide; a relay is public)")
 	cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "DHT bootstrap peer (multiaddr with /p2p/ID), repeatable; relays are bootstrap peers too")
+	cmd.Flags().BoolVar(&f.public, "public", false, "public mode: find relays and meet contacts on the public Amino DHT (no server of your own; tells the public network this node's peer ID, addresses and when it is online; default off)")
+	cmd.Flags().StringArrayVar(&f.publicBoot, "public-bootstrap", nil, "public DHT bootstrap peer (multiaddr with /p2p/ID), repeatable (default: the Amino DHT's bootstrap peers)")
 	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://HOST:PORT/metrics (keep it on loopback, e.g. 127.0.0.1:9737; default off)")
 }
 
@@ -93,6 +97,15 @@ func (f *nodeFlags) apply(cmd *cobra.Command, home string, cfg *node.Config) err
 	}
 	if cmd.Flags().Changed("metrics") {
 		cfg.MetricsAddr = f.metrics
+	}
+	if cmd.Flags().Changed("public") {
+		cfg.Public = f.public
+	}
+	if cmd.Flags().Changed("public-bootstrap") {
+		if err := checkP2PAddrs(f.publicBoot); err != nil {
+			return fmt.Errorf("--public-bootstrap: %w", err)
+		}
+		cfg.PublicBootstrap = f.publicBoot
 	}
 	if f.profile.DisplayName == "" {
 		f.profile.DisplayName = defaultName()
@@ -145,9 +158,18 @@ It serves a web page for people on a loopback address (127.0.0.1, port %d
 or the next free one of 4748, 4758, ... 4808, else any free port; --web
 HOST:PORT to choose, --web off for none); 'peercollab web --open' opens it.
 
+With --public (off by default) it joins the public Amino DHT as a client
+while signed in to the Internet scope: it finds relays among the DHT's
+servers and keeps reservations with them, announces itself to each contact
+under a key only the two can compute (changing every 12 hours), and looks a
+contact up there when the card's addresses fail. The public network learns
+the node's peer ID, addresses, when it is online and how many contacts it
+announces itself to, not who they are. --public-bootstrap replaces the
+Amino DHT's bootstrap peers.
+
 Settings can also live in HOME/config.yaml (listen, relays, bootstrap, scope,
-reachability, web, relay: {unlimited, trusted_only, limit_duration,
-limit_data}); flags override it.`,
+reachability, web, public, public_bootstrap, relay: {unlimited,
+trusted_only, limit_duration, limit_data}); flags override it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := node.DefaultConfig(e.Home)
@@ -179,6 +201,7 @@ func (e env) relayCmd() *cobra.Command {
 	var unlimited, trustedOnly bool
 	var limitDuration time.Duration
 	var limitData int64
+	var amino bool
 	cmd := &cobra.Command{
 		Use:   "relay [--listen MULTIADDR]...",
 		Short: "Run a public relay node (circuit relay v2) in the foreground",
@@ -211,6 +234,11 @@ only the relay's contacts and the peers it endorsed.`,
 			if cmd.Flags().Changed("limit-data") {
 				cfg.RelayLimitData = limitData
 			}
+			if amino {
+				// A relay serves the Amino DHT itself; it does not also
+				// join it as a client.
+				cfg.AminoServer, cfg.Public = true, false
+			}
 			return userError(e.runNode(cmd, cfg, "relay", webOff))
 		},
 	}
@@ -219,6 +247,7 @@ only the relay's contacts and the peers it endorsed.`,
 	cmd.Flags().BoolVar(&trustedOnly, "trusted-only", false, "serve only this node's contacts and the peers it endorsed")
 	cmd.Flags().DurationVar(&limitDuration, "limit-duration", 0, "how long a circuit may last (default 2m)")
 	cmd.Flags().Int64Var(&limitData, "limit-data", 0, "bytes a circuit may carry each way (default 131072)")
+	cmd.Flags().BoolVar(&amino, "amino", false, "also serve the Amino DHT (/ipfs/kad/1.0.0) as a server, joined through --public-bootstrap: a stand-in for the public network in test networks")
 	return cmd
 }
 
