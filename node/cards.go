@@ -208,6 +208,11 @@ func (n *Node) AddCard(data []byte, opts AddOptions) (*contacts.Contact, bool, C
 		return nil, false, chk, contacts.ErrIsMe
 	}
 	c := contacts.ContactFromCard(chk.Card, time.Now())
+	if e, ok := n.watch.Get(c.PeerID); ok && e.Watching && opts.Watch == nil {
+		// Watched for this run already: the new contact keeps the watch,
+		// durably (its watch flag off would end it).
+		c.Watch = true
+	}
 	if err := opts.apply(c); err != nil {
 		return nil, false, chk, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
@@ -137,8 +138,20 @@ func (n *Node) Invitations() *invitations.Service { return n.invites }
 
 // followContacts keeps watches and topic keys in line with the contact list:
 // a contact marked watch is watched; one blocked or removed makes the node
-// change its topic keys, so that it reads nothing more.
+// change its topic keys, so that it reads nothing more; one added or
+// unblocked is handed the keys and the full data at once if it watches this
+// node already (publish.Service.Grant); and this node's own watch of a peer
+// it adds or removes fetches a new snapshot (what the peer shows may have
+// changed with it).
 func (n *Node) followContacts() {
+	// allowed remembers which contacts may watch, so that only a change
+	// to allowed hands over the keys (a contact's other changes do not).
+	allowed := map[peer.ID]bool{}
+	if list, err := n.store.List(); err == nil {
+		for _, c := range list {
+			allowed[c.PeerID] = c.WatcherPermission == contacts.Allowed
+		}
+	}
 	for e := range n.contactSub.Out() {
 		ev := e.(contacts.EvtContactChanged)
 		if ev.Me {
@@ -153,6 +166,18 @@ func (n *Node) followContacts() {
 		if ev.Change == contacts.Deleted || c.WatcherPermission == contacts.Blocked {
 			n.publish.Rekey()
 		}
+		nowAllowed := ev.Change != contacts.Deleted && c.WatcherPermission == contacts.Allowed
+		if nowAllowed && (ev.Change == contacts.Added || !allowed[c.PeerID]) {
+			n.grant(c.PeerID)
+		}
+		if ev.Change == contacts.Deleted {
+			delete(allowed, c.PeerID)
+		} else {
+			allowed[c.PeerID] = nowAllowed
+		}
+		if ev.Change != contacts.Updated {
+			n.watch.Resync(c.PeerID)
+		}
 		switch {
 		case ev.Change != contacts.Deleted && c.Watch:
 			n.watch.Watch(c.PeerID)
@@ -162,6 +187,21 @@ func (n *Node) followContacts() {
 			}
 		}
 	}
+}
+
+// grant hands p, if it is connected, the snapshot it may see now, in the
+// background (see publish.Service.Grant).
+func (n *Node) grant(p peer.ID) {
+	if c := n.host.Network().Connectedness(p); c != network.Connected && c != network.Limited {
+		return
+	}
+	n.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, endpoint.Timeout)
+		defer cancel()
+		if err := n.publish.Grant(ctx, p); err != nil {
+			log.Debugw("hand endpoint snapshot to a new contact", "peer", p, "error", err)
+		}
+	})
 }
 
 // SetPresence sets the node's presence and tells the people near.

@@ -352,6 +352,20 @@ func (s *Service) Rekey() {
 	}
 }
 
+// Grant hands p the snapshot it may see now, keys included, when p is
+// connected: a watcher that has just become a trusted contact then reads
+// the applications and objects at once (it would otherwise go on with the
+// public tier's keys, since nothing tells it to fetch a snapshot). A peer
+// that is not connected is left alone: it fetches a snapshot when it
+// connects to watch.
+func (s *Service) Grant(ctx context.Context, p peer.ID) error {
+	snap, err := s.snapshot(p)
+	if err != nil {
+		return err
+	}
+	return endpoint.Push(ctx, s.cfg.Host, p, snap)
+}
+
 // PresenceEvent is the payload of "me.presence.changed".
 type PresenceEvent struct {
 	Presence endpoint.Presence `json:"presence"`

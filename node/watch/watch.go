@@ -10,6 +10,12 @@
 // ignore them: watchers pass no update on to each other (a watcher the host
 // blocked gets them from no one; see protocols/endpoint).
 //
+// A host that lets a watcher see more than before (the watcher has just
+// become its trusted contact) pushes it a snapshot (endpoint.PushID), which
+// the watcher takes as if it had fetched it: the keys and the full data
+// arrive at once, without a new watch. Resync asks a watcher to fetch one
+// when this node's own view of the host changed.
+//
 // Refresh is the one-shot variant (Windows' PeerCollabRefreshEndpointData):
 // it fetches a snapshot without subscribing.
 package watch
@@ -86,6 +92,7 @@ type Service struct {
 	entries  map[peer.ID]*Entry
 	closed   bool
 	wg       sync.WaitGroup
+	unpush   func()
 }
 
 // New returns a service with no watches.
@@ -93,7 +100,41 @@ func New(cfg Config) *Service {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 10 * time.Second
 	}
-	return &Service{cfg: cfg, watchers: map[peer.ID]*watcher{}, entries: map[peer.ID]*Entry{}}
+	s := &Service{cfg: cfg, watchers: map[peer.ID]*watcher{}, entries: map[peer.ID]*Entry{}}
+	s.unpush = endpoint.HandlePush(cfg.Host, s.watching, s.pushed)
+	return s
+}
+
+// watching reports whether p is watched (a snapshot it pushes is wanted).
+func (s *Service) watching(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.watchers[p]
+	return ok
+}
+
+// pushed hands a snapshot that host p pushed to its watcher.
+func (s *Service) pushed(p peer.ID, snap *endpoint.Snapshot) {
+	s.mu.Lock()
+	w := s.watchers[p]
+	s.mu.Unlock()
+	if w != nil {
+		log.Debugw("snapshot pushed", "peer", p, "version", snap.Version, "full", snap.Full)
+		w.poke(snap)
+	}
+}
+
+// Resync makes p's watcher, if there is one, fetch a new snapshot at once:
+// this node's view of p changed (p became a contact, or stopped being one),
+// and so may what p shows it. A watcher waiting after a refusal asks again
+// at once.
+func (s *Service) Resync(p peer.ID) {
+	s.mu.Lock()
+	w := s.watchers[p]
+	s.mu.Unlock()
+	if w != nil {
+		w.poke(nil)
+	}
 }
 
 // Close ends every watch and waits for them. It is idempotent.
@@ -103,6 +144,7 @@ func (s *Service) Close() error {
 	ws := s.watchers
 	s.watchers = map[peer.ID]*watcher{}
 	s.mu.Unlock()
+	s.unpush()
 	for _, w := range ws {
 		w.cancel()
 	}
@@ -124,7 +166,8 @@ func (s *Service) Watch(p peer.ID) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{s: s, p: p, cancel: cancel, ended: make(chan struct{}), updates: make(chan *pb.Update, updatesCap)}
+	w := &watcher{s: s, p: p, cancel: cancel, ended: make(chan struct{}), updates: make(chan *pb.Update, updatesCap),
+		kick: make(chan struct{}, 1)}
 	s.watchers[p] = w
 	e := s.entryLocked(p)
 	e.Watching, e.State, e.Error = true, Connecting, ""
@@ -234,6 +277,11 @@ type watcher struct {
 	cancel  context.CancelFunc
 	ended   chan struct{}   // closed when run returns
 	updates chan *pb.Update // from the validator
+	// kick wakes the watcher: a snapshot was pushed (in push), or one is
+	// to be fetched (push nil).
+	kick   chan struct{}
+	pushMu sync.Mutex
+	push   *endpoint.Snapshot
 
 	// Owned by the watcher's goroutine.
 	epoch, version uint64
@@ -279,10 +327,60 @@ func (w *watcher) run(ctx context.Context) {
 		default:
 			wait = backoff.Next()
 		}
-		if !retry.Sleep(ctx, wait) {
+		if !w.sleep(ctx, wait) {
 			return
 		}
 	}
+}
+
+// poke wakes the watcher with a pushed snapshot, or with nil to make it
+// fetch one.
+func (w *watcher) poke(snap *endpoint.Snapshot) {
+	w.pushMu.Lock()
+	if snap != nil {
+		w.push = snap
+	}
+	w.pushMu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takePush returns the snapshot pushed last, if any, and forgets it.
+func (w *watcher) takePush() *endpoint.Snapshot {
+	w.pushMu.Lock()
+	defer w.pushMu.Unlock()
+	snap := w.push
+	w.push = nil
+	return snap
+}
+
+// sleep waits d before the watcher tries again, or less when it is woken
+// (then follow fetches a snapshot at once, and a pushed one is not needed).
+func (w *watcher) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-w.kick:
+		w.takePush()
+	}
+	return true
+}
+
+// kicked handles a wake-up: it adopts the snapshot pushed, unless the
+// watcher has moved past its version (then, and when none was pushed, it
+// fetches one).
+func (w *watcher) kicked(ctx context.Context) error {
+	snap := w.takePush()
+	if snap == nil || (snap.Epoch == w.epoch && snap.Version < w.version) {
+		return w.resync(ctx)
+	}
+	w.adopt(snap)
+	return nil
 }
 
 // updatesCap bounds the updates waiting for a watcher; beyond it they are
@@ -364,6 +462,10 @@ func (w *watcher) follow(ctx context.Context, topic *pubsub.Topic) error {
 			if err := w.handle(ctx, u); err != nil {
 				return err
 			}
+		case <-w.kick:
+			if err := w.kicked(ctx); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -400,6 +502,11 @@ func (w *watcher) poll(ctx context.Context, topic *pubsub.Topic) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-w.kick:
+			if err := w.kicked(ctx); err != nil {
+				return err
+			}
+			continue
 		}
 		if slices.Contains(topic.ListPeers(), w.p) {
 			return nil
@@ -456,6 +563,12 @@ func (w *watcher) resync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.adopt(snap)
+	return nil
+}
+
+// adopt makes a snapshot, fetched or pushed, the state.
+func (w *watcher) adopt(snap *endpoint.Snapshot) {
 	normalize(snap)
 	w.epoch, w.version = snap.Epoch, snap.Version
 	w.keys = map[endpoint.Tier]endpoint.Key{}
@@ -470,7 +583,6 @@ func (w *watcher) resync(ctx context.Context) error {
 	evs := diff(w.p, &old, &e.Data)
 	w.s.mu.Unlock()
 	w.s.publish(evs)
-	return nil
 }
 
 // markOffline shows a host that fell silent as Offline.

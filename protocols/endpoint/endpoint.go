@@ -62,6 +62,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -272,6 +273,63 @@ func Fetch(ctx context.Context, h host.Host, p peer.ID) (*Snapshot, error) {
 		return nil, fmt.Errorf("fetch endpoint snapshot: %w", err)
 	}
 	return snapshotFromPB(&m)
+}
+
+// PushID is the protocol on which a host hands a watcher its snapshot
+// unasked: when the watcher may see more than before (it has just become a
+// trusted contact), so that it holds the keys and the full data at once
+// rather than at its next fetch, which it has no reason to make (the updates
+// it cannot open move its version all the same). The answer is an empty
+// acknowledgement.
+const PushID protocol.ID = "/peercollab/endpoint/push/1.0.0"
+
+// pushTimeout bounds handing over one snapshot.
+const pushTimeout = 10 * time.Second
+
+// ErrNotConnected means a snapshot was not pushed to a peer the host has no
+// connection to.
+var ErrNotConnected = errors.New("endpoint: no connection to the watcher to push to")
+
+// Push hands snap to p over a connection that exists already: it never
+// dials (a host pushes to its watchers, which are connected to it).
+func Push(ctx context.Context, h host.Host, p peer.ID, snap *Snapshot) error {
+	if c := h.Network().Connectedness(p); c != network.Connected && c != network.Limited {
+		return ErrNotConnected
+	}
+	ctx = network.WithNoDial(ctx, "endpoint push goes to connected watchers only")
+	var ack pb.SnapshotRequest
+	if err := wire.Exchange(ctx, h, p, PushID, snap.toPB(), &ack, 16, pushTimeout); err != nil {
+		return fmt.Errorf("push endpoint snapshot: %w", err)
+	}
+	return nil
+}
+
+// HandlePush registers on h the handler of pushed snapshots. wanted says,
+// before anything is read, whether a snapshot from that peer is wanted (it
+// is watched); accept is given each snapshot that parses, from such a peer.
+// A snapshot comes from the peer that sent it (the stream is authenticated),
+// so it is worth what a fetched one is. The returned function removes the
+// handler.
+func HandlePush(h host.Host, wanted func(from peer.ID) bool, accept func(from peer.ID, s *Snapshot)) func() {
+	inner := wire.Handler(MaxSnapshotSize, Timeout, func() *pb.Snapshot { return new(pb.Snapshot) },
+		func(_ context.Context, from peer.ID, m *pb.Snapshot) (*pb.SnapshotRequest, error) {
+			s, err := snapshotFromPB(m)
+			if err != nil {
+				log.Debugw("bad pushed snapshot", "peer", from, "error", err)
+				return nil, err
+			}
+			accept(from, s)
+			return &pb.SnapshotRequest{}, nil
+		})
+	h.SetStreamHandler(PushID, func(s network.Stream) {
+		if !wanted(s.Conn().RemotePeer()) {
+			s.Reset()
+			return
+		}
+		inner(s)
+	})
+	var once sync.Once
+	return func() { once.Do(func() { h.RemoveStreamHandler(PushID) }) }
 }
 
 // Seal makes the update that carries change at version, sealed with key;

@@ -220,3 +220,52 @@ func TestSealPads(t *testing.T) {
 		t.Fatalf("the largest change makes an update of %d bytes, over the cap of %d", len(b), endpoint.MaxUpdateSize)
 	}
 }
+
+// TestPush: a host hands a connected watcher its snapshot; a peer whose
+// snapshots are not wanted is cut off before it sends anything, and Push
+// never dials.
+func TestPush(t *testing.T) {
+	mn, err := mocknet.FullMeshLinked(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mn.Close()
+	hs := mn.Hosts()
+	host, watcher, stranger := hs[0], hs[1], hs[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	snap := &endpoint.Snapshot{Epoch: 3, Version: 9, Name: "desk", Full: true,
+		Applications: []endpoint.Application{{ID: "chat", Description: "Chat"}},
+		Keys:         []endpoint.Key{endpoint.NewKey(1, endpoint.Public), endpoint.NewKey(2, endpoint.Full)}}
+	got := make(chan *endpoint.Snapshot, 1)
+	stop := endpoint.HandlePush(watcher, func(from peer.ID) bool { return from == host.ID() },
+		func(from peer.ID, s *endpoint.Snapshot) { got <- s })
+	defer stop()
+
+	if err := endpoint.Push(ctx, host, watcher.ID(), snap); err == nil {
+		t.Fatal("Push dialled a peer it was not connected to")
+	} else if !errors.Is(err, endpoint.ErrNotConnected) {
+		t.Fatalf("push to an unconnected peer: %v", err)
+	}
+	if _, err := mn.ConnectPeers(host.ID(), watcher.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mn.ConnectPeers(stranger.ID(), watcher.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := endpoint.Push(ctx, host, watcher.ID(), snap); err != nil {
+		t.Fatal(err)
+	}
+	s := <-got
+	if s.Name != "desk" || !s.Full || len(s.Applications) != 1 || len(s.Keys) != 2 || s.Keys[1] != snap.Keys[1] {
+		t.Fatalf("pushed snapshot = %+v", s)
+	}
+	if err := endpoint.Push(ctx, stranger, watcher.ID(), snap); err == nil {
+		t.Fatal("a snapshot from a peer that is not watched was taken")
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("accepted from a stranger: %+v", s)
+	default:
+	}
+}
