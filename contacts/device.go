@@ -740,3 +740,25 @@ func (rs *Revocations) All() []*Revocation {
 	})
 	return out
 }
+
+// GrantCard makes the grant file that Approve's chain is handed out in: a
+// card of the new device without addresses (its key is not the approver's
+// to sign with), carrying the person's revocations revs so that the new
+// device knows them.
+func GrantCard(chain []*x509.Certificate, revs []*Revocation, now time.Time) (*Card, error) {
+	var buf bytes.Buffer
+	for _, c := range chain {
+		pem.Encode(&buf, &pem.Block{Type: pemCertificate, Bytes: c.Raw})
+	}
+	for _, r := range revs {
+		pem.Encode(&buf, &pem.Block{Type: pemRevocation, Bytes: r.raw})
+	}
+	c, err := ParseCard(buf.Bytes(), now)
+	if err != nil {
+		return nil, err
+	}
+	if c.Device() == nil {
+		return nil, ErrNotDeviceGrant
+	}
+	return c, nil
+}

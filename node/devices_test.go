@@ -1,0 +1,109 @@
+package node_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node"
+)
+
+func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
+	bob, laptop, phone := newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
+	person := bob.Identity().ID()
+
+	// A node is the first device of a person of its own.
+	ds, err := bob.Devices()
+	if err != nil || ds.Person != person || len(ds.Devices) != 1 || !ds.Devices[0].First || !ds.Devices[0].Self || ds.Devices[0].Name != "Bob" {
+		t.Fatalf("Devices = %+v, %v", ds, err)
+	}
+
+	req, err := laptop.LinkDevice("laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := laptop.Devices(); !ds.PendingLink {
+		t.Error("no pending link after link")
+	}
+	// The phone cannot join with the laptop's grant.
+	preq, err := phone.LinkDevice("phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, dev, err := bob.ApproveDevice(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.Device != laptop.Identity().ID() || dev.Name != "laptop" || dev.ApprovedBy != person {
+		t.Errorf("approved %+v", dev)
+	}
+	if _, err := phone.JoinDevice(grant); !errors.Is(err, contacts.ErrGrantForOtherKey) {
+		t.Errorf("phone joins with the laptop's grant: %v", err)
+	}
+	ds, err = laptop.JoinDevice(grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Person != person || ds.PendingLink || len(ds.Devices) != 2 || ds.Devices[0].Device != person || !ds.Devices[1].Self {
+		t.Errorf("laptop's devices after join: %+v", ds)
+	}
+	// The laptop's card names the person; a contact of Bob trusts it.
+	card, err := laptop.MyCard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if card.PersonID() != person || card.PeerID() != laptop.Identity().ID() || len(card.Addrs()) == 0 {
+		t.Errorf("laptop's card: person %s, peer %s, %d addresses", card.PersonID(), card.PeerID(), len(card.Addrs()))
+	}
+	// The laptop approves the phone.
+	grant, _, err = laptop.ApproveDevice(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.JoinDevice(grant); err != nil {
+		t.Fatal(err)
+	}
+	// Joined devices cannot join again; the first device, with devices,
+	// cannot join another person.
+	if _, err := laptop.LinkDevice("again"); !errors.Is(err, node.ErrJoined) {
+		t.Errorf("joined device links: %v", err)
+	}
+	if _, err := bob.LinkDevice("again"); !errors.Is(err, node.ErrHasDevices) {
+		t.Errorf("first device with devices links: %v", err)
+	}
+	// Bob revokes the laptop; the first device cannot be.
+	if _, _, err := laptop.RevokeDevice(person.String()); !errors.Is(err, contacts.ErrRevokePerson) {
+		t.Errorf("revoking the first device: %v", err)
+	}
+	d, file, err := bob.RevokeDevice("lap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Device != laptop.Identity().ID() || d.Revoked.IsZero() {
+		t.Errorf("revoked %+v", d)
+	}
+	r, err := contacts.ParseRevocationPEM(file, time.Now())
+	if err != nil || r.Device != laptop.Identity().ID() || r.Person != person {
+		t.Errorf("revocation file: %v, %v", r, err)
+	}
+	ds, _ = bob.Devices()
+	for _, d := range ds.Devices {
+		if d.Device == laptop.Identity().ID() && d.Revoked.IsZero() {
+			t.Errorf("laptop not revoked in %+v", ds)
+		}
+	}
+	// The phone's chain passes through the laptop: Bob's revocations
+	// refuse it, and a revoked device approves nothing.
+	revs, err := bob.Contacts().Revocations(person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcard, err := phone.MyCard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := contacts.VerifyDevice(pcard.Chain(), person, revs, time.Now()); !errors.Is(err, contacts.ErrDeviceRevoked) {
+		t.Errorf("phone approved by the revoked laptop: %v", err)
+	}
+}
