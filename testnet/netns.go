@@ -265,6 +265,38 @@ func (n *network) buildNode(ctx context.Context, nd *nodePlan, inet *netPlan) er
 	return nil
 }
 
+// move plugs node name's namespace into network to: its link is removed
+// (both ends of the veth go), a new one joins the other network's bridge,
+// and the node gets that network's next free address and its router as
+// gateway. The node must not be running. The node's plan is updated, so
+// templates such as {{NODE.ip}} give the new address.
+func (n *network) move(ctx context.Context, name, to string) error {
+	var nd *nodePlan
+	for _, x := range n.plan.nodes {
+		if x.spec.Name == name {
+			nd = x
+		}
+	}
+	dst := n.plan.net(to)
+	if nd == nil || dst == nil {
+		return fmt.Errorf("move: no node %q or network %q", name, to)
+	}
+	n.plan.mu.Lock()
+	ip, err := n.plan.take(dst)
+	n.plan.moves++
+	port := "m" + strconv.Itoa(n.plan.moves)
+	n.plan.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := ipn(ctx, nd.ns, "link", "del", nodeIf); err != nil {
+		return fmt.Errorf("move %s: %w", name, err)
+	}
+	nd.net, nd.ip, nd.port = dst, ip, port
+	inet := n.plan.net(Internet)
+	return n.buildNode(ctx, nd, inet)
+}
+
 // linkEnds returns the two ends of a node's link or a router's uplink, as
 // (namespace, interface) pairs: the inside end first.
 func (n *network) linkEnds(name string) (ns1, if1, ns2, if2 string) {

@@ -77,6 +77,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 // scenarioParser turns the YAML tree into a Scenario.
 type scenarioParser struct {
 	sc *Scenario
+	// ipNodes are where nodes with an explicit ip declared it.
+	ipNodes map[*Node]ast.Node
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -137,6 +139,9 @@ func (p *scenarioParser) top(body ast.Node) error {
 		return err
 	}
 	if err := p.addInternet(); err != nil {
+		return err
+	}
+	if err := p.checkIPs(); err != nil {
 		return err
 	}
 	if steps != nil {
@@ -286,10 +291,14 @@ func (p *scenarioParser) nodes(n ast.Node) error {
 	if err != nil {
 		return err
 	}
+	if p.ipNodes == nil {
+		p.ipNodes = map[*Node]ast.Node{}
+	}
+	ipNodes := p.ipNodes
 	for _, item := range list {
 		nd := &Node{Line: lineOf(item), Role: RolePeer, Autostart: true}
 		var nameNode, netNode ast.Node
-		err := fields(item, "a node", []string{"name", "network", "role", "display_name", "flags", "env", "autostart"}, func(k string, v ast.Node) (err error) {
+		err := fields(item, "a node", []string{"name", "network", "role", "display_name", "flags", "env", "autostart", "ip"}, func(k string, v ast.Node) (err error) {
 			switch k {
 			case "name":
 				nameNode = v
@@ -316,6 +325,17 @@ func (p *scenarioParser) nodes(n ast.Node) error {
 				nd.Env, err = envList(v)
 			case "autostart":
 				nd.Autostart, err = boolean(v, "autostart")
+			case "ip":
+				var s string
+				if s, err = str(v, "ip"); err != nil {
+					return err
+				}
+				a, perr := netip.ParseAddr(s)
+				if perr != nil || !a.Is4() {
+					return errAt(v, "ip must be an IPv4 address such as 11.1.0.1, not %q", s)
+				}
+				nd.IP = a
+				ipNodes[nd] = v
 			}
 			return err
 		})
@@ -365,4 +385,33 @@ func envList(n ast.Node) ([]string, error) {
 		out = append(out, k+"="+v)
 	}
 	return out, nil
+}
+
+// checkIPs checks the nodes' explicit addresses: each in its network's
+// subnet, neither its network address nor its broadcast nor host 1 (a
+// router's, or the internet's first router's), and no two the same.
+func (p *scenarioParser) checkIPs() error {
+	taken := map[netip.Addr]string{}
+	for _, nd := range p.sc.Nodes {
+		if !nd.IP.IsValid() {
+			continue
+		}
+		at := p.ipNodes[nd]
+		nw := p.network(nd.Network)
+		if nw == nil || !nw.Subnet.Contains(nd.IP) || nd.IP == nw.Subnet.Addr() || isBroadcast(nw.Subnet, nd.IP) || nd.IP == nw.Subnet.Addr().Next() {
+			return errAt(at, "node %s: ip %s is not a host of network %s's subnet other than its first (%s)", nd.Name, nd.IP, nd.Network, subnetOf(nw))
+		}
+		if other, ok := taken[nd.IP]; ok {
+			return errAt(at, "node %s: ip %s is taken by node %s", nd.Name, nd.IP, other)
+		}
+		taken[nd.IP] = nd.Name
+	}
+	return nil
+}
+
+func subnetOf(nw *Network) string {
+	if nw == nil {
+		return "none"
+	}
+	return nw.Subnet.String()
 }

@@ -14,7 +14,7 @@ import (
 
 // stepKinds are the keys that say what a step is, and keysOf the other keys
 // each kind takes.
-var stepKinds = []StepKind{StepRun, StepShell, StepEvent, StepStart, StepStop, StepKill, StepRestart, StepCut, StepHeal, StepNetem, StepParallel}
+var stepKinds = []StepKind{StepRun, StepShell, StepEvent, StepStart, StepStop, StepKill, StepRestart, StepCut, StepHeal, StepNetem, StepParallel, StepMove}
 
 func keysOf(k StepKind) []string {
 	switch k {
@@ -22,6 +22,8 @@ func keysOf(k StepKind) []string {
 		return []string{"name", "node", "status", "stdout", "stderr", "json", "within"}
 	case StepEvent:
 		return []string{"name", "node", "json", "count", "since", "within"}
+	case StepMove:
+		return []string{"name", "to"}
 	}
 	return []string{"name"}
 }
@@ -31,7 +33,7 @@ func (p *scenarioParser) step(n ast.Node) (*Step, error) {
 		return nil, err
 	}
 	st := &Step{Line: lineOf(n), Count: 1}
-	all := []string{"name", "node", "status", "stdout", "stderr", "json", "count", "since", "within"}
+	all := []string{"name", "node", "status", "stdout", "stderr", "json", "count", "since", "within", "to"}
 	for _, k := range stepKinds {
 		all = append(all, string(k))
 	}
@@ -60,7 +62,7 @@ func (p *scenarioParser) step(n ast.Node) (*Step, error) {
 		return nil, errAt(n, "a step needs one of: %s", strings.Join(kinds, ", "))
 	}
 	allowed := append(keysOf(st.Kind), string(st.Kind))
-	var nodeNode ast.Node
+	var nodeNode, toNode ast.Node
 	err := fields(n, "a "+string(st.Kind)+" step", allowed, func(k string, v ast.Node) (err error) {
 		switch k {
 		case "name":
@@ -103,6 +105,11 @@ func (p *scenarioParser) step(n ast.Node) (*Step, error) {
 			}
 		case "within":
 			st.Within, err = duration(v, "within")
+		case "to":
+			toNode = v
+			if st.To, err = str(v, "to"); err == nil && (st.To == Internet || p.network(st.To) == nil) {
+				err = errAt(v, "to: no network other than the internet is named %q", st.To)
+			}
 		}
 		return err
 	})
@@ -122,6 +129,16 @@ func (p *scenarioParser) step(n ast.Node) (*Step, error) {
 		st.Link, err = p.link(kindNode)
 	case StepNetem:
 		err = p.netem(kindNode, st)
+	case StepMove:
+		if st.Nodes, err = p.nodeNames(kindNode, "move"); err == nil && len(st.Nodes) != 1 {
+			err = errAt(kindNode, "move takes one node")
+		}
+		if err == nil && toNode == nil {
+			err = errAt(n, "a move step needs to: the network to plug the node into")
+		}
+		if err == nil && slices.ContainsFunc(p.sc.Nodes, func(nd *Node) bool { return nd.Name == st.Nodes[0] && nd.Network == Internet }) {
+			err = errAt(kindNode, "move: %s sits on the internet segment, which has no other network to move to", st.Nodes[0])
+		}
 	case StepParallel:
 		var list []ast.Node
 		if list, err = seqOf(kindNode, "parallel"); err != nil {

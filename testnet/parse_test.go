@@ -162,6 +162,13 @@ func TestParseErrors(t *testing.T) {
 		{"bad step in parallel", head + "steps:\n  - parallel:\n      - {node: alice, run: id}\n      - {node: alice, runs: id}\n", 8, `unknown key "runs"`},
 		{"anchor", head + "steps:\n  - &a {node: alice, run: id}\n", 6, "anchors"},
 		{"internet twice", "networks:\n  - {name: internet, subnet: 11.0.0.0/24}\n  - {name: internet, subnet: 12.0.0.0/24}\n", 3, "declared twice"},
+		{"ip outside subnet", head + "  - {name: bob, network: lan, ip: 10.2.0.5}\n", 5, "not a host of network lan"},
+		{"ip of router", head + "  - {name: bob, network: lan, ip: 10.1.0.1}\n", 5, "other than its first"},
+		{"ip not an address", head + "  - {name: bob, network: lan, ip: ten}\n", 5, "IPv4 address"},
+		{"ip twice", head + "  - {name: bob, network: lan, ip: 10.1.0.9}\n  - {name: carol, network: lan, ip: 10.1.0.9}\n", 6, "taken by node bob"},
+		{"move without to", head + "steps:\n  - move: alice\n", 6, "needs to:"},
+		{"move to nowhere", head + "steps:\n  - {move: alice, to: moon}\n", 6, `no network other than the internet is named "moon"`},
+		{"move two", head + "  - {name: bob, network: lan}\nsteps:\n  - {move: [alice, bob], to: lan}\n", 7, "one node"},
 		{"internet router", "networks:\n  - {name: internet, subnet: 11.0.0.0/24, router: {nat: cone}}\n", 2, "has no router"},
 	}
 	for _, tt := range tests {
@@ -262,5 +269,47 @@ func TestPlanTooSmall(t *testing.T) {
 	sc.Nodes = sc.Nodes[:5]
 	if _, err := makePlan(sc, "p"); err != nil {
 		t.Errorf("makePlan with 5 nodes on a /29: %v", err)
+	}
+}
+
+// Explicit addresses are kept and skipped by the others; a node that moves
+// takes the next free address of its new network.
+func TestPlanExplicitIPsAndMove(t *testing.T) {
+	yaml := `networks:
+  - {name: internet, subnet: 11.0.0.0/8}
+  - {name: home, subnet: 10.1.0.0/24, router: {nat: cone}}
+  - {name: cafe, subnet: 10.2.0.0/24, router: {nat: cone}}
+nodes:
+  - {name: a1, network: internet, ip: 11.1.0.1}
+  - {name: a2, network: internet, ip: 11.0.0.3}
+  - {name: a3, network: internet}
+  - {name: alice, network: home}
+steps:
+  - {move: alice, to: cafe}
+`
+	sc, err := Parse("x", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Steps[0].Kind != StepMove || sc.Steps[0].To != "cafe" || sc.Steps[0].Nodes[0] != "alice" {
+		t.Fatalf("move step = %+v", sc.Steps[0])
+	}
+	p, err := makePlan(sc, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, nd := range p.nodes {
+		got[nd.spec.Name] = nd.ip.String()
+	}
+	// Routers take 11.0.0.1 and .2; a2 holds .3, so a3 gets .4.
+	want := map[string]string{"a1": "11.1.0.1", "a2": "11.0.0.3", "a3": "11.0.0.4", "alice": "10.1.0.2"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	if a, err := p.take(p.net("cafe")); err != nil || a.String() != "10.2.0.2" {
+		t.Errorf("a node moving to cafe gets %s, %v; want 10.2.0.2", a, err)
 	}
 }

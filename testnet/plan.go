@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"sync"
 )
 
 // Interface names. Names inside a namespace only need to be unique there,
@@ -24,6 +25,13 @@ type plan struct {
 	prefix string
 	nets   []*netPlan
 	nodes  []*nodePlan
+
+	// next and reserved give addresses out, at planning and to nodes
+	// that move during a run (under mu).
+	mu       sync.Mutex
+	next     map[string]netip.Addr
+	reserved map[netip.Addr]bool
+	moves    int
 }
 
 type netPlan struct {
@@ -61,9 +69,15 @@ func newPrefix() string {
 // every network). On the internet segment the routers take hosts from 1 in
 // the order their networks are declared, then the internet's nodes follow.
 func makePlan(sc *Scenario, prefix string) (*plan, error) {
-	p := &plan{prefix: prefix}
+	p := &plan{prefix: prefix, reserved: map[netip.Addr]bool{}}
 	byName := map[string]*netPlan{}
 	next := map[string]netip.Addr{}
+	p.next = next
+	for _, nd := range sc.Nodes {
+		if nd.IP.IsValid() {
+			p.reserved[nd.IP] = true
+		}
+	}
 	var inet *netPlan
 	for _, nw := range sc.Networks {
 		np := &netPlan{spec: nw, ns: prefix + "-s-" + nw.Name}
@@ -75,14 +89,7 @@ func makePlan(sc *Scenario, prefix string) (*plan, error) {
 			next[nw.Name] = nw.Subnet.Addr().Next()
 		}
 	}
-	take := func(nw *netPlan) (netip.Addr, error) {
-		a := next[nw.spec.Name]
-		if !nw.spec.Subnet.Contains(a) || isBroadcast(nw.spec.Subnet, a) {
-			return netip.Addr{}, fmt.Errorf("network %s: subnet %s has too few addresses for its nodes and routers", nw.spec.Name, nw.spec.Subnet)
-		}
-		next[nw.spec.Name] = a.Next()
-		return a, nil
-	}
+	take := p.take
 	for i, np := range p.nets {
 		if np.spec.Router == nil {
 			continue
@@ -97,13 +104,29 @@ func makePlan(sc *Scenario, prefix string) (*plan, error) {
 	}
 	for i, nd := range sc.Nodes {
 		np := byName[nd.Network]
-		ip, err := take(np)
-		if err != nil {
-			return nil, err
+		ip := nd.IP
+		if !ip.IsValid() {
+			var err error
+			if ip, err = take(np); err != nil {
+				return nil, err
+			}
 		}
 		p.nodes = append(p.nodes, &nodePlan{spec: nd, net: np, ns: prefix + "-n-" + nd.Name, ip: ip, port: "n" + strconv.Itoa(i)})
 	}
 	return p, nil
+}
+
+// take gives out the next free address of a network.
+func (p *plan) take(nw *netPlan) (netip.Addr, error) {
+	a := p.next[nw.spec.Name]
+	for p.reserved[a] {
+		a = a.Next()
+	}
+	if !nw.spec.Subnet.Contains(a) || isBroadcast(nw.spec.Subnet, a) {
+		return netip.Addr{}, fmt.Errorf("network %s: subnet %s has too few addresses for its nodes and routers", nw.spec.Name, nw.spec.Subnet)
+	}
+	p.next[nw.spec.Name] = a.Next()
+	return a, nil
 }
 
 func isBroadcast(p netip.Prefix, a netip.Addr) bool {

@@ -109,7 +109,12 @@ type Node struct {
 	Env []string
 	// Autostart starts the node before the first step. Default true.
 	Autostart bool
-	Line      int
+	// IP, when valid, is the node's address, which must lie in its
+	// network's subnet; other nodes and routers skip it. Stand-ins for the
+	// public DHT need one each in its own /16 (kubo's routing table takes
+	// at most 3 peers per /16). Default: the next free host.
+	IP   netip.Addr
+	Line int
 }
 
 // StepKind says what a step does.
@@ -128,6 +133,7 @@ const (
 	StepHeal     StepKind = "heal"     // bring it up again
 	StepNetem    StepKind = "netem"    // delay and loss on a link
 	StepParallel StepKind = "parallel" // run the sub-steps at once
+	StepMove     StepKind = "move"     // plug a stopped node into another network
 )
 
 // Status is an expected exit status: a number, or AnyNonzero.
@@ -181,6 +187,9 @@ type Step struct {
 
 	// Steps are a parallel step's sub-steps.
 	Steps []*Step
+
+	// To is the network a move step plugs its node into.
+	To string
 }
 
 // Netem is an impairment of a link, applied in both directions: loss

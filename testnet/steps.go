@@ -94,6 +94,8 @@ func (st *Step) label() string {
 		return fmt.Sprintf("netem on the link of %s: delay %s jitter %s loss %g%%", st.Link, st.Netem.Delay, st.Netem.Jitter, st.Netem.Loss)
 	case StepParallel:
 		return fmt.Sprintf("parallel (%d steps)", len(st.Steps))
+	case StepMove:
+		return "move " + nodes + " to network " + st.To
 	}
 	return string(st.Kind) + " " + nodes
 }
@@ -187,6 +189,17 @@ func (r *runner) single(ctx context.Context, st *Step, res *StepResult, start ti
 		fail(r.net.setLink(ctx, st.Link, st.Kind == StepHeal))
 	case StepNetem:
 		fail(r.net.netem(ctx, st.Link, st.Netem))
+	case StepMove:
+		m := r.byName[st.Nodes[0]]
+		if m.current() != nil {
+			fail(fmt.Errorf("move: %s is running; stop it first", st.Nodes[0]))
+			break
+		}
+		if err := r.net.move(ctx, st.Nodes[0], st.To); err != nil {
+			fail(err)
+			break
+		}
+		m.logf("moved to network %s, address %s", st.To, m.plan.ip)
 	}
 	if res.Outcome == OutcomeFailed && res.Logs == nil {
 		names := st.Nodes
