@@ -458,6 +458,17 @@ func TestOpenAPIValidatesRealAnswers(t *testing.T) {
 	must("web page", err)
 	_, err = a.RotateWebToken(ctx)
 	may("rotate web token", err)
+	// Bob's node becomes a device of Alice; Alice revokes it.
+	_, err = a.Devices(ctx)
+	must("devices", err)
+	link, err := b.LinkDevice(ctx, apitype.DeviceLinkRequest{Name: "Bob's node"})
+	must("device link", err)
+	approved, err := a.ApproveDevice(ctx, []byte(link.Request))
+	must("device approve", err)
+	_, err = b.JoinDevice(ctx, []byte(approved.Grant))
+	must("device join", err)
+	_, err = a.RevokeDevice(ctx, "Bob's node")
+	must("device revoke", err)
 	must("remove contact", a.RemoveContact(ctx, "Bobby"))
 	_ = bobNode
 	_ = aliceID
