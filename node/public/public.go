@@ -130,6 +130,11 @@ func (s *Service) Announce() {
 func (s *Service) announceLoop(ctx context.Context) {
 	backoff := retry.New(5*time.Second, 5*time.Minute)
 	for {
+		// Nothing can be put before the routing table holds a server:
+		// wait for the first rather than fail and back off.
+		if !s.waitForPeers(ctx) {
+			return
+		}
 		wait := AnnounceEvery
 		records, err := s.announce(ctx)
 		if ctx.Err() == nil && s.cfg.Announced != nil {
@@ -158,6 +163,24 @@ func (s *Service) announceLoop(ctx context.Context) {
 		t.Stop()
 	}
 }
+
+// waitForPeers waits until the DHT's routing table holds a server; false
+// when ctx ended first.
+func (s *Service) waitForPeers(ctx context.Context) bool {
+	t := time.NewTicker(joinPoll)
+	defer t.Stop()
+	for s.dht.RoutingTable().Size() == 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// joinPoll is how often an empty routing table is looked at again.
+const joinPoll = 50 * time.Millisecond
 
 // announce puts this node's provider record under its key for each
 // contact, for the current period (and the next when it begins within
@@ -209,6 +232,9 @@ func (s *Service) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, LookupTimeout)
 	defer cancel()
+	if !s.waitForPeers(ctx) {
+		return nil, fmt.Errorf("%w: %s (no server of the public DHT reached)", ErrNotFound, p)
+	}
 	now := rendezvous.PeriodOf(s.cfg.Now())
 	for _, period := range []uint64{now, now - 1} {
 		for ai := range s.dht.FindProvidersAsync(ctx, rendezvous.Key(secret, p, s.cfg.Host.ID(), period), 1) {

@@ -291,6 +291,12 @@ func (s *Service) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error)
 
 // Upgrades of relayed connections.
 const (
+	// upgradeCheck is how often relayed connections are looked at.
+	upgradeCheck = time.Second
+	// upgradeAge is how old a relayed connection must be before it is
+	// redialled: go-libp2p's own hole punch on arrival gets its chance.
+	upgradeAge = time.Second
+	// upgradeEvery spaces the attempts for one peer.
 	upgradeEvery    = 5 * time.Second
 	upgradeAttempts = 3
 )
@@ -299,14 +305,16 @@ const (
 // DCUtR once, when a relayed connection arrives, and only if the receiving
 // node can hole punch by then (it needs to have seen a public address of its
 // own); a connection made earlier stays relayed for good. So, while this node
-// can hole punch, every few seconds it takes each peer it reaches only
-// through connections it dialled over a relay, where the peer speaks DCUtR,
-// and dials it through the relay afresh (closing the old connection): the
-// peer sees a new inbound relayed connection and tries. At most
-// upgradeAttempts times per peer (a symmetric NAT never lets it through).
+// can hole punch, every second it takes each peer it reaches only through
+// connections it dialled over a relay at least upgradeAge ago, where the
+// peer speaks DCUtR, and dials it through the relay afresh (closing the old
+// connection): the peer sees a new inbound relayed connection and tries. At
+// most upgradeAttempts times per peer, upgradeEvery apart (a symmetric NAT
+// never lets it through).
 func (s *Service) upgradeRelayed(ctx context.Context) {
 	tried := map[peer.ID]int{}
-	t := time.NewTicker(upgradeEvery)
+	last := map[peer.ID]time.Time{}
+	t := time.NewTicker(upgradeCheck)
 	defer t.Stop()
 	for {
 		select {
@@ -320,13 +328,17 @@ func (s *Service) upgradeRelayed(ctx context.Context) {
 		}
 		for _, p := range h.Network().Peers() {
 			conns := h.Network().ConnsToPeer(p)
-			if len(conns) == 0 || tried[p] >= upgradeAttempts || !onlyDialledRelayed(conns) {
+			if len(conns) == 0 || tried[p] >= upgradeAttempts || time.Since(last[p]) < upgradeEvery || !onlyDialledRelayed(conns) {
+				continue
+			}
+			if slices.ContainsFunc(conns, func(c network.Conn) bool { return time.Since(c.Stat().Opened) < upgradeAge }) {
 				continue
 			}
 			if ok, _ := h.Peerstore().SupportsProtocols(p, holepunch.Protocol); len(ok) == 0 {
 				continue
 			}
 			tried[p]++
+			last[p] = time.Now()
 			log.Debugw("redial a relayed peer for hole punching", "peer", p, "attempt", tried[p])
 			var addrs []ma.Multiaddr
 			for _, c := range conns {
