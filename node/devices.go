@@ -322,11 +322,15 @@ func (n *Node) RevokeDevice(query string) (Device, []byte, error) {
 	if err := n.storeChain(dc); err != nil {
 		return Device{}, nil, err
 	}
-	d, err := n.store.ResolveDevice(query)
+	ds, err := n.Devices()
+	if err != nil {
+		return Device{}, nil, err
+	}
+	d, err := resolveDevice(ds.Devices, query)
 	if errors.Is(err, contacts.ErrDeviceNotFound) {
 		// A device this node never heard of may still be revoked by ID.
 		if id, perr := peer.Decode(query); perr == nil {
-			d, err = contacts.PersonDevice{Device: id}, nil
+			d, err = Device{Device: id}, nil
 		}
 	}
 	if err != nil {
@@ -340,8 +344,15 @@ func (n *Node) RevokeDevice(query string) (Device, []byte, error) {
 		return Device{}, nil, err
 	}
 	var grants []*contacts.DeviceChain
-	if len(d.Chain) > 0 {
-		if certs, err := d.Certificates(); err == nil {
+	stored, err := n.store.Devices()
+	if err != nil {
+		return Device{}, nil, err
+	}
+	for _, sd := range stored {
+		if sd.Device != d.Device || len(sd.Chain) == 0 {
+			continue
+		}
+		if certs, err := sd.Certificates(); err == nil {
 			if g, err := contacts.VerifyDeviceChain(certs, now); err == nil {
 				grants = append(grants, g)
 			}
@@ -351,5 +362,37 @@ func (n *Node) RevokeDevice(query string) (Device, []byte, error) {
 		return Device{}, nil, err
 	}
 	log.Infow("revoked a device", "device", d.Device, "name", d.Name, "person", dc.Person)
-	return Device{Device: d.Device, Name: d.Name, ApprovedBy: d.ApprovedBy, Approved: d.Issued, Revoked: r.Time, Self: d.Device == n.id.ID()}, r.MarshalPEM(), nil
+	d.Revoked, d.Self = r.Time, d.Device == n.id.ID()
+	return d, r.MarshalPEM(), nil
+}
+
+// resolveDevice finds the device a user means: a device ID, a name
+// (case-insensitive), or a prefix of either that only one device has.
+func resolveDevice(all []Device, query string) (Device, error) {
+	q := strings.ToLower(query)
+	var exact, prefix []Device
+	for _, d := range all {
+		id, name := d.Device.String(), strings.ToLower(d.Name)
+		switch {
+		case id == query || (name != "" && name == q):
+			exact = append(exact, d)
+		case query != "" && (strings.HasPrefix(id, query) || (name != "" && strings.HasPrefix(name, q))):
+			prefix = append(prefix, d)
+		}
+	}
+	for _, set := range [][]Device{exact, prefix} {
+		switch len(set) {
+		case 0:
+			continue
+		case 1:
+			return set[0], nil
+		default:
+			names := make([]string, len(set))
+			for i, d := range set {
+				names[i] = fmt.Sprintf("%s (%s)", d.Name, d.Device)
+			}
+			return Device{}, fmt.Errorf("%w: %q matches devices %s", contacts.ErrAmbiguous, query, strings.Join(names, ", "))
+		}
+	}
+	return Device{}, fmt.Errorf("%w: %q", contacts.ErrDeviceNotFound, query)
 }

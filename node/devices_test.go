@@ -76,6 +76,12 @@ func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
 	if _, _, err := laptop.RevokeDevice(person.String()); !errors.Is(err, contacts.ErrRevokePerson) {
 		t.Errorf("revoking the first device: %v", err)
 	}
+	if _, _, err := laptop.RevokeDevice("bob"); !errors.Is(err, contacts.ErrRevokePerson) {
+		t.Errorf("revoking the first device by name: %v", err)
+	}
+	if _, _, err := bob.RevokeDevice("tablet"); !errors.Is(err, contacts.ErrDeviceNotFound) {
+		t.Errorf("revoking no device: %v", err)
+	}
 	d, file, err := bob.RevokeDevice("lap")
 	if err != nil {
 		t.Fatal(err)

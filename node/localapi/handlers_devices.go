@@ -30,7 +30,7 @@ func init() {
 		{contacts.ErrBadRevocation, apitype.CodeBadRevocation, http.StatusUnprocessableEntity, hintForged},
 		{contacts.ErrRevocationReplay, apitype.CodeRevocationReplay, http.StatusConflict, ""},
 		{contacts.ErrRevocationFuture, apitype.CodeRevocationFuture, http.StatusUnprocessableEntity, "check this computer's clock, or the signer's"},
-		{contacts.ErrRevokePerson, apitype.CodeRevokePerson, http.StatusBadRequest, "its key is the person; a person whose first device is lost starts afresh with a new identity"},
+		{contacts.ErrRevokePerson, apitype.CodeRevokePerson, http.StatusBadRequest, "a person whose first device is lost starts afresh with a new identity"},
 		{node.ErrJoined, apitype.CodeDeviceJoined, http.StatusConflict, hintOwn},
 		{node.ErrHasDevices, apitype.CodeHasDevices, http.StatusConflict, hintOwn},
 	}...)
