@@ -1,10 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -148,6 +150,96 @@ type CardCheck struct {
 	// TrustErr says why the card is not trusted (contacts.ErrUntrusted,
 	// contacts.ErrChainTooDeep); nil when it is.
 	TrustErr error
+	// Dropped lists, when AddCard replaced a contact's card, the
+	// endorsements the replaced card carried and this one does not.
+	Dropped []Endorser
+}
+
+// Endorser is a peer whose certificate vouches for a card: the issuer of
+// one certificate of its chain.
+type Endorser struct {
+	PeerID      peer.ID `json:"peer_id"`
+	DisplayName string  `json:"display_name"`
+}
+
+func (e Endorser) String() string { return fmt.Sprintf("%s (%s)", e.DisplayName, e.PeerID) }
+
+// endorsers lists who vouches for a card: the issuers of its chain after
+// its own certificate, nearest first.
+func endorsers(c *contacts.Card) []Endorser {
+	var out []Endorser
+	for _, cert := range c.Chain()[1:] {
+		id, err := contacts.KeyPeerID(cert)
+		if err != nil {
+			continue
+		}
+		out = append(out, Endorser{PeerID: id, DisplayName: cert.Subject.CommonName})
+	}
+	return out
+}
+
+// droppedEndorsements lists the endorsers of old that new lacks.
+func droppedEndorsements(old, new *contacts.Card) []Endorser {
+	kept := map[peer.ID]bool{}
+	for _, e := range endorsers(new) {
+		kept[e.PeerID] = true
+	}
+	var out []Endorser
+	for _, e := range endorsers(old) {
+		if !kept[e.PeerID] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// sameChain tells whether two cards carry the same certificates (their
+// signed address records may differ).
+func sameChain(a, b *contacts.Card) bool {
+	return slices.EqualFunc(a.Chain(), b.Chain(), func(x, y *x509.Certificate) bool { return bytes.Equal(x.Raw, y.Raw) })
+}
+
+// Refusals to replace a contact's card unasked (Windows'
+// PEER_E_ALREADY_EXISTS): AddCard returns a *ReplaceError, which is
+// contacts.ErrContactExists, and ErrDropsEndorsement too when the new card
+// lacks an endorsement the stored one carries.
+var ErrDropsEndorsement = errors.New("node: the new card lacks an endorsement that the stored card carries")
+
+// ReplaceError says why AddCard left a contact's card as it was: the
+// contact exists and the caller did not ask to replace its card.
+type ReplaceError struct {
+	Contact *contacts.Contact
+	// Same is set when the card given is the one stored.
+	Same bool
+	// Dropped lists the endorsements the stored card carries that the
+	// card given lacks.
+	Dropped []Endorser
+}
+
+func (e *ReplaceError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node: %s (%s) is a contact already", e.Contact.Nickname, e.Contact.PeerID)
+	if e.Same {
+		b.WriteString(", with this very card")
+	}
+	if len(e.Dropped) > 0 {
+		names := make([]string, len(e.Dropped))
+		for i, d := range e.Dropped {
+			names[i] = d.String()
+		}
+		fmt.Fprintf(&b, "; this card would drop the endorsement by %s that the stored card carries", strings.Join(names, ", then by "))
+	}
+	b.WriteString("; nothing was changed")
+	return b.String()
+}
+
+// Unwrap makes errors.Is find contacts.ErrContactExists, and
+// ErrDropsEndorsement when the card would drop one.
+func (e *ReplaceError) Unwrap() []error {
+	if len(e.Dropped) > 0 {
+		return []error{ErrDropsEndorsement, contacts.ErrContactExists}
+	}
+	return []error{contacts.ErrContactExists}
 }
 
 // CheckCard parses and verifies a card and evaluates it against the contact
@@ -167,6 +259,9 @@ type AddOptions struct {
 	Nickname   *string
 	Watch      *bool
 	Permission *contacts.WatcherPermission
+	// Replace lets AddCard replace the card of a peer that is a contact
+	// already; without it that is refused (see ReplaceError).
+	Replace bool
 }
 
 func (o AddOptions) apply(c *contacts.Contact) error {
@@ -195,10 +290,13 @@ func checkNickname(s string) error {
 	return nil
 }
 
-// AddCard adds the peer of a card to the contacts, or, when it is a contact
-// already, replaces its card (keeping the user's settings unless opts says
-// otherwise). It returns the stored contact, whether it was new, and the
-// trust evaluation made before the card was stored.
+// AddCard adds the peer of a card to the contacts. When the peer is a
+// contact already it changes nothing and returns a *ReplaceError, unless
+// opts.Replace is set: then it replaces the card (keeping the user's
+// settings unless opts says otherwise), and the returned CardCheck lists the
+// endorsements the replaced card carried that are lost. It returns the
+// stored contact, whether it was new, and the trust evaluation made before
+// the card was stored.
 func (n *Node) AddCard(data []byte, opts AddOptions) (*contacts.Contact, bool, CardCheck, error) {
 	chk, err := n.CheckCard(data)
 	if err != nil {
@@ -221,6 +319,15 @@ func (n *Node) AddCard(data []byte, opts AddOptions) (*contacts.Contact, bool, C
 		return c, err == nil, chk, err
 	}
 	c, err = n.store.Update(c.PeerID, func(c *contacts.Contact) error {
+		chk.Dropped = nil
+		same := false
+		if old, err := contacts.ParseCard(c.Card, time.Now()); err == nil {
+			chk.Dropped = droppedEndorsements(old, chk.Card)
+			same = sameChain(old, chk.Card)
+		}
+		if !opts.Replace {
+			return &ReplaceError{Contact: c, Same: same, Dropped: chk.Dropped}
+		}
 		c.SetCard(chk.Card)
 		return opts.apply(c)
 	})

@@ -130,9 +130,9 @@ func TestCardsAndEndorsement(t *testing.T) {
 		t.Fatalf("after Alice is a contact: %+v, %v", chk, err)
 	}
 	nick := "al"
-	c, created, _, err := carol.AddCard(aliceCard.Marshal(), node.AddOptions{Nickname: &nick})
+	c, created, _, err := carol.AddCard(aliceCard.Marshal(), node.AddOptions{Nickname: &nick, Replace: true})
 	if err != nil || created || c.Nickname != "al" {
-		t.Fatalf("re-adding refreshes: %+v %v %v", c, created, err)
+		t.Fatalf("re-adding with Replace refreshes: %+v %v %v", c, created, err)
 	}
 	if _, _, _, err := carol.AddCard(mustCard(t, carol).Marshal(), node.AddOptions{}); !errors.Is(err, contacts.ErrIsMe) {
 		t.Fatalf("adding myself: %v", err)

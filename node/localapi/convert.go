@@ -294,6 +294,15 @@ func addOptions(nickname *string, watch *bool, perm *apitype.WatcherPermission) 
 	return node.AddOptions{Nickname: nickname, Watch: watch, Permission: p}, err
 }
 
+// addResponse is the answer to adding a contact.
+func addResponse(c *contacts.Contact, created bool, chk node.CardCheck, nickname func(peer.ID) string) apitype.AddContactResponse {
+	r := apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, nickname)}
+	for _, d := range chk.Dropped {
+		r.DroppedEndorsements = append(r.DroppedEndorsements, apitype.Endorser{PeerID: d.PeerID, DisplayName: d.DisplayName})
+	}
+	return r
+}
+
 func presenceArg(p apitype.Presence) (endpoint.Presence, error) {
 	st, err := endpoint.ParseStatus(string(p.Status))
 	if err != nil {

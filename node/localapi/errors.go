@@ -44,7 +44,8 @@ const (
 var mappings = []mapping{
 	{contacts.ErrContactNotFound, apitype.CodeContactNotFound, http.StatusNotFound, "see `peercollab contacts list`"},
 	{contacts.ErrAmbiguous, apitype.CodeAmbiguousPeer, http.StatusConflict, "give more of the peer ID or nickname"},
-	{contacts.ErrContactExists, apitype.CodeContactExists, http.StatusConflict, "use `peercollab contacts update` to change it"},
+	{node.ErrDropsEndorsement, apitype.CodeEndorsementDropped, http.StatusConflict, "to replace the card all the same, add it again with --replace (API: \"replace\": true); or ask for a card that carries the endorsement"},
+	{contacts.ErrContactExists, apitype.CodeContactExists, http.StatusConflict, "to replace its card, add it again with --replace (API: \"replace\": true); `peercollab contacts update` changes its settings"},
 	{contacts.ErrIsMe, apitype.CodeIsMe, http.StatusBadRequest, "that card is your own"},
 	{node.ErrBadNickname, apitype.CodeBadNickname, http.StatusBadRequest, ""},
 	{contacts.ErrSelfEndorsement, apitype.CodeSelfEndorsement, http.StatusBadRequest, ""},

@@ -57,11 +57,12 @@ func (s *Server) addContact(r *http.Request) (apitype.AddContactResponse, error)
 	if err != nil {
 		return apitype.AddContactResponse{}, err
 	}
+	opts.Replace = req.Replace
 	c, created, chk, err := s.n.AddCard([]byte(req.Card), opts)
 	if err != nil {
 		return apitype.AddContactResponse{}, err
 	}
-	return apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, s.nickname)}, nil
+	return addResponse(c, created, chk, s.nickname), nil
 }
 
 // resolve finds the contact named by the {peer} path value.

@@ -69,11 +69,12 @@ func (s *Server) addNear(r *http.Request) (apitype.AddContactResponse, error) {
 	if err != nil {
 		return apitype.AddContactResponse{}, err
 	}
+	opts.Replace = req.Replace
 	c, created, chk, err := s.n.AddNear(r.PathValue("peer"), opts)
 	if err != nil {
 		return apitype.AddContactResponse{}, err
 	}
-	return apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, s.nickname)}, nil
+	return addResponse(c, created, chk, s.nickname), nil
 }
 
 func (s *Server) myEndpoint(*http.Request) (apitype.MyEndpoint, error) {

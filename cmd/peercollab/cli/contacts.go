@@ -28,14 +28,17 @@ PEER is a peer ID, a contact's nickname, or a unique prefix of either.`,
 
 func (e *Env) contactsAddCmd() *cobra.Command {
 	var nickname string
-	var watch, block, asJSON bool
+	var watch, block, replace, asJSON bool
 	var nearPeer string
 	cmd := &cobra.Command{
-		Use:   "add FILE|-|--near PEER [--nickname N] [--watch] [--block]",
-		Short: "Add a contact from a card file or from the people near (or refresh the card of one)",
+		Use:   "add FILE|-|--near PEER [--nickname N] [--watch] [--block] [--replace]",
+		Short: "Add a contact from a card file or from the people near (or replace the card of one)",
 		Long: `Add a contact from a card file ('-' for standard input), or, with --near, from
 the card a person near introduced themselves with (see 'peercollab near').
-Adding a peer that is a contact already refreshes its card.`,
+Adding a peer that is a contact already changes nothing and fails, saying so
+(and naming any endorsement the stored card carries that the new one lacks),
+unless --replace is given: then the card is replaced, the contact's settings
+are kept, and the endorsements dropped are named.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if nearPeer != "" {
 				return cobra.NoArgs(cmd, args)
@@ -59,13 +62,13 @@ Adding a peer that is a contact already refreshes its card.`,
 			var res apitype.AddContactResponse
 			var err error
 			if nearPeer != "" {
-				res, err = e.client().AddNear(cmd.Context(), nearPeer, apitype.AddNearRequest{Nickname: nick, Watch: w, WatcherPermission: perm})
+				res, err = e.client().AddNear(cmd.Context(), nearPeer, apitype.AddNearRequest{Nickname: nick, Watch: w, WatcherPermission: perm, Replace: replace})
 			} else {
 				var data []byte
 				if data, err = readInput(cmd, args[0]); err != nil {
 					return err
 				}
-				res, err = e.client().AddContact(cmd.Context(), apitype.AddContactRequest{Card: string(data), Nickname: nick, Watch: w, WatcherPermission: perm})
+				res, err = e.client().AddContact(cmd.Context(), apitype.AddContactRequest{Card: string(data), Nickname: nick, Watch: w, WatcherPermission: perm, Replace: replace})
 			}
 			if err != nil {
 				return err
@@ -75,9 +78,12 @@ Adding a peer that is a contact already refreshes its card.`,
 			}
 			verb := "Added"
 			if !res.Created {
-				verb = "Updated the card of"
+				verb = "Replaced the card of"
 			}
 			fmt.Fprintf(e.Stdout, "%s %s (%s)\n", verb, res.Contact.Nickname, res.Contact.PeerID)
+			for _, d := range res.DroppedEndorsements {
+				fmt.Fprintf(e.Stdout, "dropped:     the endorsement by %s (%s), which the replaced card carried\n", d.DisplayName, d.PeerID)
+			}
 			if !res.Card.Trust.Trusted {
 				// Adding it is what makes it trusted; say what the card
 				// itself proved, and what the user should check.
@@ -94,6 +100,7 @@ Adding a peer that is a contact already refreshes its card.`,
 	cmd.Flags().StringVar(&nickname, "nickname", "", "your name for the contact (default its display name)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "subscribe to the contact's presence and endpoint data")
 	cmd.Flags().BoolVar(&block, "block", false, "do not let the contact watch your presence")
+	cmd.Flags().BoolVar(&replace, "replace", false, "replace the card of a peer that is a contact already")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&nearPeer, "near", "", "add the person near named PEER (name, peer ID or unique prefix)")
 	return cmd

@@ -141,15 +141,31 @@ type AddContactRequest struct {
 	Nickname          *string            `json:"nickname,omitempty"`
 	Watch             *bool              `json:"watch,omitempty"`
 	WatcherPermission *WatcherPermission `json:"watcher_permission,omitempty"`
+	// Replace replaces the card of a peer that is a contact already
+	// (keeping its settings unless the other fields say otherwise).
+	// Without it such a request changes nothing and is refused, 409
+	// contact_exists (endorsement_dropped when the card would drop an
+	// endorsement that the stored card carries).
+	Replace bool `json:"replace,omitempty"`
 }
 
 // AddContactResponse is the answer to POST /v1/contacts and
 // POST /v1/near/{peer}/contact.
 type AddContactResponse struct {
 	Contact Contact `json:"contact"`
-	// Created is false when the contact existed and its card was replaced.
+	// Created is false when the contact existed and its card was replaced
+	// (asked with replace).
 	Created bool     `json:"created"`
 	Card    CardView `json:"card"`
+	// DroppedEndorsements lists, when a card was replaced, the
+	// endorsements the replaced card carried that the new one does not.
+	DroppedEndorsements []Endorser `json:"dropped_endorsements,omitempty"`
+}
+
+// Endorser is a peer whose certificate vouches for a card.
+type Endorser struct {
+	PeerID      peer.ID `json:"peer_id"`
+	DisplayName string  `json:"display_name"`
 }
 
 // UpdateContactRequest is the body of PATCH /v1/contacts/{peer}; nil fields

@@ -86,6 +86,9 @@ type AddNearRequest struct {
 	Nickname          *string            `json:"nickname,omitempty"`
 	Watch             *bool              `json:"watch,omitempty"`
 	WatcherPermission *WatcherPermission `json:"watcher_permission,omitempty"`
+	// Replace replaces the card of a person near who is a contact already,
+	// as in AddContactRequest.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // Application is a registered application as others see it.

@@ -85,7 +85,12 @@ const (
 	CodeContactNotFound = "contact_not_found"
 	// CodeAmbiguousPeer: a prefix names more than one contact or person.
 	CodeAmbiguousPeer    = "ambiguous_peer"
-	CodeContactExists    = "contact_exists"
+	// CodeContactExists: the card's peer is a contact already, and the
+	// request did not ask to replace its card (replace).
+	CodeContactExists = "contact_exists"
+	// CodeEndorsementDropped: the same, and the card would drop an
+	// endorsement that the stored card carries.
+	CodeEndorsementDropped = "endorsement_dropped"
 	CodeIsMe             = "is_me"
 	CodeSelfEndorsement  = "self_endorsement"
 	CodeCardEmpty        = "card_empty"
