@@ -363,7 +363,35 @@ type Trust struct {
 // endorsements. It returns ErrUntrusted when no certificate of the chain
 // belongs to a contact and ErrChainTooDeep when one does, but too far up; the
 // returned Trust is valid in every case.
+//
+// A card of a person's other device (Card.Device) is refused with
+// ErrDeviceRevoked when a device on its chain is revoked, by what anchors
+// knows (when it has a Revocations(person) method, as *Store has) or by the
+// revocations the card carries; otherwise it is trusted at depth 0 when its
+// person is a contact, however many devices approved it in turn.
 func Evaluate(c *Card, anchors Anchors, maxDepth int) (Trust, error) {
+	if dc := c.device; dc != nil {
+		revs := NewRevocations(dc.Person)
+		if src, ok := anchors.(interface {
+			Revocations(peer.ID) (*Revocations, error)
+		}); ok {
+			known, err := src.Revocations(dc.Person)
+			if err != nil {
+				return Trust{}, err
+			}
+			revs = known
+		}
+		revs.NoteGrant(dc)
+		for _, r := range c.revocations {
+			revs.Add(r) // the card's own news; refusals change nothing
+		}
+		if err := revs.Check(dc); err != nil {
+			return Trust{}, err
+		}
+		if anchors.IsContact(dc.Person) {
+			return Trust{Trusted: true, Via: dc.Person}, nil
+		}
+	}
 	for i, cert := range c.chain {
 		id, err := KeyPeerID(cert)
 		if err != nil {
@@ -398,7 +426,7 @@ var cardErrors = []error{
 	ErrExpired, ErrNotYetValid, ErrBadRecord, ErrRecordMismatch, ErrDuplicateRecord, ErrUntrusted,
 	ErrChainTooDeep, ErrTextTooLong,
 	ErrNotDeviceGrant, ErrBadDeviceMarker, ErrWrongPerson, ErrDeviceTwice, ErrBadRevocation,
-	ErrRevocationFuture, ErrRevokePerson,
+	ErrRevocationFuture, ErrRevokePerson, ErrDeviceRevoked,
 }
 
 // CardCache remembers cards it has verified, so that a card seen again (an

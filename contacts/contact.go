@@ -76,6 +76,43 @@ type Contact struct {
 	// from it (zero if never).
 	Added    time.Time `json:"added"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Devices are the person's other devices that were accepted as this
+	// same contact (see Store.AttachDevice): its endpoints besides PeerID,
+	// which is the person ID. Empty for a single-device contact.
+	Devices []ContactDevice `json:"devices,omitempty"`
+}
+
+// ContactDevice is another device of a contact's person: an endpoint of
+// the contact.
+type ContactDevice struct {
+	// Device is the device's peer ID.
+	Device peer.ID `json:"device"`
+	// Name is what the device goes by (from its grant).
+	Name string `json:"name,omitempty"`
+	// Fingerprint is the fingerprint of the device's certificate (its
+	// grant).
+	Fingerprint Fingerprint `json:"fingerprint"`
+	// Addrs are the device's last known addresses.
+	Addrs []ma.Multiaddr `json:"addrs,omitempty"`
+	// Added is when it was attached; LastSeen when last heard from.
+	Added    time.Time `json:"added"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Revoked is when the person revoked it, if it did: it is kept, and
+	// refused.
+	Revoked time.Time `json:"revoked,omitzero"`
+	// Card is the device's card as last received (PEM); not in the JSON
+	// view (the store keeps it beside).
+	Card []byte `json:"-"`
+}
+
+// Device returns the contact's endpoint device, if it is one.
+func (ct *Contact) Device(id peer.ID) (ContactDevice, bool) {
+	for _, d := range ct.Devices {
+		if d.Device == id {
+			return d, true
+		}
+	}
+	return ContactDevice{}, false
 }
 
 // clone returns a deep copy of c.
@@ -83,6 +120,14 @@ func (c *Contact) clone() *Contact {
 	d := *c
 	d.Addrs = slices.Clone(c.Addrs)
 	d.Card = slices.Clone(c.Card)
+	if c.Devices != nil {
+		d.Devices = make([]ContactDevice, len(c.Devices))
+		for i, e := range c.Devices {
+			e.Addrs = slices.Clone(e.Addrs)
+			e.Card = slices.Clone(e.Card)
+			d.Devices[i] = e
+		}
+	}
 	return &d
 }
 

@@ -237,11 +237,27 @@ func (s *Store) AddRevocation(r *Revocation, grants ...*DeviceChain) (bool, erro
 		for _, dc := range grants {
 			rs.NoteGrant(dc)
 		}
-		s.noteOwnGrants(b, rs)
+		noteOwnGrants(b, rs)
+		cb := tx.Bucket(bucketContacts)
+		c, cerr := decode([]byte(r.Person), cb.Get([]byte(r.Person)))
+		if cerr == nil {
+			noteContactGrants(c, rs)
+		}
 		if added, err = rs.Add(r); err != nil || !added {
 			return nil, err
 		}
-		return nil, b.Put(revocationKey(r.Person, r.Device), r.raw)
+		if err := b.Put(revocationKey(r.Person, r.Device), r.raw); err != nil {
+			return nil, err
+		}
+		// A contact's endpoints that it revokes are marked.
+		if cerr != nil || len(c.Devices) == 0 {
+			return nil, nil
+		}
+		markRevoked(c, rs)
+		if err := put(cb, []byte(c.PeerID), c); err != nil {
+			return nil, err
+		}
+		return &EvtContactChanged{Change: Updated, Contact: *c.clone()}, nil
 	})
 	return added, err
 }
@@ -252,7 +268,10 @@ func (s *Store) Revocations(person peer.ID) (*Revocations, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketDevices); b != nil {
 			rs = revocationsIn(b, person)
-			s.noteOwnGrants(b, rs)
+			noteOwnGrants(b, rs)
+		}
+		if c, err := decode([]byte(person), tx.Bucket(bucketContacts).Get([]byte(person))); err == nil {
+			noteContactGrants(c, rs)
 		}
 		return nil
 	})
@@ -261,7 +280,7 @@ func (s *Store) Revocations(person peer.ID) (*Revocations, error) {
 
 // noteOwnGrants notes the grants of the stored devices of our own person in
 // rs (nothing when rs is about another person).
-func (s *Store) noteOwnGrants(b *bolt.Bucket, rs *Revocations) {
+func noteOwnGrants(b *bolt.Bucket, rs *Revocations) {
 	if ownPerson(b) != rs.person {
 		return
 	}

@@ -69,6 +69,9 @@ type Store struct {
 	cacheMu sync.RWMutex
 	cache   map[peer.ID]*Contact
 	me      *Contact
+	// devices maps the unrevoked devices of contacts (endpoints besides
+	// their PeerID) to the contact's PeerID.
+	devices map[peer.ID]peer.ID
 }
 
 var _ Anchors = (*Store)(nil)
@@ -97,7 +100,7 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open contact store: %w", err)
 	}
-	s := &Store{db: db, cache: map[peer.ID]*Contact{}}
+	s := &Store{db: db, cache: map[peer.ID]*Contact{}, devices: map[peer.ID]peer.ID{}}
 	// A record that cannot be read is left out, and said so: one damaged
 	// record must not keep the node from starting. A damaged "me" is made
 	// afresh by EnsureMe.
@@ -115,6 +118,7 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 				return nil
 			}
 			s.cache[c.PeerID] = c
+			s.indexDevices(nil, c)
 			return nil
 		})
 	})
@@ -272,11 +276,15 @@ func (s *Store) Get(id peer.ID) (*Contact, error) {
 	return c.clone(), nil
 }
 
-// IsContact reports whether id is in the contact list.
+// IsContact reports whether id is in the contact list, or is an unrevoked
+// device that was accepted as a contact's (see AttachDevice).
 func (s *Store) IsContact(id peer.ID) bool {
 	s.cacheMu.RLock()
 	defer s.cacheMu.RUnlock()
-	_, ok := s.cache[id]
+	if _, ok := s.cache[id]; ok {
+		return true
+	}
+	_, ok := s.devices[id]
 	return ok
 }
 
@@ -358,8 +366,10 @@ func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
 	case ev.Me:
 		s.me = ev.Contact.clone()
 	case ev.Change == Deleted:
+		s.indexDevices(s.cache[ev.Contact.PeerID], nil)
 		delete(s.cache, ev.Contact.PeerID)
 	default:
+		s.indexDevices(s.cache[ev.Contact.PeerID], &ev.Contact)
 		s.cache[ev.Contact.PeerID] = ev.Contact.clone()
 	}
 	s.cacheMu.Unlock()
@@ -380,10 +390,22 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 type storedContact struct {
 	Contact
 	Card []byte `json:"card"`
+	// DeviceCards are the cards of the contact's devices, in the order of
+	// Contact.Devices.
+	DeviceCards [][]byte `json:"device_cards,omitempty"`
+}
+
+// stored is c as stored.
+func stored(c *Contact) storedContact {
+	var cards [][]byte
+	for _, d := range c.Devices {
+		cards = append(cards, d.Card)
+	}
+	return storedContact{*c, c.Card, cards}
 }
 
 func put(b *bolt.Bucket, key []byte, c *Contact) error {
-	v, err := json.Marshal(storedContact{*c, c.Card})
+	v, err := json.Marshal(stored(c))
 	if err != nil {
 		return err
 	}
@@ -409,6 +431,11 @@ func decode(key, v []byte) (*Contact, error) {
 		return nil, fmt.Errorf("%w: the record of %s is stored under %s", ErrDamagedRecord, r.PeerID, peerKey(key))
 	}
 	r.Contact.Card = r.Card
+	for i := range r.Contact.Devices {
+		if i < len(r.DeviceCards) {
+			r.Contact.Devices[i].Card = r.DeviceCards[i]
+		}
+	}
 	return &r.Contact, nil
 }
 

@@ -38,7 +38,7 @@ func storedOf(t testing.TB, name string) (*Contact, []byte) {
 	}
 	c := ContactFromCard(card, now)
 	c.LastSeen = now
-	raw, err := json.Marshal(storedContact{*c, c.Card})
+	raw, err := json.Marshal(stored(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func FuzzStoredContact(f *testing.F) {
 		if got.PeerID == "" || (key != nil && string(key) != string(got.PeerID)) {
 			t.Fatalf("record of %q accepted under key %q", got.PeerID, key)
 		}
-		again, err := json.Marshal(storedContact{*got, got.Card})
+		again, err := json.Marshal(stored(got))
 		if err != nil {
 			t.Fatalf("decoded contact does not encode: %v", err)
 		}
@@ -93,8 +93,8 @@ func FuzzStoredContact(f *testing.F) {
 // compare equal there when DeepEqual sees monotonic readings or pointers).
 func sameJSON(t *testing.T, a, b *Contact) bool {
 	t.Helper()
-	ja, _ := json.Marshal(storedContact{*a, a.Card})
-	jb, _ := json.Marshal(storedContact{*b, b.Card})
+	ja, _ := json.Marshal(stored(a))
+	jb, _ := json.Marshal(stored(b))
 	return bytes.Equal(ja, jb)
 }
 
