@@ -396,3 +396,66 @@ func resolveDevice(all []Device, query string) (Device, error) {
 	}
 	return Device{}, fmt.Errorf("%w: %q", contacts.ErrDeviceNotFound, query)
 }
+
+// maxCardRevocations bounds the revocations a card carries (a card is at
+// most 64 KiB; a revocation is 1 to 2 KiB with its signer's chain): the
+// newest are kept.
+const maxCardRevocations = 16
+
+// WithDeviceRevocations returns c carrying the newest revocations this node
+// knows of its own person, so that they spread with its card: MyCard should
+// hand its card out through it. A card of a person with no revocations is
+// returned as it is.
+func (n *Node) WithDeviceRevocations(c *contacts.Card) (*contacts.Card, error) {
+	revs, err := n.store.Revocations(c.PersonID())
+	if err != nil {
+		return nil, err
+	}
+	all := revs.All()
+	if len(all) == 0 {
+		return c, nil
+	}
+	if len(all) > maxCardRevocations {
+		all = all[len(all)-maxCardRevocations:]
+	}
+	return c.WithRevocations(all, time.Now())
+}
+
+// AttachDeviceCard takes a verified card of another device of a person.
+// When the person is a contact (and the card is not the contact's own), the
+// device becomes an endpoint of that contact: it returns the contact and
+// true, or an error such as contacts.ErrDeviceRevoked. A device of this
+// node's own person is contacts.ErrIsMe (its revocations and devices are
+// taken). Any other card is left to the caller (nil, false, nil); the
+// revocations it carries are taken in every case. AddCard should call it
+// first, and so should the places that receive cards.
+func (n *Node) AttachDeviceCard(card *contacts.Card) (*contacts.Contact, bool, error) {
+	if _, err := n.store.TakeRevocations(card); err != nil {
+		return nil, false, err
+	}
+	dc := card.Device()
+	if dc == nil {
+		return nil, false, nil
+	}
+	now := time.Now()
+	if _, own, err := n.ownChain(now); err == nil && own.Person == dc.Person {
+		revs, err := n.store.Revocations(dc.Person)
+		if err == nil && revs.Check(dc) == nil {
+			if err := n.storeChain(dc); err != nil {
+				return nil, false, err
+			}
+		}
+		return nil, false, contacts.ErrIsMe
+	}
+	if dc.Person == card.PeerID() {
+		return nil, false, nil
+	}
+	if _, err := n.store.Get(dc.Person); err != nil {
+		return nil, false, nil
+	}
+	c, err := n.store.AttachDevice(card, now)
+	if err != nil {
+		return nil, false, err
+	}
+	return c, true, nil
+}

@@ -113,3 +113,67 @@ func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
 		t.Errorf("phone approved by the revoked laptop: %v", err)
 	}
 }
+
+func TestDeviceCardsReachContacts(t *testing.T) {
+	alice, bob, laptop := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
+	person := bob.Identity().ID()
+	req, err := laptop.LinkDevice("laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _, err := bob.ApproveDevice(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.JoinDevice(grant); err != nil {
+		t.Fatal(err)
+	}
+	bobCard, _ := bob.MyCard()
+	if _, _, _, err := alice.AddCard(bobCard.Marshal(), node.AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lcard, err := laptop.MyCard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A card that is no device's is the caller's.
+	if c, ok, err := alice.AttachDeviceCard(bobCard); c != nil || ok || err != nil {
+		t.Errorf("Bob's own card: %v, %v, %v", c, ok, err)
+	}
+	c, ok, err := alice.AttachDeviceCard(lcard)
+	if err != nil || !ok || c.PeerID != person || len(c.Devices) != 1 {
+		t.Fatalf("AttachDeviceCard = %+v, %v, %v", c, ok, err)
+	}
+	if !alice.Contacts().IsContact(laptop.Identity().ID()) {
+		t.Error("the laptop is not Alice's contact")
+	}
+	// Bob's own node takes the laptop's card as its own person's.
+	if _, _, err := bob.AttachDeviceCard(lcard); !errors.Is(err, contacts.ErrIsMe) {
+		t.Errorf("Bob's node takes the laptop's card: %v", err)
+	}
+	// Bob revokes the laptop; his card carries it to Alice.
+	if _, _, err := bob.RevokeDevice("laptop"); err != nil {
+		t.Fatal(err)
+	}
+	bobCard, err = bob.MyCard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRevs, err := bob.WithDeviceRevocations(bobCard)
+	if err != nil || len(withRevs.Revocations()) != 1 {
+		t.Fatalf("WithDeviceRevocations = %v, %v", withRevs, err)
+	}
+	if _, _, err := alice.AttachDeviceCard(withRevs); err != nil {
+		t.Fatal(err)
+	}
+	if alice.Contacts().IsContact(laptop.Identity().ID()) {
+		t.Error("the revoked laptop is still Alice's contact")
+	}
+	chk, err := alice.CheckCard(lcard.Marshal())
+	if err != nil || !errors.Is(chk.TrustErr, contacts.ErrDeviceRevoked) {
+		t.Errorf("CheckCard of the revoked laptop: %v, %v", chk.TrustErr, err)
+	}
+	if _, _, err := alice.AttachDeviceCard(lcard); !errors.Is(err, contacts.ErrDeviceRevoked) {
+		t.Errorf("attaching the revoked laptop: %v", err)
+	}
+}
