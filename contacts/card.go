@@ -368,7 +368,9 @@ type Trust struct {
 // ErrDeviceRevoked when a device on its chain is revoked, by what anchors
 // knows (when it has a Revocations(person) method, as *Store has) or by the
 // revocations the card carries; otherwise it is trusted at depth 0 when its
-// person is a contact, however many devices approved it in turn.
+// person is a contact, or the reader's own person (when anchors has an
+// OwnPerson method, as *Store has), however many devices approved it in
+// turn.
 func Evaluate(c *Card, anchors Anchors, maxDepth int) (Trust, error) {
 	if dc := c.device; dc != nil {
 		revs := NewRevocations(dc.Person)
@@ -389,6 +391,9 @@ func Evaluate(c *Card, anchors Anchors, maxDepth int) (Trust, error) {
 			return Trust{}, err
 		}
 		if anchors.IsContact(dc.Person) {
+			return Trust{Trusted: true, Via: dc.Person}, nil
+		}
+		if own, ok := anchors.(interface{ OwnPerson() peer.ID }); ok && own.OwnPerson() == dc.Person {
 			return Trust{Trusted: true, Via: dc.Person}, nil
 		}
 	}

@@ -231,3 +231,22 @@ func deviceChainOf(card []byte) (*DeviceChain, error) {
 	}
 	return verifyDeviceChain(chain, time.Time{}, false)
 }
+
+// OwnPerson is the person of our own card: the person of its device chain,
+// or our own peer ID ("" before SetMe).
+func (s *Store) OwnPerson() peer.ID {
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	return s.mePerson
+}
+
+// personOfMe computes OwnPerson for me.
+func personOfMe(me *Contact) peer.ID {
+	if me == nil {
+		return ""
+	}
+	if dc, err := deviceChainOf(me.Card); err == nil {
+		return dc.Person
+	}
+	return me.PeerID
+}

@@ -71,8 +71,16 @@ func TestContactIsAPersonWithDevices(t *testing.T) {
 	if _, err := s.AttachDevice(deviceCard(t, link(t, carol, "tablet", now), at), at); !errors.Is(err, contacts.ErrContactNotFound) {
 		t.Errorf("device of a stranger: %v", err)
 	}
-	if _, err := s.AttachDevice(deviceCard(t, link(t, alice, "mine", now), at), at); !errors.Is(err, contacts.ErrIsMe) {
+	mine := link(t, alice, "mine", now)
+	if _, err := s.AttachDevice(deviceCard(t, mine, at), at); !errors.Is(err, contacts.ErrIsMe) {
 		t.Errorf("device of our own person: %v", err)
+	}
+	// Our own person's devices are trusted, though no contact.
+	if s.OwnPerson() != alice.id.ID() {
+		t.Errorf("OwnPerson = %s", s.OwnPerson())
+	}
+	if trust, err := contacts.Evaluate(deviceCard(t, mine, at), s, 0); err != nil || trust.Via != alice.id.ID() {
+		t.Errorf("Evaluate of our own device: %+v, %v", trust, err)
 	}
 	if _, err := s.AttachDevice(deviceCard(t, bob, at), at); !errors.Is(err, contacts.ErrNotDeviceGrant) {
 		t.Errorf("the first device's card: %v", err)

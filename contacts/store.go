@@ -72,6 +72,8 @@ type Store struct {
 	// devices maps the unrevoked devices of contacts (endpoints besides
 	// their PeerID) to the contact's PeerID.
 	devices map[peer.ID]peer.ID
+	// mePerson is the person of our own card (see OwnPerson).
+	mePerson peer.ID
 }
 
 var _ Anchors = (*Store)(nil)
@@ -108,6 +110,7 @@ func OpenStore(path string, bus event.Bus) (*Store, error) {
 		switch me, err := decode(nil, tx.Bucket(bucketMeta).Get(keyMe)); {
 		case err == nil:
 			s.me = me
+			s.mePerson = personOfMe(me)
 		case !errors.Is(err, ErrContactNotFound):
 			log.Errorw("our own stored contact cannot be read; it is made afresh", "error", err)
 		}
@@ -365,6 +368,7 @@ func (s *Store) write(fn func(tx *bolt.Tx) (*EvtContactChanged, error)) error {
 	switch {
 	case ev.Me:
 		s.me = ev.Contact.clone()
+		s.mePerson = personOfMe(s.me)
 	case ev.Change == Deleted:
 		s.indexDevices(s.cache[ev.Contact.PeerID], nil)
 		delete(s.cache, ev.Contact.PeerID)

@@ -48,6 +48,9 @@ func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
 	if ds.Person != person || ds.PendingLink || len(ds.Devices) != 2 || ds.Devices[0].Device != person || !ds.Devices[1].Self {
 		t.Errorf("laptop's devices after join: %+v", ds)
 	}
+	if got := laptop.Contacts().OwnPerson(); got != person {
+		t.Errorf("the laptop's own person is %s", got)
+	}
 	// The laptop's card names the person; a contact of Bob trusts it.
 	card, err := laptop.MyCard()
 	if err != nil {
