@@ -560,7 +560,7 @@ func Revoke(id *Identity, mine []*x509.Certificate, device peer.ID, now time.Tim
 
 // ParseRevocation decodes a signed revocation (the envelope, not PEM) and
 // checks it by itself at now: the signature, that the signer's grant chain
-// is valid and ends at the person it names, that the signer signed it, that
+// was valid at the revocation's time and ends at the person it names, that the signer signed it, that
 // it does not revoke the person's first device and is not dated in the
 // future. Whether its signer is revoked is for Revocations.Add to say.
 func ParseRevocation(raw []byte, now time.Time) (*Revocation, error) {
@@ -574,9 +574,8 @@ func ParseRevocation(raw []byte, now time.Time) (*Revocation, error) {
 	return r, nil
 }
 
-// parseRevocation is ParseRevocation; with a zero now it checks neither
-// validity periods nor the time of the revocation (for one that was checked
-// when it was stored).
+// parseRevocation is ParseRevocation without the check that it is not
+// dated in the future (for one that was checked when it was stored).
 func parseRevocation(raw []byte, now time.Time) (*Revocation, error) {
 	if len(raw) > MaxCardSize {
 		return nil, fmt.Errorf("%w: larger than 64 KiB", ErrBadRevocation)
@@ -606,7 +605,11 @@ func parseRevocation(raw []byte, now time.Time) (*Revocation, error) {
 			return nil, fmt.Errorf("%w: signer certificate %d: %v", ErrBadRevocation, i+1, err)
 		}
 	}
-	signer, err := verifyDeviceChain(chain, now, !now.IsZero())
+	// The signer must have been a device of the person when it signed:
+	// its chain is checked at the revocation's time, not now, so that a
+	// revocation outlives the signer's certificates (a card carrying it
+	// stays valid), and one dated outside them is refused.
+	signer, err := verifyDeviceChain(chain, rec.Time, true)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer: %w", ErrBadRevocation, err)
 	}
