@@ -20,8 +20,8 @@ import (
 // Device errors of the node.
 var (
 	// ErrJoined means this device belongs to a person already and cannot
-	// ask to join another.
-	ErrJoined = errors.New("node: this device is already a device of a person")
+	// join another.
+	ErrJoined = errors.New("node: this device is already a device of another person")
 	// ErrHasDevices means this device is the first device of a person that
 	// has other devices: it cannot join another person.
 	ErrHasDevices = errors.New("node: this device is the first of a person with other devices; it cannot join another person")
@@ -156,7 +156,9 @@ func personName(dc *contacts.DeviceChain, me *contacts.Contact) string {
 
 // LinkDevice makes this device's link request, asking to go by name (the
 // host name when empty), and keeps it until a grant answers it; a second
-// request replaces the first. It returns the request file.
+// request replaces the first. A device that joined a person already may
+// ask again, to be approved again by that same person (after a revocation,
+// or before its grant expires). It returns the request file.
 func (n *Node) LinkDevice(name string) ([]byte, error) {
 	devicesMu.Lock()
 	defer devicesMu.Unlock()
@@ -165,23 +167,25 @@ func (n *Node) LinkDevice(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !dc.IsFirst() {
-		return nil, fmt.Errorf("%w (of %s)", ErrJoined, dc.Person)
-	}
 	stored, err := n.store.Devices()
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range stored {
-		if d.Device != n.id.ID() && d.ApprovedBy != "" {
+		if dc.IsFirst() && d.Device != n.id.ID() && d.ApprovedBy != "" {
 			return nil, ErrHasDevices
 		}
+	}
+	if strings.TrimSpace(name) == "" && !dc.IsFirst() {
+		name = dc.Device().Name
 	}
 	if strings.TrimSpace(name) == "" {
 		name, _ = os.Hostname()
 	}
-	self := card.Chain()[len(card.Chain())-1]
-	req, err := contacts.NewLinkRequest(n.id, self, name, now)
+	// The request carries the device's own certificate: the self-signed
+	// one of a first device, the current grant of a joined one (whose
+	// subject key is the same).
+	req, err := contacts.NewLinkRequest(n.id, card.Certificate(), name, now)
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +277,11 @@ func (n *Node) joinDevice(grantFile []byte) error {
 	dc, err := contacts.Join(n.id, req, grant)
 	if err != nil {
 		return err
+	}
+	if _, own, err := n.ownChain(now); err != nil {
+		return err
+	} else if !own.IsFirst() && own.Person != dc.Person {
+		return fmt.Errorf("%w (of %s)", ErrJoined, own.Person)
 	}
 	for _, r := range grant.Revocations() {
 		if _, err := n.store.AddRevocation(r, dc); err != nil {

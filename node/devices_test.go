@@ -67,10 +67,19 @@ func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
 	if _, err := phone.JoinDevice(grant); err != nil {
 		t.Fatal(err)
 	}
-	// Joined devices cannot join again; the first device, with devices,
-	// cannot join another person.
-	if _, err := laptop.LinkDevice("again"); !errors.Is(err, node.ErrJoined) {
-		t.Errorf("joined device links: %v", err)
+	// A joined device cannot join another person; the first device, with
+	// devices, cannot join any.
+	carol := newNode(t, testConfig(t, "Carol"))
+	again, err := laptop.LinkDevice("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := carol.ApproveDevice(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.JoinDevice(other); !errors.Is(err, node.ErrJoined) {
+		t.Errorf("joined device joins Carol: %v", err)
 	}
 	if _, err := bob.LinkDevice("again"); !errors.Is(err, node.ErrHasDevices) {
 		t.Errorf("first device with devices links: %v", err)
@@ -114,6 +123,30 @@ func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
 	}
 	if _, err := contacts.VerifyDevice(pcard.Chain(), person, revs, time.Now()); !errors.Is(err, contacts.ErrDeviceRevoked) {
 		t.Errorf("phone approved by the revoked laptop: %v", err)
+	}
+	// Bob approves the laptop again (it asks under the name it had).
+	time.Sleep(time.Second) // grants are dated to the second
+	again, err = laptop.LinkDevice("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, dev, err = bob.ApproveDevice(again)
+	if err != nil || dev.Name != "laptop" {
+		t.Fatalf("approve again: %+v, %v", dev, err)
+	}
+	if _, err := laptop.JoinDevice(grant); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ = bob.Devices()
+	for _, d := range ds.Devices {
+		if d.Device == laptop.Identity().ID() && !d.Revoked.IsZero() {
+			t.Errorf("laptop approved again is revoked: %+v", d)
+		}
+	}
+	lcard, _ := laptop.MyCard()
+	revs, _ = bob.Contacts().Revocations(person)
+	if _, err := contacts.VerifyDevice(lcard.Chain(), person, revs, time.Now()); err != nil {
+		t.Errorf("laptop approved again: %v", err)
 	}
 }
 

@@ -46,8 +46,17 @@ func TestDeviceEndpoints(t *testing.T) {
 	if len(ds.Devices) != 2 || ds.Person == ds.Self {
 		t.Errorf("joined: %+v", ds)
 	}
-	if _, err := laptop.LinkDevice(ctx(t), apitype.DeviceLinkRequest{}); code(err) != apitype.CodeDeviceJoined {
-		t.Errorf("link again: %v", err)
+	_, carol, _ := serve(t, "Carol")
+	again, err := laptop.LinkDevice(ctx(t), apitype.DeviceLinkRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := carol.ApproveDevice(ctx(t), []byte(again.Request))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.JoinDevice(ctx(t), []byte(other.Grant)); code(err) != apitype.CodeDeviceJoined {
+		t.Errorf("join another person: %v", err)
 	}
 	if _, err := bob.LinkDevice(ctx(t), apitype.DeviceLinkRequest{}); code(err) != apitype.CodeHasDevices {
 		t.Errorf("first device links: %v", err)

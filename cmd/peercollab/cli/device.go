@@ -38,7 +38,9 @@ func (e *Env) deviceLinkCmd() *cobra.Command {
 		Long: `Write this device's link request: its certificate, the name it asks to go by
 (default: the host name) and a random nonce, signed with its key. Approve it
 on a device the person already has ('peercollab device approve REQUEST'),
-within 24 hours. A new request replaces the earlier one.`,
+within 24 hours. A new request replaces the earlier one. A device of a person
+may ask again, to be approved again by that person (after a revocation, or
+before its grant expires); it cannot join another person.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := e.client().LinkDevice(cmd.Context(), apitype.DeviceLinkRequest{Name: name})
