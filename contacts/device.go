@@ -39,8 +39,11 @@ package contacts
 // contact when its chain verifies, its person is the contact's
 // (ErrWrongPerson otherwise, e.g. a device that someone else endorsed as
 // "Bob"), and no device on the chain is revoked (Revocations.Check,
-// ErrDeviceRevoked). Ordinary trust (Evaluate) needs nothing new: the chain
-// ends at the person's first certificate, which is the contact's.
+// ErrDeviceRevoked). Evaluate does the same against a Store: a device card
+// is refused when a device on its chain is revoked, and trusted at depth 0
+// when its person is a contact or the reader's own person. The store keeps
+// such a device as an endpoint of the person's contact (Store.AttachDevice,
+// Contact.Devices), and IsContact knows it while it is not revoked.
 //
 // Revocation. A device of the person (any device with a valid grant chain,
 // the revoked device itself included) signs a revocation (Revoke) naming
@@ -53,8 +56,14 @@ package contacts
 // newest grant of its device, or than a revocation already known for it, is
 // a replay and refused (ErrRevocationReplay), and one dated in the future is
 // refused. A revocation signed by a device that the verifier knows to be
-// revoked is refused. Revocations travel in cards (PEM blocks after the
-// certificates) and as files; Revocations is what a verifier keeps per person.
+// revoked is refused; the signer's chain is checked at the revocation's
+// time, so a revocation outlives its signer's certificates. Revocations
+// travel in cards (PEM blocks after the certificates, see
+// Card.WithRevocations and Store.TakeRevocations) and as files; Revocations
+// is what a verifier keeps per person, and the store keeps them for good.
+// What a revocation does not stop: a thief of a device that is not (yet)
+// revoked can sign revocations of the person's other devices (they can be
+// approved again), and the first device's key stays the person's.
 
 import (
 	"bytes"
@@ -75,9 +84,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/record"
 )
 
-// OIDDeviceGrant identifies the device marker extension. It is an arc of a
-// private enterprise number that is not registered (see the report of issue
-// 12): replace it with a registered one before release, here only.
+// OIDDeviceGrant identifies the device marker extension. 59790 is NOT a
+// private enterprise number registered to this project: register one with
+// IANA (it is free) and put it here before a release; grants made with this
+// one would then no longer be device grants.
 var OIDDeviceGrant = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 59790, 12, 1}
 
 // Device limits.
