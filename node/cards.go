@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/reach"
+	"github.com/peercollab/peercollab/protocols/card"
 )
 
 // Info describes the node itself.
@@ -393,4 +396,118 @@ func (n *Node) addressRecord() ([]byte, error) {
 		return nil, err
 	}
 	return env.Marshal()
+}
+
+// SetProfile changes this node's display name and e-mail address (Windows'
+// UpdateContact on Me): it re-issues the node's self-signed certificate with
+// the same key (contacts.Rename; the store's change is the "me.changed"
+// event), People Near Me announces it at once, and the contacts connected
+// now are sent the new card over the card protocol; the others get it when
+// they next connect. A contact takes it as the same contact renamed, with
+// its trust and the endorsements it holds unchanged: the key is the
+// identity.
+func (n *Node) SetProfile(p contacts.Profile) (*contacts.Contact, error) {
+	me, err := contacts.Rename(n.store, n.id, p, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := n.state.Put(bucketSettings, keyRenamed, true); err != nil {
+		log.Warnw("remember the rename", "error", err)
+	}
+	n.near.Announce()
+	list, err := n.store.List()
+	if err != nil {
+		return me, nil
+	}
+	for _, c := range list {
+		if c.WatcherPermission != contacts.Blocked && n.connected(c.PeerID) {
+			n.sendCard(c.PeerID)
+		}
+	}
+	return me, nil
+}
+
+// bucketCardSent holds, per contact, the fingerprint of the certificate
+// this node last sent it over the card protocol; keyRenamed (in the
+// settings) is set once the node has been renamed, so that contacts that
+// were away hear of it when they connect.
+const (
+	bucketCardSent = "card_sent"
+	keyRenamed     = "renamed"
+)
+
+func (n *Node) connected(p peer.ID) bool {
+	c := n.host.Network().Connectedness(p)
+	return c == network.Connected || c == network.Limited
+}
+
+// sendCard sends contact p this node's hello, carrying its card, in the
+// background, and takes p's answer as p's own hello.
+func (n *Node) sendCard(p peer.ID) {
+	n.wg.Go(func() {
+		mine, err := n.hello(p)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, card.Timeout)
+		defer cancel()
+		theirs, err := card.Exchange(ctx, n.host, p, mine)
+		if err != nil {
+			log.Debugw("send card to a contact", "peer", p, "error", err)
+			return
+		}
+		n.state.Put(bucketCardSent, p.String(), mine.Card.Fingerprint().String())
+		n.cardReceived(p, theirs)
+	})
+}
+
+// errUnchanged leaves a contact as it is in a store update.
+var errUnchanged = errors.New("node: contact unchanged")
+
+// cardReceived takes the card of a contact's hello as the contact's new
+// name when it is a newer self-signed certificate of the contact's key
+// (contacts.Renamed); any other hello changes nothing here.
+func (n *Node) cardReceived(from peer.ID, h card.Hello) {
+	if h.Card == nil || !n.store.IsContact(from) {
+		return
+	}
+	_, err := n.store.Update(from, func(c *contacts.Contact) error {
+		changed, err := contacts.Renamed(c, h.Card, time.Now())
+		if err != nil || !changed {
+			return errUnchanged
+		}
+		return nil
+	})
+	if err == nil {
+		log.Infow("a contact changed its name", "peer", from, "name", h.Card.Profile().DisplayName)
+	}
+}
+
+// followConnections sends a contact that connects the node's new card when
+// the node was renamed since it last sent it one. It runs until the
+// subscription closes.
+func (n *Node) followConnections(sub event.Subscription) {
+	for e := range sub.Out() {
+		ev := e.(event.EvtPeerConnectednessChanged)
+		if ev.Connectedness != network.Connected && ev.Connectedness != network.Limited {
+			continue
+		}
+		var renamed bool
+		if found, err := n.state.Get(bucketSettings, keyRenamed, &renamed); err != nil || !found || !renamed {
+			continue
+		}
+		c, err := n.store.Get(ev.Peer)
+		if err != nil || c.WatcherPermission == contacts.Blocked {
+			continue
+		}
+		me, err := n.store.Me()
+		if err != nil {
+			continue
+		}
+		var sent string
+		n.state.Get(bucketCardSent, ev.Peer.String(), &sent)
+		if sent != me.Fingerprint.String() {
+			n.sendCard(ev.Peer)
+		}
+	}
 }

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
@@ -144,6 +146,16 @@ func (n *Node) Invitations() *invitations.Service { return n.invites }
 // it adds or removes fetches a new snapshot (what the peer shows may have
 // changed with it).
 func (n *Node) followContacts() {
+	// Started here, with the node's other followers: a contact's hello
+	// may carry its new name, and a contact that connects may need ours.
+	n.near.SetReceived(n.cardReceived)
+	if sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(64),
+		eventbus.Name("peercollab/node/cards")); err == nil {
+		n.wg.Go(func() { n.followConnections(sub) })
+		defer sub.Close()
+	} else {
+		log.Warnw("follow connections for renames", "error", err)
+	}
 	// allowed remembers which contacts may watch, so that only a change
 	// to allowed hands over the keys (a contact's other changes do not).
 	allowed := map[peer.ID]bool{}

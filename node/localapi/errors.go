@@ -46,6 +46,8 @@ var mappings = []mapping{
 	{contacts.ErrAmbiguous, apitype.CodeAmbiguousPeer, http.StatusConflict, "give more of the peer ID or nickname"},
 	{node.ErrDropsEndorsement, apitype.CodeEndorsementDropped, http.StatusConflict, "to replace the card all the same, add it again with --replace (API: \"replace\": true); or ask for a card that carries the endorsement"},
 	{contacts.ErrContactExists, apitype.CodeContactExists, http.StatusConflict, "to replace its card, add it again with --replace (API: \"replace\": true); `peercollab contacts update` changes its settings"},
+	{contacts.ErrSameProfile, apitype.CodeSameProfile, http.StatusConflict, ""},
+	{contacts.ErrRenameIssued, apitype.CodeRenameIssued, http.StatusConflict, ""},
 	{contacts.ErrIsMe, apitype.CodeIsMe, http.StatusBadRequest, "that card is your own"},
 	{node.ErrBadNickname, apitype.CodeBadNickname, http.StatusBadRequest, ""},
 	{contacts.ErrSelfEndorsement, apitype.CodeSelfEndorsement, http.StatusBadRequest, ""},

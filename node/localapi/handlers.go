@@ -32,6 +32,31 @@ func (s *Server) card(*http.Request) (apitype.CardResponse, error) {
 	return apitype.CardResponse{PeerID: c.PeerID(), Card: string(c.Marshal())}, nil
 }
 
+func (s *Server) setMe(r *http.Request) (apitype.Info, error) {
+	var req apitype.MeRequest
+	if err := decode(r, &req); err != nil {
+		return apitype.Info{}, err
+	}
+	if req.DisplayName == nil && req.Email == nil {
+		return apitype.Info{}, badRequest("give a display_name, an email, or both")
+	}
+	me, err := s.n.Contacts().Me()
+	if err != nil {
+		return apitype.Info{}, err
+	}
+	p := contacts.Profile{DisplayName: me.DisplayName, Email: me.Email}
+	if req.DisplayName != nil {
+		p.DisplayName = *req.DisplayName
+	}
+	if req.Email != nil {
+		p.Email = *req.Email
+	}
+	if _, err := s.n.SetProfile(p); err != nil {
+		return apitype.Info{}, err
+	}
+	return s.id(r)
+}
+
 func (s *Server) listContacts(*http.Request) ([]*apitype.Contact, error) {
 	list, err := s.n.Contacts().List()
 	if err != nil {

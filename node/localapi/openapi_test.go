@@ -374,6 +374,9 @@ func TestOpenAPIValidatesRealAnswers(t *testing.T) {
 	must("presence", err)
 	_, err = a.SetName(ctx, "desk")
 	must("name", err)
+	email := "a@example.org"
+	_, err = a.SetMe(ctx, apitype.MeRequest{Email: &email})
+	must("me", err)
 	for _, c := range []*client.Client{a, b} {
 		must("register", c.RegisterApp(ctx, apitype.RegisteredApp{ID: "org.example.chat", Description: "Chat", Data: []byte{0, 1, 2}, AutoHost: true}))
 	}

@@ -69,6 +69,8 @@ func (s *Server) routes() []route {
 			describe("Runs the checks that `peercollab doctor` prints: People Near Me and the interfaces that can multicast, listen addresses, reachability, relay reservations, hole punching, the DHT, the clock and the invitation policy. Each check is ok, warn, fail or info, with advice for all but ok."),
 		jsonRoute("GET", "/v1/log", "The log levels of the daemon's subsystems", s.logLevels),
 		takes[apitype.LogLevelRequest](jsonRoute("PUT", "/v1/log/level", "Set the log level of one subsystem, or of all (at run time)", s.setLogLevel)),
+		takes[apitype.MeRequest](jsonRoute("PUT", "/v1/me", "Change this node's display name and e-mail address", s.setMe)).
+			describe("Re-issues the node's self-signed certificate with the same key: the peer ID stays, and so does everyone's trust. People Near Me announces the new name at once, contacts connected now are sent the new card, the others when they next connect; a contact keeps the endorsements it holds. The event is me.changed."),
 		jsonRoute("GET", "/v1/card", "This node's own contact card (PEM)", s.card),
 		jsonRoute("GET", "/v1/contacts", "List the contacts", s.listContacts),
 		takes[apitype.AddContactRequest](jsonRoute("POST", "/v1/contacts", "Add a contact from a card, or refresh the card of one", s.addContact)),

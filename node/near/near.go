@@ -44,6 +44,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -182,6 +183,9 @@ type Service struct {
 	lastPkt []byte // the last announcement sent, to answer queries with
 	kick    chan struct{}
 
+	// received is given every verified hello (SetReceived).
+	received atomic.Pointer[func(peer.ID, card.Hello)]
+
 	limitMu   sync.Mutex
 	verify    limiterSet
 	answer    limiterSet
@@ -206,8 +210,20 @@ func New(cfg Config) (*Service, error) {
 		answer:    limiterSet{perAddr: rate.Limit(answerPerAddr), burst: answerBurst},
 		verifyAll: rate.NewLimiter(verifyAll, verifyAllBurst), answerAll: rate.NewLimiter(answerAll, answerAllBurst)}
 	s.table = newTable(cfg.MaxPeople, cfg.PerAddr, s.subnets.isLocal)
-	s.cards = card.New(cfg.Host, card.Callbacks{Mine: s.answerHello, Received: func(peer.ID, card.Hello) {}})
+	s.cards = card.New(cfg.Host, card.Callbacks{Mine: s.answerHello, Received: s.hello})
 	return s, nil
+}
+
+// SetReceived sets the function given every verified hello that arrives
+// over the card protocol, whether or not the node is in People Near Me (a
+// contact's hello carries its card, which may bear a new name). It runs on
+// the stream's goroutine.
+func (s *Service) SetReceived(f func(from peer.ID, h card.Hello)) { s.received.Store(&f) }
+
+func (s *Service) hello(from peer.ID, h card.Hello) {
+	if f := s.received.Load(); f != nil {
+		(*f)(from, h)
+	}
 }
 
 // Close signs out without a bye and stops everything. It is idempotent.

@@ -66,6 +66,7 @@ Start a node with 'peercollab daemon'; every other command talks to it.`,
 	root.SetArgs(args)
 	root.AddCommand(
 		e.idCmd(),
+		e.meCmd(),
 		e.cardCmd(),
 		e.contactsCmd(),
 		e.deviceCmd(),

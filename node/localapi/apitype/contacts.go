@@ -39,6 +39,16 @@ type Info struct {
 	Peers       int `json:"peers"`
 }
 
+// MeRequest is the body of PUT /v1/me, which changes this node's display
+// name and e-mail address by re-issuing its self-signed certificate with
+// the same key (the peer ID stays, and so does everyone's trust). A nil
+// field keeps its value; an empty Email removes the address. The answer is
+// the Info, as GET /v1/id gives it.
+type MeRequest struct {
+	DisplayName *string `json:"display_name,omitempty"`
+	Email       *string `json:"email,omitempty"`
+}
+
 // RelayStatus is the state of the node's reservation on one static relay.
 type RelayStatus struct {
 	Relay    peer.ID `json:"relay"`

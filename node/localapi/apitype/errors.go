@@ -91,6 +91,12 @@ const (
 	// CodeEndorsementDropped: the same, and the card would drop an
 	// endorsement that the stored card carries.
 	CodeEndorsementDropped = "endorsement_dropped"
+	// CodeSameProfile: a rename to the name and e-mail address the
+	// certificate carries already.
+	CodeSameProfile = "same_profile"
+	// CodeRenameIssued: this node's certificate was issued by another key
+	// (a device of a person), so it cannot re-issue it.
+	CodeRenameIssued = "rename_issued"
 	CodeIsMe             = "is_me"
 	CodeSelfEndorsement  = "self_endorsement"
 	CodeCardEmpty        = "card_empty"

@@ -276,6 +276,12 @@ func (c *Client) SetPresence(ctx context.Context, p apitype.Presence) (apitype.M
 	return v, c.do(ctx, "PUT", "/v1/me/presence", p, &v)
 }
 
+// SetMe changes this node's display name and e-mail address (PUT /v1/me).
+func (c *Client) SetMe(ctx context.Context, req apitype.MeRequest) (apitype.Info, error) {
+	var v apitype.Info
+	return v, c.do(ctx, "PUT", "/v1/me", req, &v)
+}
+
 // SetName sets the node's endpoint name.
 func (c *Client) SetName(ctx context.Context, name string) (apitype.MyEndpoint, error) {
 	var v apitype.MyEndpoint
