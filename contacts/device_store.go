@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -353,3 +354,26 @@ func parseDER(ders [][]byte) ([]*x509.Certificate, error) {
 
 // Certificates returns the device's grant chain as certificates.
 func (d PersonDevice) Certificates() ([]*x509.Certificate, error) { return parseDER(d.Chain) }
+
+// RevocationsStamp changes whenever the revocations stored of person do; it
+// is cheap (no signature is checked), for a cache key.
+func (s *Store) RevocationsStamp(person peer.ID) string {
+	h := fnv.New64a()
+	n := 0
+	s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDevices)
+		if b == nil {
+			return nil
+		}
+		prefix := append([]byte(prefixRevoked), person...)
+		prefix = append(prefix, '/')
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			h.Write(k)
+			h.Write(v)
+			n++
+		}
+		return nil
+	})
+	return fmt.Sprintf("%d:%x", n, h.Sum64())
+}

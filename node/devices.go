@@ -430,6 +430,12 @@ func (n *Node) WithDeviceRevocations(c *contacts.Card) (*contacts.Card, error) {
 	return c.WithRevocations(all, time.Now())
 }
 
+// DeviceCardKey changes whenever what WithDeviceRevocations adds to this
+// node's card does: MyCard's cache key should include it.
+func (n *Node) DeviceCardKey() string {
+	return n.store.RevocationsStamp(n.store.OwnPerson())
+}
+
 // AttachDeviceCard takes a verified card of another device of a person.
 // When the person is a contact (and the card is not the contact's own), the
 // device becomes an endpoint of that contact: it returns the contact and

@@ -195,6 +195,13 @@ func TestDeviceCardsReachContacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := bob.DeviceCardKey()
+	if _, _, err := bob.RevokeDevice("laptop"); err != nil { // the same device, revoked again
+		t.Fatal(err)
+	}
+	if bob.DeviceCardKey() == key {
+		t.Error("DeviceCardKey did not change with a revocation")
+	}
 	withRevs, err := bob.WithDeviceRevocations(bobCard)
 	if err != nil || len(withRevs.Revocations()) != 1 {
 		t.Fatalf("WithDeviceRevocations = %v, %v", withRevs, err)
