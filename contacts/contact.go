@@ -78,8 +78,9 @@ type Contact struct {
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	// Devices are the person's other devices that were accepted as this
 	// same contact (see Store.AttachDevice): its endpoints besides PeerID,
-	// which is the person ID. Empty for a single-device contact.
-	Devices []ContactDevice `json:"devices,omitempty"`
+	// which is the person ID. Empty for a single-device contact. Not in the
+	// JSON view yet (the API's Contact mirrors it); the store keeps them.
+	Devices []ContactDevice `json:"-"`
 }
 
 // ContactDevice is another device of a contact's person: an endpoint of

@@ -394,9 +394,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 type storedContact struct {
 	Contact
 	Card []byte `json:"card"`
-	// DeviceCards are the cards of the contact's devices, in the order of
-	// Contact.Devices.
-	DeviceCards [][]byte `json:"device_cards,omitempty"`
+	// Devices are Contact.Devices, and DeviceCards their cards, in order.
+	Devices     []ContactDevice `json:"devices,omitempty"`
+	DeviceCards [][]byte        `json:"device_cards,omitempty"`
 }
 
 // stored is c as stored.
@@ -405,7 +405,7 @@ func stored(c *Contact) storedContact {
 	for _, d := range c.Devices {
 		cards = append(cards, d.Card)
 	}
-	return storedContact{*c, c.Card, cards}
+	return storedContact{*c, c.Card, c.Devices, cards}
 }
 
 func put(b *bolt.Bucket, key []byte, c *Contact) error {
@@ -435,6 +435,7 @@ func decode(key, v []byte) (*Contact, error) {
 		return nil, fmt.Errorf("%w: the record of %s is stored under %s", ErrDamagedRecord, r.PeerID, peerKey(key))
 	}
 	r.Contact.Card = r.Card
+	r.Contact.Devices = r.Devices
 	for i := range r.Contact.Devices {
 		if i < len(r.DeviceCards) {
 			r.Contact.Devices[i].Card = r.DeviceCards[i]
