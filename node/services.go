@@ -260,6 +260,10 @@ func (n *Node) UnwatchPeer(p peer.ID) error {
 	return nil
 }
 
+// ForgetEndpointData drops what the node keeps of p's endpoint data, which
+// must not be watched (watch.Service.Forget).
+func (n *Node) ForgetEndpointData(p peer.ID) error { return n.watch.Forget(p) }
+
 // EndpointData returns p's endpoint data: from its watch when watched,
 // otherwise fetched now (Windows' refresh).
 func (n *Node) EndpointData(ctx context.Context, p peer.ID) (watch.Entry, error) {

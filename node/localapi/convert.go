@@ -259,6 +259,10 @@ func eventData(data any) (any, bool) {
 		return apitype.PeerApplicationEvent{Peer: d.Peer, Change: changeView(d.Change), Application: applicationView(d.Application)}, true
 	case watch.ObjectEvent:
 		return apitype.PeerObjectEvent{Peer: d.Peer, Change: changeView(d.Change), Object: objectView(d.Object)}, true
+	case watch.WatchListEvent:
+		return apitype.WatchListEvent{Peer: d.Peer, Change: changeView(d.Change)}, true
+	case watch.RequestDoneEvent:
+		return apitype.RequestDoneEvent{Peer: d.Peer, Request: d.Request, OK: d.OK, Full: d.Full, Error: d.Error}, true
 	case invitations.Record:
 		return invitationView(d), true
 	case sessions.View:

@@ -18,6 +18,7 @@ import (
 	"github.com/peercollab/peercollab/node/publish"
 	"github.com/peercollab/peercollab/node/reach"
 	"github.com/peercollab/peercollab/node/sessions"
+	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 	"github.com/peercollab/peercollab/protocols/invite"
 	psession "github.com/peercollab/peercollab/protocols/session"
@@ -48,6 +49,8 @@ var mappings = []mapping{
 	{contacts.ErrContactExists, apitype.CodeContactExists, http.StatusConflict, "to replace its card, add it again with --replace (API: \"replace\": true); `peercollab contacts update` changes its settings"},
 	{contacts.ErrSameProfile, apitype.CodeSameProfile, http.StatusConflict, ""},
 	{contacts.ErrRenameIssued, apitype.CodeRenameIssued, http.StatusConflict, ""},
+	{watch.ErrWatched, apitype.CodePeerWatched, http.StatusConflict, "unwatch it first with `peercollab unwatch`"},
+	{watch.ErrNoData, apitype.CodeNoEndpointData, http.StatusNotFound, ""},
 	{contacts.ErrIsMe, apitype.CodeIsMe, http.StatusBadRequest, "that card is your own"},
 	{node.ErrBadNickname, apitype.CodeBadNickname, http.StatusBadRequest, ""},
 	{contacts.ErrSelfEndorsement, apitype.CodeSelfEndorsement, http.StatusBadRequest, ""},

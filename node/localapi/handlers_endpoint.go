@@ -152,6 +152,14 @@ func (s *Server) peerEndpoint(r *http.Request) (apitype.PeerEndpoint, error) {
 	return peerEndpointView(e), nil
 }
 
+func (s *Server) forgetPeerEndpoint(r *http.Request) (empty, error) {
+	p, err := s.n.ResolvePeer(r.PathValue("peer"))
+	if err != nil {
+		return empty{}, err
+	}
+	return empty{}, s.n.ForgetEndpointData(p)
+}
+
 func (s *Server) watchPeer(r *http.Request) (apitype.PeerEndpoint, error) {
 	p, err := s.n.ResolvePeer(r.PathValue("peer"))
 	if err != nil {

@@ -393,6 +393,7 @@ func TestOpenAPIValidatesRealAnswers(t *testing.T) {
 	_, err = b.Watching(ctx)
 	must("watching", err)
 	must("unwatch", b.Unwatch(ctx, "Alice"))
+	must("forget", b.ForgetEndpoint(ctx, "Alice"))
 
 	_, err = a.InvitationPolicy(ctx)
 	must("policy", err)

@@ -101,6 +101,7 @@ func (s *Server) routes() []route {
 		takes[apitype.ObjectRequest](jsonRoute("PUT", "/v1/me/objects/{id}", "Publish or replace an object", s.setObject)),
 		jsonRoute("DELETE", "/v1/me/objects/{id}", "Unpublish an object", s.removeObject),
 		jsonRoute("GET", "/v1/peers/{peer}/endpoint", "A peer's endpoint data, from its watch or fetched now", s.peerEndpoint),
+		jsonRoute("DELETE", "/v1/peers/{peer}/endpoint", "Drop what this node keeps of a peer's endpoint data (a peer not watched)", s.forgetPeerEndpoint),
 		jsonRoute("POST", "/v1/peers/{peer}/watch", "Follow a peer's endpoint data", s.watchPeer),
 		jsonRoute("DELETE", "/v1/peers/{peer}/watch", "Stop following a peer", s.unwatchPeer),
 		jsonRoute("GET", "/v1/watching", "The peers this node follows", s.watching),

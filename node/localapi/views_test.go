@@ -126,6 +126,8 @@ func TestViewsKeepJSON(t *testing.T) {
 		{"PeerPresenceEvent", event[watch.PresenceEvent], nil},
 		{"PeerApplicationEvent", event[watch.ApplicationEvent], nil},
 		{"PeerObjectEvent", event[watch.ObjectEvent], nil},
+		{"WatchListEvent", event[watch.WatchListEvent], nil},
+		{"RequestDoneEvent", event[watch.RequestDoneEvent], nil},
 		{"InvitationEvent", event[invitations.Record], []string{"unacked", "card"}},
 		{"SessionEvent", event[sessions.View], nil},
 		{"MessageEvent", event[sessions.Message], nil},

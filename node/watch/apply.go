@@ -19,7 +19,35 @@ const (
 	EvtPresence    = "endpoint.presence.changed"
 	EvtApplication = "endpoint.application.changed"
 	EvtObject      = "endpoint.object.changed"
+	// EvtWatchList: a peer was added to the watches or removed from them
+	// (Windows' WATCHLIST_CHANGED).
+	EvtWatchList = "watch.list.changed"
+	// EvtRequestDone: a refresh or a new watch's first snapshot finished,
+	// or failed (Windows' REQUEST_STATUS_CHANGED).
+	EvtRequestDone = "endpoint.request.done"
 )
+
+// WatchListEvent is the payload of EvtWatchList.
+type WatchListEvent struct {
+	Peer   peer.ID             `json:"peer"`
+	Change contacts.ChangeType `json:"change"`
+}
+
+// Requests that EvtRequestDone reports.
+const (
+	RequestRefresh   = "refresh"
+	RequestSubscribe = "subscribe"
+)
+
+// RequestDoneEvent is the payload of EvtRequestDone. Error is empty when the
+// request succeeded.
+type RequestDoneEvent struct {
+	Peer    peer.ID `json:"peer"`
+	Request string  `json:"request"`
+	OK      bool    `json:"ok"`
+	Full    bool    `json:"full"`
+	Error   string  `json:"error,omitempty"`
+}
 
 // Event is a change of a watched peer's endpoint data, ready for the hub.
 type Event struct {

@@ -34,6 +34,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/events"
 	"github.com/peercollab/peercollab/node/internal/retry"
 	"github.com/peercollab/peercollab/protocols/endpoint"
@@ -167,11 +168,12 @@ func (s *Service) Watch(p peer.ID) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{s: s, p: p, cancel: cancel, ended: make(chan struct{}), updates: make(chan *pb.Update, updatesCap),
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), pending: true}
 	s.watchers[p] = w
 	e := s.entryLocked(p)
 	e.Watching, e.State, e.Error = true, Connecting, ""
 	s.wg.Go(func() { w.run(ctx) })
+	s.cfg.Hub.Publish(EvtWatchList, WatchListEvent{p, contacts.Added})
 	return nil
 }
 
@@ -188,6 +190,7 @@ func (s *Service) Unwatch(p peer.ID) {
 	if w != nil {
 		w.cancel()
 		<-w.ended
+		s.cfg.Hub.Publish(EvtWatchList, WatchListEvent{p, contacts.Deleted})
 	}
 }
 
@@ -224,13 +227,12 @@ func (s *Service) Refresh(ctx context.Context, p peer.ID) (Entry, error) {
 		return e, nil
 	}
 	s.mu.Unlock()
-	if err := s.cfg.Connect(ctx, p); err != nil {
-		return Entry{}, err
-	}
-	snap, err := endpoint.Fetch(ctx, s.cfg.Host, p)
+	snap, err := s.fetchOnce(ctx, p)
 	if err != nil {
+		s.cfg.Hub.Publish(EvtRequestDone, RequestDoneEvent{Peer: p, Request: RequestRefresh, Error: err.Error()})
 		return Entry{}, err
 	}
+	s.cfg.Hub.Publish(EvtRequestDone, RequestDoneEvent{Peer: p, Request: RequestRefresh, OK: true, Full: snap.Full})
 	normalize(snap)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,6 +242,35 @@ func (s *Service) Refresh(ctx context.Context, p peer.ID) (Entry, error) {
 	e.Data.Keys = nil
 	s.publish(diff(p, &old, &e.Data))
 	return e.copy(), nil
+}
+
+// Refusals of Forget.
+var (
+	ErrWatched = errors.New("watch: the peer is watched; unwatch it first")
+	ErrNoData  = errors.New("watch: this node keeps no endpoint data of the peer")
+)
+
+// Forget drops what the node keeps of p's endpoint data, fetched by Refresh
+// or left by a watch that ended (Windows' DeleteEndpointData). A watched
+// peer's data is its watch's: ErrWatched.
+func (s *Service) Forget(p peer.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.watchers[p]; ok {
+		return ErrWatched
+	}
+	if _, ok := s.entries[p]; !ok {
+		return ErrNoData
+	}
+	delete(s.entries, p)
+	return nil
+}
+
+func (s *Service) fetchOnce(ctx context.Context, p peer.ID) (*endpoint.Snapshot, error) {
+	if err := s.cfg.Connect(ctx, p); err != nil {
+		return nil, err
+	}
+	return endpoint.Fetch(ctx, s.cfg.Host, p)
 }
 
 func (s *Service) entryLocked(p peer.ID) *Entry {
@@ -284,6 +315,9 @@ type watcher struct {
 	push   *endpoint.Snapshot
 
 	// Owned by the watcher's goroutine.
+	// pending: the watch's first snapshot, or its failure, is yet to be
+	// reported (EvtRequestDone).
+	pending        bool
 	epoch, version uint64
 	keys           map[endpoint.Tier]endpoint.Key
 }
@@ -583,6 +617,10 @@ func (w *watcher) adopt(snap *endpoint.Snapshot) {
 	evs := diff(w.p, &old, &e.Data)
 	w.s.mu.Unlock()
 	w.s.publish(evs)
+	if w.pending {
+		w.pending = false
+		w.s.cfg.Hub.Publish(EvtRequestDone, RequestDoneEvent{Peer: w.p, Request: RequestSubscribe, OK: true, Full: snap.Full})
+	}
 }
 
 // markOffline shows a host that fell silent as Offline.
@@ -599,13 +637,19 @@ func (w *watcher) markOffline() {
 
 func (w *watcher) setState(st State, err error) {
 	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
 	e := w.s.entryLocked(w.p)
 	if !e.Watching {
+		w.s.mu.Unlock()
 		return
 	}
 	e.State, e.Error = st, ""
 	if err != nil {
 		e.Error = fmt.Sprint(err)
+	}
+	msg := e.Error
+	w.s.mu.Unlock()
+	if st == Failing && w.pending {
+		w.pending = false
+		w.s.cfg.Hub.Publish(EvtRequestDone, RequestDoneEvent{Peer: w.p, Request: RequestSubscribe, Error: msg})
 	}
 }

@@ -25,6 +25,11 @@ const (
 	MaxIDLen = 64
 )
 
+// UserPictureID is the ID of the predefined object that holds the user's
+// picture: Windows' PEER_COLLAB_OBJECTID_USER_PICTURE, a GUID written as
+// Windows writes it. Its data, at most MaxData bytes, is an image.
+const UserPictureID = "{DD15F41F-FC4E-4922-B035-4C06A754D01D}"
+
 // Errors about endpoint data.
 var (
 	ErrTextTooLong     = errors.New("endpoint: text longer than 255 characters")

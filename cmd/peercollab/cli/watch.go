@@ -72,3 +72,38 @@ func (e *Env) unwatchCmd() *cobra.Command {
 		},
 	}
 }
+
+func (e *Env) forgetCmd() *cobra.Command {
+	var unwatch, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "forget PEER [--unwatch] [--json]",
+		Short: "Drop what this node keeps of a peer's endpoint data",
+		Long: `Drop the endpoint data of PEER that this node keeps in memory: what a
+refresh fetched ('presence show PEER', 'apps list PEER', ...) or a watch that
+ended left (Windows' DeleteEndpointData). A watched peer's data is its
+watch's: --unwatch stops the watch first.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := e.client()
+			if unwatch {
+				if err := c.Unwatch(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+			}
+			if err := c.ForgetEndpoint(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if asJSON {
+				return e.PrintJSON(struct {
+					Peer      string `json:"peer"`
+					Forgotten bool   `json:"forgotten"`
+				}{args[0], true})
+			}
+			fmt.Fprintf(e.Stdout, "Forgot the endpoint data of %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&unwatch, "unwatch", false, "stop watching the peer first")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -91,6 +91,11 @@ type AddNearRequest struct {
 	Replace bool `json:"replace,omitempty"`
 }
 
+// UserPictureID is the ID of the predefined object that holds the user's
+// picture (Windows' PEER_COLLAB_OBJECTID_USER_PICTURE): publish it with
+// PUT /v1/me/objects/{id}, read a peer's with GET /v1/peers/{peer}/endpoint.
+const UserPictureID = "{DD15F41F-FC4E-4922-B035-4C06A754D01D}"
+
 // Application is a registered application as others see it.
 type Application struct {
 	// ID is 1 to 64 letters, digits, '.', '-', '_', '{' or '}'.

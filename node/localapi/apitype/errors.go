@@ -97,6 +97,11 @@ const (
 	// CodeRenameIssued: this node's certificate was issued by another key
 	// (a device of a person), so it cannot re-issue it.
 	CodeRenameIssued = "rename_issued"
+	// CodePeerWatched: the peer's endpoint data is its watch's; unwatch
+	// it first.
+	CodePeerWatched = "peer_watched"
+	// CodeNoEndpointData: the node keeps no endpoint data of the peer.
+	CodeNoEndpointData = "endpoint_data_not_found"
 	CodeIsMe             = "is_me"
 	CodeSelfEndorsement  = "self_endorsement"
 	CodeCardEmpty        = "card_empty"

@@ -85,7 +85,33 @@ const (
 	// EventHostRequest: a host request was received or answered
 	// (HostRequest).
 	EventHostRequest = "host-request.changed"
+	// EventWatchList: a peer was added to the node's watches or removed
+	// from them (WatchListEvent; Windows' WATCHLIST_CHANGED).
+	EventWatchList = "watch.list.changed"
+	// EventRequestDone: a refresh of a peer's endpoint data, or a new
+	// watch's first snapshot, succeeded or failed (RequestDoneEvent;
+	// Windows' REQUEST_STATUS_CHANGED).
+	EventRequestDone = "endpoint.request.done"
 )
+
+// WatchListEvent is the payload of EventWatchList.
+type WatchListEvent struct {
+	Peer   peer.ID `json:"peer"`
+	Change Change  `json:"change"`
+}
+
+// RequestDoneEvent is the payload of EventRequestDone. Request is
+// "refresh" (GET /v1/peers/{peer}/endpoint of a peer not watched) or
+// "subscribe" (a watch's first snapshot, or its first failure); Full says
+// whether the snapshot carried the applications and objects; Error why the
+// request failed.
+type RequestDoneEvent struct {
+	Peer    peer.ID `json:"peer"`
+	Request string  `json:"request"`
+	OK      bool    `json:"ok"`
+	Full    bool    `json:"full"`
+	Error   string  `json:"error,omitempty"`
+}
 
 // ContactEvent is the payload of EventContact and EventMe.
 type ContactEvent struct {
@@ -215,6 +241,10 @@ func NewEventPayload(typ string) any {
 		return new(LostEvent)
 	case EventHostRequest:
 		return new(HostRequest)
+	case EventWatchList:
+		return new(WatchListEvent)
+	case EventRequestDone:
+		return new(RequestDoneEvent)
 	}
 	return nil
 }

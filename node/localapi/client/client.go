@@ -308,6 +308,12 @@ func (c *Client) RemoveObject(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/v1/me/objects/"+esc(id), nil, nil)
 }
 
+// ForgetEndpoint drops what the node keeps of a peer's endpoint data
+// (DELETE /v1/peers/{peer}/endpoint); the peer must not be watched.
+func (c *Client) ForgetEndpoint(ctx context.Context, peer string) error {
+	return c.do(ctx, "DELETE", "/v1/peers/"+esc(peer)+"/endpoint", nil, nil)
+}
+
 // PeerEndpoint returns a peer's endpoint data: from its watch, or fetched
 // now.
 func (c *Client) PeerEndpoint(ctx context.Context, peer string) (apitype.PeerEndpoint, error) {
