@@ -24,7 +24,7 @@ const (
 	EvtWatchList = "watch.list.changed"
 	// EvtRequestDone: a refresh or a new watch's first snapshot finished,
 	// or failed (Windows' REQUEST_STATUS_CHANGED).
-	EvtRequestDone = "endpoint.request.done"
+	EvtRequestDone = "watch.request.done"
 )
 
 // WatchListEvent is the payload of EvtWatchList.

@@ -91,7 +91,7 @@ const (
 	// EventRequestDone: a refresh of a peer's endpoint data, or a new
 	// watch's first snapshot, succeeded or failed (RequestDoneEvent;
 	// Windows' REQUEST_STATUS_CHANGED).
-	EventRequestDone = "endpoint.request.done"
+	EventRequestDone = "watch.request.done"
 )
 
 // WatchListEvent is the payload of EventWatchList.
