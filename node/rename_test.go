@@ -11,6 +11,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/internal/nstest"
 )
 
 // TestSetProfileReachesContacts: a renamed node's connected contacts see
@@ -72,5 +73,34 @@ func TestSetProfileReachesContacts(t *testing.T) {
 
 	if _, err := alice.SetProfile(contacts.Profile{DisplayName: "Alicia", Email: "alicia@example.org"}); !errors.Is(err, contacts.ErrSameProfile) {
 		t.Fatalf("the same profile again: %v", err)
+	}
+}
+
+// TestRenameSeenWhenAddingNear: a contact who fetches a renamed person's
+// card from People Near Me takes the new name from it, and the add itself
+// is refused, changing nothing else (the person is a contact already).
+func TestRenameSeenWhenAddingNear(t *testing.T) {
+	if !nstest.Enter(t) {
+		return
+	}
+	a, b := newNode(t, nearConfig(t, "Alice")), newNode(t, nearConfig(t, "Bob"))
+	aid := a.Identity().ID()
+	befriend(t, b, a, contacts.Allowed)
+	// On loopback the announcements carry no address worth dialling.
+	b.Host().Peerstore().AddAddrs(aid, a.Host().Addrs(), time.Hour)
+	if _, err := a.SetProfile(contacts.Profile{DisplayName: "Alicia"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool { p, ok := b.Near().Get(aid); return ok && p.DisplayName == "Alicia" },
+		func() string { return "bob does not see alicia near" })
+	if c, _ := b.Contacts().Get(aid); c.DisplayName != "Alice" {
+		t.Fatalf("bob's contact renamed without a card: %+v", c)
+	}
+	_, _, _, err := b.AddNear("Alicia", node.AddOptions{})
+	if !errors.Is(err, contacts.ErrContactExists) {
+		t.Fatalf("adding a contact again from near: %v", err)
+	}
+	if c, _ := b.Contacts().Get(aid); c.DisplayName != "Alicia" || c.Nickname != "Alicia" {
+		t.Fatalf("bob's contact after fetching her card: %+v", c)
 	}
 }

@@ -399,6 +399,7 @@ func (s *Service) Card(ctx context.Context, p peer.ID) (*contacts.Card, error) {
 	if theirs.Card.Fingerprint() != person.Fingerprint {
 		return nil, ErrWrongCard
 	}
+	s.hello(p, theirs) // their own hello, as if they had sent it
 	return theirs.Card, nil
 }
 
