@@ -124,7 +124,7 @@ func (n *Node) MyCard() (*contacts.Card, error) {
 		return nil, err
 	}
 	addrs := n.Addrs()
-	key := fmt.Sprint(me.Fingerprint, addrs)
+	key := fmt.Sprint(me.Fingerprint, addrs, n.DeviceCardKey())
 	now := time.Now()
 	n.cardMu.Lock()
 	defer n.cardMu.Unlock()
@@ -137,6 +137,10 @@ func (n *Node) MyCard() (*contacts.Card, error) {
 	}
 	c, err := contacts.NewCard(n.id, stored.Chain(), addrs, now)
 	if err != nil {
+		return nil, err
+	}
+	// The person's device revocations spread with the card.
+	if c, err = n.WithDeviceRevocations(c); err != nil {
 		return nil, err
 	}
 	n.card, n.cardKey, n.cardMade = c, key, now
@@ -156,6 +160,9 @@ type CardCheck struct {
 	// Dropped lists, when AddCard replaced a contact's card, the
 	// endorsements the replaced card carried and this one does not.
 	Dropped []Endorser
+	// Attached is set when AddCard took the card as another device of a
+	// contact's person.
+	Attached bool
 }
 
 // Endorser is a peer whose certificate vouches for a card: the issuer of
@@ -307,6 +314,12 @@ func (n *Node) AddCard(data []byte, opts AddOptions) (*contacts.Contact, bool, C
 	}
 	if chk.Card.PeerID() == n.id.ID() {
 		return nil, false, chk, contacts.ErrIsMe
+	}
+	// A card of another device of a contact's person adds the device to
+	// that contact: no card is replaced (see AttachDeviceCard).
+	if c, attached, err := n.AttachDeviceCard(chk.Card); err != nil || attached {
+		chk.Attached = attached
+		return c, false, chk, err
 	}
 	c := contacts.ContactFromCard(chk.Card, time.Now())
 	if e, ok := n.watch.Get(c.PeerID); ok && e.Watching && opts.Watch == nil {
@@ -468,7 +481,15 @@ var errUnchanged = errors.New("node: contact unchanged")
 // name when it is a newer self-signed certificate of the contact's key
 // (contacts.Renamed); any other hello changes nothing here.
 func (n *Node) cardReceived(from peer.ID, h card.Hello) {
-	if h.Card == nil || !n.store.IsContact(from) {
+	if h.Card == nil {
+		return
+	}
+	// Another device of a contact's person, and the revocations any card
+	// carries (see AttachDeviceCard).
+	if _, _, err := n.AttachDeviceCard(h.Card); err != nil {
+		log.Debugw("device card of a hello", "peer", from, "error", err)
+	}
+	if !n.store.IsContact(from) {
 		return
 	}
 	_, err := n.store.Update(from, func(c *contacts.Contact) error {

@@ -77,3 +77,32 @@ func TestAddNeverReplacesUnasked(t *testing.T) {
 		t.Fatalf("replace with the endorsed card: %+v %+v %v", c, chk.Dropped, err)
 	}
 }
+
+// TestAddCardOfAnotherDevice: the card of another device of a contact's
+// person, added as a card, becomes one of the contact's devices, without
+// replacing its card.
+func TestAddCardOfAnotherDevice(t *testing.T) {
+	alice, bob, laptop := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
+	req, err := laptop.LinkDevice("laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _, err := bob.ApproveDevice(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.JoinDevice(grant); err != nil {
+		t.Fatal(err)
+	}
+	bobCard, lcard := mustCard(t, bob), mustCard(t, laptop)
+	if _, _, _, err := alice.AddCard(bobCard.Marshal(), node.AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, created, chk, err := alice.AddCard(lcard.Marshal(), node.AddOptions{})
+	if err != nil || created || !chk.Attached || c.PeerID != bob.Identity().ID() || len(c.Devices) != 1 {
+		t.Fatalf("adding the laptop's card: %+v %v %+v %v", c, created, chk.Attached, err)
+	}
+	if c, _ := alice.Contacts().Get(bob.Identity().ID()); c.Fingerprint != bobCard.Fingerprint() {
+		t.Fatalf("bob's card was replaced: %+v", c)
+	}
+}

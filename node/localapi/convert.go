@@ -300,7 +300,7 @@ func addOptions(nickname *string, watch *bool, perm *apitype.WatcherPermission) 
 
 // addResponse is the answer to adding a contact.
 func addResponse(c *contacts.Contact, created bool, chk node.CardCheck, nickname func(peer.ID) string) apitype.AddContactResponse {
-	r := apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, nickname)}
+	r := apitype.AddContactResponse{Contact: contactView(c), Created: created, Card: cardView(chk, nickname), DeviceAdded: chk.Attached}
 	for _, d := range chk.Dropped {
 		r.DroppedEndorsements = append(r.DroppedEndorsements, apitype.Endorser{PeerID: d.PeerID, DisplayName: d.DisplayName})
 	}

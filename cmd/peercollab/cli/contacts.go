@@ -77,7 +77,10 @@ are kept, and the endorsements dropped are named.`,
 				return e.PrintJSON(res)
 			}
 			verb := "Added"
-			if !res.Created {
+			switch {
+			case res.DeviceAdded:
+				verb = "Added a device of"
+			case !res.Created:
 				verb = "Replaced the card of"
 			}
 			fmt.Fprintf(e.Stdout, "%s %s (%s)\n", verb, res.Contact.Nickname, res.Contact.PeerID)

@@ -170,6 +170,10 @@ type AddContactResponse struct {
 	// DroppedEndorsements lists, when a card was replaced, the
 	// endorsements the replaced card carried that the new one does not.
 	DroppedEndorsements []Endorser `json:"dropped_endorsements,omitempty"`
+	// DeviceAdded is set when the card was another device of a contact's
+	// person, which became one of that contact's devices (Created is
+	// false, and no card was replaced).
+	DeviceAdded bool `json:"device_added,omitempty"`
 }
 
 // Endorser is a peer whose certificate vouches for a card.
