@@ -457,6 +457,9 @@ func (n *Node) connected(p peer.ID) bool {
 // sendCard sends contact p this node's hello, carrying its card, in the
 // background, and takes p's answer as p's own hello.
 func (n *Node) sendCard(p peer.ID) {
+	if n.ctx.Err() != nil { // closing
+		return
+	}
 	n.wg.Go(func() {
 		mine, err := n.hello(p)
 		if err != nil {

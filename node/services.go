@@ -204,7 +204,7 @@ func (n *Node) followContacts() {
 // grant hands p, if it is connected, the snapshot it may see now, in the
 // background (see publish.Service.Grant).
 func (n *Node) grant(p peer.ID) {
-	if c := n.host.Network().Connectedness(p); c != network.Connected && c != network.Limited {
+	if c := n.host.Network().Connectedness(p); (c != network.Connected && c != network.Limited) || n.ctx.Err() != nil {
 		return
 	}
 	n.wg.Go(func() {
