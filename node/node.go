@@ -202,7 +202,7 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	rc := reach.Config{Host: n.host, Relays: relays, Bootstrap: boot, Server: n.cfg.RelayService,
-		Record: n.addressRecord, Addrs: n.Addrs}
+		Record: n.addressRecord, Addrs: n.Addrs, Refresh: n.keepsCircuit}
 	if n.cfg.Public {
 		rc.While = n.runPublic
 	}

@@ -149,3 +149,12 @@ func (n *Node) circuitAddrs() []ma.Multiaddr {
 	}
 	return out
 }
+
+// keepsCircuit tells package reach whose relayed connections to renew
+// before a relay's limits cut them: those of the peers this node shares a
+// session with (where a cut delays messages by seconds). Others' are left
+// to the relay's limits: renewing them would spend a circuit every
+// CircuitRefresh for nothing.
+func (n *Node) keepsCircuit(p peer.ID) bool {
+	return n.started.Load() && n.sessions.SharesSession(p)
+}

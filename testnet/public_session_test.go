@@ -41,8 +41,8 @@ nodes:
   - {name: amino2, network: internet, ip: 11.2.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino3.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
   - {name: amino3, network: internet, ip: 11.3.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
   - {name: amino4, network: internet, ip: 11.4.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino3.addr}}"]}
-  - {name: alice, network: home1, display_name: Alice, flags: [--public, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino3.addr}}"]}
-  - {name: bob, network: home2, display_name: Bob, flags: [--public, --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
+  - {name: alice, network: home1, display_name: Alice, env: {GOLOG_LOG_LEVEL: "info,peercollab/reach=debug,peercollab/sessions=debug"}, flags: [--public, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino3.addr}}"]}
+  - {name: bob, network: home2, display_name: Bob, env: {GOLOG_LOG_LEVEL: "info,peercollab/reach=debug,peercollab/sessions=debug"}, flags: [--public, --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
 
 steps:
   - name: relays found on the public DHT, reservations held
@@ -109,7 +109,9 @@ func TestPublicSymmetricSession(t *testing.T) {
 		res, err = soak(ctx, alice.Client, bob.Client, alice.PeerID, dur)
 		return err
 	}
-	rep, err := testnet.Run(context.Background(), sc, testnet.Options{Binary: testnettest.Binary(t), Drive: drive})
+	// PEERCOLLAB_PUBLIC_SESSION_LOGS keeps the nodes' logs there.
+	rep, err := testnet.Run(context.Background(), sc, testnet.Options{Binary: testnettest.Binary(t), Drive: drive,
+		LogDir: os.Getenv("PEERCOLLAB_PUBLIC_SESSION_LOGS")})
 	if err != nil {
 		var b strings.Builder
 		if rep != nil {
@@ -128,12 +130,13 @@ type soakResult struct {
 	longestGap, longestDelay    time.Duration
 	gapAt                       time.Duration // since the first message
 	gapsOver1s                  int
+	gaps                        []string // each gap over 1 s: when (since the first message) and how long
 	sendErrors                  int
 }
 
 func (r soakResult) String() string {
-	return fmt.Sprintf("sent %d, delivered %d (%d duplicates, %d send errors); longest gap between deliveries %v (at %v), %d gaps over 1 s; longest delay of one message %v",
-		r.sent, r.delivered, r.duplicates, r.sendErrors, r.longestGap.Round(time.Millisecond), r.gapAt.Round(time.Second), r.gapsOver1s, r.longestDelay.Round(time.Millisecond))
+	return fmt.Sprintf("sent %d, delivered %d (%d duplicates, %d send errors); longest gap between deliveries %v (at %v), %d gaps over 1 s %v; longest delay of one message %v",
+		r.sent, r.delivered, r.duplicates, r.sendErrors, r.longestGap.Round(time.Millisecond), r.gapAt.Round(time.Second), r.gapsOver1s, r.gaps, r.longestDelay.Round(time.Millisecond))
 }
 
 // soak sends a 1 KiB message a second from alice's session for dur and
@@ -239,6 +242,7 @@ func soak(ctx context.Context, alice, bob *client.Client, aliceID string, dur ti
 		g := times[i].Sub(times[i-1])
 		if g > time.Second+100*time.Millisecond {
 			r.gapsOver1s++
+			r.gaps = append(r.gaps, fmt.Sprintf("%v at %s", g.Round(time.Millisecond), times[i].Format("15:04:05.000")))
 		}
 		if g > r.longestGap {
 			r.longestGap, r.gapAt = g, times[i].Sub(start)

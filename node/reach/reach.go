@@ -65,6 +65,10 @@ type Config struct {
 	Record func() ([]byte, error)
 	// Addrs returns the node's current addresses, to notice changes.
 	Addrs func() []ma.Multiaddr
+	// Refresh, when set, says which peers' relayed connections to renew
+	// before a relay's limits cut them (the node: session peers): see
+	// refreshCircuits.
+	Refresh func(peer.ID) bool
 	// While, when set, runs for each signed-in period, from Start until
 	// its context ends at Stop or Close (public mode runs there).
 	While func(ctx context.Context)
@@ -148,6 +152,9 @@ func (s *Service) Start() {
 		s.running.Go(func() { s.keepRecord(ctx) })
 	}
 	s.running.Go(func() { s.upgradeRelayed(ctx) })
+	if s.cfg.Refresh != nil {
+		s.running.Go(func() { s.refreshCircuits(ctx) })
+	}
 	if s.cfg.While != nil {
 		s.running.Go(func() { s.cfg.While(ctx) })
 	}
@@ -352,6 +359,111 @@ func (s *Service) upgradeRelayed(ctx context.Context) {
 			cancel()
 		}
 	}
+}
+
+// circuitRefresh is CircuitRefresh; tests shorten it.
+var circuitRefresh = CircuitRefresh
+
+// Renewal of relayed connections.
+const (
+	// CircuitRefresh is how old the newest relayed connection to a peer
+	// may grow before a new one replaces it. Relays limit circuits (go-libp2p:
+	// 2 minutes and 128 KiB each way, which a session of a 1 KiB message a
+	// second reaches in about 40 s); a circuit cut mid-message loses it
+	// until the session repairs it seconds later, while a replaced one is
+	// closed between streams.
+	CircuitRefresh = 20 * time.Second
+	// drainWait bounds the wait for a moment when the old circuits carry
+	// no stream; they are closed then anyway.
+	drainWait = 5 * time.Second
+)
+
+// refreshCircuits renews relayed connections before the relay's limits
+// cut them: every peer that cfg.Refresh picks and that this node reaches
+// only through relayed connections, the newest of which it dialled itself
+// CircuitRefresh ago, is renewed (see renew).
+func (s *Service) refreshCircuits(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h := s.cfg.Host
+		for _, p := range h.Network().Peers() {
+			conns := h.Network().ConnsToPeer(p)
+			newest := newestRelayed(conns)
+			if newest == nil || newest.Stat().Direction != network.DirOutbound || time.Since(newest.Stat().Opened) < circuitRefresh || !s.cfg.Refresh(p) {
+				continue
+			}
+			s.renew(ctx, p, conns)
+		}
+	}
+}
+
+// newestRelayed returns the newest of conns when they are all relayed,
+// else nil.
+func newestRelayed(conns []network.Conn) network.Conn {
+	var newest network.Conn
+	for _, c := range conns {
+		if !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
+			return nil
+		}
+		if newest == nil || c.Stat().Opened.After(newest.Stat().Opened) {
+			newest = c
+		}
+	}
+	return newest
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// renew replaces p's relayed connections with a new one. The swarm gives
+// no second connection to a peer while one is open (DialPeer returns the
+// open one, and forcing a direct dial leaves the relays out), so renew
+// waits for a moment when the old connections carry no stream (drainWait
+// at most), closes them and dials through the same relays at once: a
+// message sent meanwhile waits for that dial (a few milliseconds) instead
+// of being cut by the relay mid-stream.
+func (s *Service) renew(ctx context.Context, p peer.ID, old []network.Conn) {
+	h := s.cfg.Host
+	begin := time.Now()
+	var addrs []ma.Multiaddr
+	for _, c := range old {
+		addrs = append(addrs, c.RemoteMultiaddr())
+	}
+	busy := func() int {
+		n := 0
+		for _, c := range old {
+			n += len(c.GetStreams())
+		}
+		return n
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(drainWait)
+	for busy() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	streams := busy()
+	for _, c := range old {
+		c.Close()
+	}
+	dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "renew a relayed connection"), 10*time.Second)
+	defer cancel()
+	closed := time.Now()
+	err := h.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
+	log.Debugw("relayed connection renewed", "peer", p, "waited_ms", closed.Sub(begin).Milliseconds(), "streams_cut", streams,
+		"connect_ms", time.Since(closed).Milliseconds(), "error", err)
 }
 
 // onlyDialledRelayed reports whether every connection is relayed and one
