@@ -46,6 +46,7 @@ var requestTypes = []struct {
 	{"SessionSendRequest", plain[apitype.SessionSendRequest]},
 	{"PeerRequest", plain[apitype.PeerRequest]},
 	{"HostRequestBody", plain[apitype.HostRequestBody]},
+	{"MeRequest", plain[apitype.MeRequest]},
 }
 
 func plain[T any](data []byte) (any, error) {
