@@ -463,6 +463,13 @@ func TestPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(item("contact-list", "Alice")+"//*[contains(@class,'badge') and text()='Blocked']"),
 		chromedp.Click(item("contact-list", "Alice")+"//button[@data-act='block']"),
 		chromedp.WaitNotPresent(item("contact-list", "Alice")+"//*[contains(@class,'badge') and text()='Blocked']"))
+	// Her card once more: the page offers to replace it, and does so only
+	// when asked (the API refuses to replace a contact's card silently).
+	run(t, b, "Bob imports Alice's card again and replaces it",
+		chromedp.SetUploadFiles(chromedp.CSS(`#card-file`), []string{card}),
+		chromedp.Click(`//*[@id='import']//button[@data-act='import-add' and text()='Replace their card']`),
+		chromedp.WaitVisible(`//*[contains(text(), 'card is replaced.')]`),
+		chromedp.WaitVisible(item("contact-list", "Alice")))
 
 	// Alice ends the session; Bob's session view says so.
 	run(t, a, "Alice ends the session",

@@ -2,7 +2,7 @@
 // event stream to keep it current (no polling), and renders it (views.js).
 // Every action is one or two calls of the local API.
 
-import { api, p, Events, textToB64 } from './api.js';
+import { api, p, APIError, Events, textToB64 } from './api.js';
 import { say, download } from './dom.js';
 import { S, me, nameOf, nearMe, CHAT_APP } from './state.js';
 import { A, renderAll } from './views.js';
@@ -319,11 +319,23 @@ Object.assign(A, {
     return '';
   }),
 
+  // importAdd adds the card. A contact's card is replaced only when the
+  // button said so, and never drops an endorsement without asking.
   importAdd: () => act(async () => {
-    const r = await api('POST', '/v1/contacts', { card: S.importing.card });
+    const body = { card: S.importing.card };
+    let r;
+    try {
+      r = await api('POST', '/v1/contacts', body);
+    } catch (e) {
+      if (!(e instanceof APIError) || !S.contacts.has(S.importing.view.peer_id)) throw e;
+      if (e.code === 'endorsement_dropped' && !confirm(`${e.message}\n\nReplace the card all the same?`)) return '';
+      if (e.code !== 'contact_exists' && e.code !== 'endorsement_dropped') throw e;
+      r = await api('POST', '/v1/contacts', { ...body, replace: true });
+    }
     S.importing = null;
     S.contacts.set(r.contact.peer_id, r.contact);
     S.rev++;
+    if (r.device_added) return `This card is another device of ${r.contact.nickname}: it is one of their devices now.`;
     return r.created ? `${r.contact.nickname} is one of your contacts now.` : `${r.contact.nickname}’s card is replaced.`;
   }),
 
