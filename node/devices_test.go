@@ -183,6 +183,10 @@ func TestDeviceCardsReachContacts(t *testing.T) {
 	if !alice.Contacts().IsContact(laptop.Identity().ID()) {
 		t.Error("the laptop is not Alice's contact")
 	}
+	eps, _ := alice.ContactEndpoints(c)
+	if len(eps) != 2 || eps[0].Peer != person || !eps[0].First || eps[1].Peer != laptop.Identity().ID() || eps[1].Device != "laptop" {
+		t.Errorf("ContactEndpoints = %+v", eps)
+	}
 	// Bob's own node takes the laptop's card as its own person's.
 	if _, _, err := bob.AttachDeviceCard(lcard); !errors.Is(err, contacts.ErrIsMe) {
 		t.Errorf("Bob's node takes the laptop's card: %v", err)
@@ -211,6 +215,11 @@ func TestDeviceCardsReachContacts(t *testing.T) {
 	}
 	if alice.Contacts().IsContact(laptop.Identity().ID()) {
 		t.Error("the revoked laptop is still Alice's contact")
+	}
+	if c, _ := alice.Contacts().Get(person); c != nil {
+		if eps, _ := alice.ContactEndpoints(c); len(eps) != 2 || eps[1].Revoked.IsZero() {
+			t.Errorf("ContactEndpoints after the revocation = %+v", eps)
+		}
 	}
 	chk, err := alice.CheckCard(lcard.Marshal())
 	if err != nil || !errors.Is(chk.TrustErr, contacts.ErrDeviceRevoked) {

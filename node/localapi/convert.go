@@ -77,6 +77,16 @@ func contactView(c *contacts.Contact) apitype.Contact {
 	}
 }
 
+// endpointViews are a contact's endpoints as the contract shows them.
+func endpointViews(eps []node.ContactEndpoint) []apitype.ContactEndpoint {
+	out := make([]apitype.ContactEndpoint, len(eps))
+	for i, e := range eps {
+		out[i] = apitype.ContactEndpoint{PeerID: e.Peer, First: e.First, Device: e.Device, Presence: presenceView(e.Presence),
+			Connected: e.Connected, Addrs: e.Addrs, LastSeen: e.LastSeen, Revoked: e.Revoked}
+	}
+	return out
+}
+
 func contactPtrView(c *contacts.Contact) *apitype.Contact {
 	v := contactView(c)
 	return &v

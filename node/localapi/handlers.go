@@ -100,12 +100,16 @@ func (s *Server) showContact(r *http.Request) (apitype.ContactDetail, error) {
 	if err != nil {
 		return apitype.ContactDetail{}, err
 	}
+	eps, pres := s.n.ContactEndpoints(c)
+	d := apitype.ContactDetail{Contact: contactView(c), Presence: presenceView(pres), Endpoints: endpointViews(eps)}
 	chk, err := s.n.CheckCard(c.Card)
 	if err != nil {
 		// A stored card can expire; show the contact and say so.
-		return apitype.ContactDetail{Contact: contactView(c), Card: apitype.CardView{PeerID: c.PeerID, Trust: apitype.TrustView{Reason: toError(err).Message}}}, nil
+		d.Card = apitype.CardView{PeerID: c.PeerID, Trust: apitype.TrustView{Reason: toError(err).Message}}
+		return d, nil
 	}
-	return apitype.ContactDetail{Contact: contactView(c), Card: cardView(chk, s.nickname)}, nil
+	d.Card = cardView(chk, s.nickname)
+	return d, nil
 }
 
 func (s *Server) updateContact(r *http.Request) (*apitype.Contact, error) {

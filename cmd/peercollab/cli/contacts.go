@@ -195,6 +195,25 @@ func (e *Env) contactsShowCmd() *cobra.Command {
 			if !c.LastSeen.IsZero() {
 				fmt.Fprintf(e.Stdout, "last seen:   %s\n", c.LastSeen.Local().Format("2006-01-02 15:04:05"))
 			}
+			if len(d.Endpoints) > 1 {
+				fmt.Fprintf(e.Stdout, "presence:    %s\nendpoints:\n", presenceString(string(d.Presence.Status), d.Presence.Text))
+				for _, ep := range d.Endpoints {
+					name := ep.Device
+					if ep.First {
+						name = c.DisplayName + " (first device)"
+					}
+					state := presenceString(string(ep.Presence.Status), ep.Presence.Text)
+					if !ep.Revoked.IsZero() {
+						state = "revoked " + ep.Revoked.Local().Format("2006-01-02 15:04")
+					} else if ep.Connected {
+						state += ", connected"
+					}
+					fmt.Fprintf(e.Stdout, "  %-20s %s  %s\n", name, ep.PeerID, state)
+					for _, a := range ep.Addrs {
+						fmt.Fprintf(e.Stdout, "  %-20s   %s\n", "", a)
+					}
+				}
+			}
 			return nil
 		},
 	}

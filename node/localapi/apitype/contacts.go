@@ -196,6 +196,31 @@ type ContactDetail struct {
 	// Card describes the stored card; a card that no longer verifies (it
 	// expired) has only its PeerID and Trust.Reason set.
 	Card CardView `json:"card"`
+	// Presence is the contact's: the most available of its unrevoked
+	// endpoints'.
+	Presence Presence `json:"presence"`
+	// Endpoints are the person's devices that are this contact, the
+	// first device (the contact's peer ID) first; a single-device contact
+	// has one.
+	Endpoints []ContactEndpoint `json:"endpoints"`
+}
+
+// ContactEndpoint is one device of a contact's person, as the node sees it
+// now.
+type ContactEndpoint struct {
+	PeerID peer.ID `json:"peer_id"`
+	// First is set for the person's first device, the contact's peer ID.
+	First bool `json:"first"`
+	// Device is the name the device goes by ("" for the first device).
+	Device string `json:"device,omitempty"`
+	// Presence: from the device's watch, from People Near Me, or offline
+	// (online when connected and nothing else is known).
+	Presence  Presence       `json:"presence"`
+	Connected bool           `json:"connected"`
+	Addrs     []ma.Multiaddr `json:"addrs,omitempty"`
+	LastSeen  time.Time      `json:"last_seen,omitzero"`
+	// Revoked is when the person revoked the device: it is refused.
+	Revoked time.Time `json:"revoked,omitzero"`
 }
 
 // EndorseRequest is the body of POST /v1/cards/endorse.

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/watch"
+	"github.com/peercollab/peercollab/protocols/endpoint"
+)
+
+// A contact is a person with endpoints (see contacts/device.go): the
+// contact's own peer ID, the person's first device, and the devices of the
+// person accepted as the same contact (Contact.Devices).
+
+// ContactEndpoint is one endpoint of a contact as the node sees it now.
+type ContactEndpoint struct {
+	// Peer is the device's peer ID; First is set for the person's first
+	// device (the contact's own peer ID).
+	Peer  peer.ID `json:"peer_id"`
+	First bool    `json:"first"`
+	// Device is the name the device goes by ("" for the first device).
+	Device string `json:"device,omitempty"`
+	// Presence is what the node knows of the device's presence: from its
+	// watch, from People Near Me, or Offline.
+	Presence endpoint.Presence `json:"presence"`
+	// Connected is set while the node is connected to the device.
+	Connected bool `json:"connected"`
+	// Addrs are the device's last known addresses.
+	Addrs    []ma.Multiaddr `json:"addrs,omitempty"`
+	LastSeen time.Time      `json:"last_seen,omitzero"`
+	// Revoked is when the person revoked the device, if it did.
+	Revoked time.Time `json:"revoked,omitzero"`
+}
+
+// ContactEndpoints returns the endpoints of contact c, its first device
+// first, with their presence now, and the contact's presence: the most
+// available of its unrevoked endpoints'.
+func (n *Node) ContactEndpoints(c *contacts.Contact) ([]ContactEndpoint, endpoint.Presence) {
+	out := []ContactEndpoint{{Peer: c.PeerID, First: true, Addrs: c.Addrs, LastSeen: c.LastSeen}}
+	for _, d := range c.Devices {
+		out = append(out, ContactEndpoint{Peer: d.Device, Device: d.Name, Addrs: d.Addrs, LastSeen: d.LastSeen, Revoked: d.Revoked})
+	}
+	best := endpoint.Presence{Status: endpoint.Offline}
+	for i := range out {
+		e := &out[i]
+		e.Connected = n.connected(e.Peer)
+		e.Presence = n.endpointPresence(e.Peer, e.Connected)
+		if e.Revoked.IsZero() && e.Presence.Status > best.Status {
+			best = e.Presence
+		}
+	}
+	return out, best
+}
+
+// endpointPresence is what the node knows of p's presence now: its watch's
+// when following, its announcement near, else Offline (Online when
+// connected and nothing else is known).
+func (n *Node) endpointPresence(p peer.ID, connected bool) endpoint.Presence {
+	if e, ok := n.watch.Get(p); ok && (e.State == watch.Following || e.State == watch.Refreshed) {
+		return e.Data.Presence
+	}
+	if person, ok := n.near.Get(p); ok {
+		return person.Presence
+	}
+	if connected {
+		return endpoint.Presence{Status: endpoint.Online}
+	}
+	return endpoint.Presence{Status: endpoint.Offline}
+}
+
+// endpointTarget is a contact and, when the query names one device of it
+// ("Bob/laptop", or a device's peer ID), that device.
+type endpointTarget struct {
+	Contact *contacts.Contact
+	Device  peer.ID // "" for every endpoint
+}
+
+// resolveEndpoint finds what a user means by query: a device's peer ID
+// (of a contact's person), "CONTACT/DEVICE" (DEVICE a device's name, or
+// "" / the person's name for the first device), or a contact.
+func (n *Node) resolveEndpoint(query string) (endpointTarget, error) {
+	if id, err := peer.Decode(query); err == nil {
+		if c, err := n.store.PersonOf(id); err == nil && c.PeerID != id {
+			return endpointTarget{Contact: c, Device: id}, nil
+		}
+	}
+	if i := strings.LastIndexByte(query, '/'); i > 0 && !strings.HasPrefix(query, "/") {
+		c, err := n.store.Resolve(query[:i])
+		if err != nil {
+			return endpointTarget{}, err
+		}
+		dev := query[i+1:]
+		if dev == "" || strings.EqualFold(dev, c.DisplayName) || strings.EqualFold(dev, c.Nickname) {
+			return endpointTarget{Contact: c, Device: c.PeerID}, nil
+		}
+		for _, d := range c.Devices {
+			if strings.EqualFold(d.Name, dev) || d.Device.String() == dev {
+				if !d.Revoked.IsZero() {
+					return endpointTarget{}, contacts.ErrDeviceRevoked
+				}
+				return endpointTarget{Contact: c, Device: d.Device}, nil
+			}
+		}
+		return endpointTarget{}, contacts.ErrDeviceNotFound
+	}
+	c, err := n.store.Resolve(query)
+	if err != nil {
+		return endpointTarget{}, err
+	}
+	return endpointTarget{Contact: c}, nil
+}
+
+// onlineEndpoints are the peers of c's unrevoked endpoints that seem
+// reachable now (connected, following, near), the first device first; the
+// first device alone when none seems so.
+func (n *Node) onlineEndpoints(c *contacts.Contact) []peer.ID {
+	eps, _ := n.ContactEndpoints(c)
+	var out []peer.ID
+	for _, e := range eps {
+		if e.Revoked.IsZero() && (e.Connected || e.Presence.Status != endpoint.Offline) {
+			out = append(out, e.Peer)
+		}
+	}
+	if len(out) == 0 {
+		out = []peer.ID{c.PeerID}
+	}
+	return out
+}
