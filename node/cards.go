@@ -520,7 +520,7 @@ func (n *Node) followConnections(sub event.Subscription) {
 		if found, err := n.state.Get(bucketSettings, keyRenamed, &renamed); err != nil || !found || !renamed {
 			continue
 		}
-		c, err := n.store.Get(ev.Peer)
+		c, err := n.store.PersonOf(ev.Peer) // a contact's other devices too
 		if err != nil || c.WatcherPermission == contacts.Blocked {
 			continue
 		}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
@@ -91,6 +93,9 @@ func (n *Node) resolveEndpoint(query string) (endpointTarget, error) {
 	if i := strings.LastIndexByte(query, '/'); i > 0 && !strings.HasPrefix(query, "/") {
 		c, err := n.store.Resolve(query[:i])
 		if err != nil {
+			if whole, werr := n.store.Resolve(query); werr == nil { // a nickname with a slash
+				return endpointTarget{Contact: whole}, nil
+			}
 			return endpointTarget{}, err
 		}
 		dev := query[i+1:]
@@ -129,4 +134,39 @@ func (n *Node) onlineEndpoints(c *contacts.Contact) []peer.ID {
 		out = []peer.ID{c.PeerID}
 	}
 	return out
+}
+
+// InviteTargets finds the invitees that names mean (see ResolvePeer): a
+// contact with several endpoints that seem reachable is each of them, as
+// the same person (the first to accept answers for it, see
+// invitations.SendTo); "CONTACT/DEVICE" or a device's peer ID is that
+// device alone; anyone else is the peer ResolvePeer finds.
+func (n *Node) InviteTargets(names []string) ([]invitations.Target, error) {
+	var out []invitations.Target
+	for _, q := range names {
+		t, err := n.resolveEndpoint(q)
+		switch {
+		case err == nil && t.Device != "":
+			out = append(out, invitations.Target{Peer: t.Device})
+			continue
+		case err == nil && len(t.Contact.Devices) > 0:
+			eps := n.onlineEndpoints(t.Contact)
+			if len(eps) == 1 {
+				out = append(out, invitations.Target{Peer: eps[0]})
+				continue
+			}
+			for _, p := range eps {
+				out = append(out, invitations.Target{Peer: p, Person: t.Contact.PeerID})
+			}
+			continue
+		case err != nil && !errors.Is(err, contacts.ErrContactNotFound):
+			return nil, err
+		}
+		p, err := n.ResolvePeer(q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, invitations.Target{Peer: p})
+	}
+	return out, nil
 }

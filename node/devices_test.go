@@ -5,8 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node"
+	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/node/publish"
+	"github.com/peercollab/peercollab/protocols/endpoint"
 )
 
 func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
@@ -183,6 +188,11 @@ func TestDeviceCardsReachContacts(t *testing.T) {
 	if !alice.Contacts().IsContact(laptop.Identity().ID()) {
 		t.Error("the laptop is not Alice's contact")
 	}
+	// An invitation to the laptop names it as Bob's device, a contact.
+	recs, err := alice.Invitations().Send([]peer.ID{laptop.Identity().ID()}, invitations.Request{AppID: "chat", Expiry: time.Minute})
+	if err != nil || recs[0].PeerName != "Bob/laptop" || !recs[0].Trusted {
+		t.Errorf("an invitation to the laptop: %+v, %v", recs, err)
+	}
 	eps, _ := alice.ContactEndpoints(c)
 	if len(eps) != 2 || eps[0].Peer != person || !eps[0].First || eps[1].Peer != laptop.Identity().ID() || eps[1].Device != "laptop" {
 		t.Errorf("ContactEndpoints = %+v", eps)
@@ -227,5 +237,63 @@ func TestDeviceCardsReachContacts(t *testing.T) {
 	}
 	if _, _, err := alice.AttachDeviceCard(lcard); !errors.Is(err, contacts.ErrDeviceRevoked) {
 		t.Errorf("attaching the revoked laptop: %v", err)
+	}
+}
+
+// TestInviteAPersonsDevices: an invitation to a person's two devices is
+// answered by the first that accepts; the other's is withdrawn, and the
+// tally counts the person once. "Bob/laptop" is the laptop alone.
+func TestInviteAPersonsDevices(t *testing.T) {
+	alice, bob, laptop := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
+	req, err := laptop.LinkDevice("laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _, err := bob.ApproveDevice(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := laptop.JoinDevice(grant); err != nil {
+		t.Fatal(err)
+	}
+	pair(t, alice, bob)
+	befriend(t, laptop, alice, contacts.Allowed)
+	lcard, err := laptop.MyCard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := alice.AddCard(lcard.Marshal(), node.AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lid := laptop.Identity().ID()
+	targets, err := alice.InviteTargets([]string{"Bob/laptop"})
+	if err != nil || len(targets) != 1 || targets[0].Peer != lid || targets[0].Person != "" {
+		t.Fatalf("InviteTargets(Bob/laptop) = %+v, %v", targets, err)
+	}
+	if targets, err = alice.InviteTargets([]string{lid.String()}); err != nil || len(targets) != 1 || targets[0].Peer != lid {
+		t.Fatalf("InviteTargets(laptop's ID) = %+v, %v", targets, err)
+	}
+	for _, n := range []*node.Node{bob, laptop} {
+		register(t, n, publish.RegisteredApp{Application: endpoint.Application{ID: "chat", Description: "Chat"}})
+	}
+	person := bob.Identity().ID()
+	recs, err := alice.Invitations().SendTo([]invitations.Target{{Peer: person, Person: person}, {Peer: lid, Person: person}},
+		invitations.Request{AppID: "chat", Expiry: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl := invitations.Count(recs); tl.Total != 1 || tl.NoAnswer != 1 {
+		t.Errorf("tally of the two invitations: %+v", tl)
+	}
+	waitInvitation(t, laptop, recs[1].ID, invitations.Pending)
+	waitInvitation(t, bob, recs[0].ID, invitations.Pending)
+	if _, err := laptop.Invitations().Accept(recs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitInvitation(t, alice, recs[1].ID, invitations.Accepted)
+	waitInvitation(t, alice, recs[0].ID, invitations.Cancelled)
+	waitInvitation(t, bob, recs[0].ID, invitations.Cancelled)
+	if tl := invitations.Count(alice.Invitations().List(invitations.Filter{Batch: recs[0].Batch})); tl.Total != 1 || tl.Accepted != 1 {
+		t.Errorf("tally once accepted: %+v", tl)
 	}
 }

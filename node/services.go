@@ -68,7 +68,9 @@ func (n *Node) access(from peer.ID) (endpoint.Tier, error) {
 		return 0, endpoint.ErrNotSignedIn
 	}
 	isNear := scope.Has(ScopeNearMe) && n.near.OnSubnet(from)
-	c, err := n.store.Get(from)
+	// Another device of a contact's person is that contact; a revoked one
+	// is a stranger.
+	c, err := n.store.PersonOf(from)
 	switch {
 	case err == nil && c.WatcherPermission == contacts.Blocked:
 		return 0, endpoint.ErrBlocked
@@ -94,10 +96,14 @@ func (n *Node) trusted(c *contacts.Card) bool {
 	return err == nil && t.Trusted
 }
 
-// peerName names a peer for a person: its contact nickname, its name near,
-// or its ID.
+// peerName names a peer for a person: its contact nickname (with the
+// device's name, "Bob/laptop", for another device of the contact's
+// person), its name near, or its ID.
 func (n *Node) peerName(p peer.ID) string {
-	if c, err := n.store.Get(p); err == nil {
+	if c, err := n.store.PersonOf(p); err == nil {
+		if d, ok := c.Device(p); ok {
+			return c.Nickname + "/" + d.Name
+		}
 		return c.Nickname
 	}
 	if person, ok := n.near.Get(p); ok {
@@ -117,6 +123,12 @@ func (in invitationNode) Trusted(c *contacts.Card) bool { return in.n.trusted(c)
 func (in invitationNode) IsContact(p peer.ID) bool      { return in.n.store.IsContact(p) }
 func (in invitationNode) Name(p peer.ID) string         { return in.n.peerName(p) }
 func (in invitationNode) Connect(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
+	// Another device of a contact's person: its addresses as last known.
+	if c, err := in.n.store.PersonOf(p); err == nil {
+		if d, ok := c.Device(p); ok {
+			addrs = append(addrs, d.Addrs...)
+		}
+	}
 	return in.n.connectWith(ctx, p, addrs)
 }
 

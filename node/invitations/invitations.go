@@ -158,7 +158,12 @@ type Record struct {
 	// invitation came over (a relay's for a relayed connection).
 	Source string `json:"source,omitempty"`
 	// Batch groups the invitations sent by one call of Send.
-	Batch   string    `json:"batch,omitempty"`
+	Batch string `json:"batch,omitempty"`
+	// Person is set on a sent invitation that went to several devices of
+	// one person at once (SendTo): the person's ID. The first of them
+	// accepted answers for the person, and the others are withdrawn; Count
+	// counts the person once.
+	Person  peer.ID   `json:"person,omitempty"`
 	Updated time.Time `json:"updated"`
 	// Launched is set once the application was started for this accepted
 	// invitation.
@@ -466,8 +471,12 @@ type Tally struct {
 // Done reports whether every invitation has its final answer.
 func (t Tally) Done() bool { return t.NoAnswer == 0 }
 
-// Count tallies records.
+// Count tallies records; the invitations of a batch to several devices of
+// one person (Record.Person) count once, as the person answered: accepted
+// if one was, else unanswered while one is, else declined if one was, else
+// as the first of them stands.
 func Count(rs []Record) Tally {
+	rs = byPerson(rs)
 	t := Tally{Total: len(rs)}
 	for _, r := range rs {
 		switch r.State {
@@ -486,4 +495,42 @@ func Count(rs []Record) Tally {
 		}
 	}
 	return t
+}
+
+// personRank orders the states of one person's invitations: the highest
+// stands for the person.
+func personRank(st State) int {
+	switch st {
+	case Accepted:
+		return 4
+	case Pending, Delivered:
+		return 3
+	case Declined:
+		return 2
+	}
+	return 1
+}
+
+// byPerson returns rs with the invitations of a batch to one person's
+// devices merged into one record, whose state is the person's (see Count).
+func byPerson(rs []Record) []Record {
+	out := make([]Record, 0, len(rs))
+	at := map[[2]string]int{}
+	for _, r := range rs {
+		if r.Person == "" || r.Direction != Sent {
+			out = append(out, r)
+			continue
+		}
+		k := [2]string{r.Batch, string(r.Person)}
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, r)
+			continue
+		}
+		if personRank(r.State) > personRank(out[i].State) {
+			out[i].State = r.State
+		}
+	}
+	return out
 }

@@ -29,7 +29,25 @@ type Request struct {
 // returns at once: the invitations are stored as pending and delivered in
 // the background. They share a batch ID, for List and Count.
 func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
-	if len(peers) == 0 {
+	targets := make([]Target, len(peers))
+	for i, p := range peers {
+		targets[i] = Target{Peer: p}
+	}
+	return s.SendTo(targets, req)
+}
+
+// Target is an invitee of SendTo: a peer, and when the invitation goes to
+// several devices of one person, that person's ID.
+type Target struct {
+	Peer   peer.ID
+	Person peer.ID
+}
+
+// SendTo is Send to targets: the invitations to the devices of one person
+// (the same Target.Person) answer for the person: the first accepted
+// withdraws the others (see Record.Person).
+func (s *Service) SendTo(targets []Target, req Request) ([]Record, error) {
+	if len(targets) == 0 {
 		return nil, ErrNoPeers
 	}
 	if req.Expiry == 0 {
@@ -44,8 +62,9 @@ func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
 	}
 	now := time.Now().UTC()
 	batch := invite.NewID()
-	recs := make([]*entry, 0, len(peers))
-	for _, p := range peers {
+	recs := make([]*entry, 0, len(targets))
+	for _, t := range targets {
+		p := t.Peer
 		if p == s.cfg.Host.ID() {
 			return nil, ErrSelf
 		}
@@ -53,7 +72,7 @@ func (s *Service) Send(peers []peer.ID, req Request) ([]Record, error) {
 			Invitation: invite.Invitation{ID: invite.NewID(), AppID: req.AppID, Message: req.Message, Data: req.Data,
 				Sent: now, Expires: now.Add(req.Expiry), SessionID: req.SessionID, InviterCard: card.Marshal()},
 			Direction: Sent, Peer: p, PeerName: s.cfg.Node.Name(p), State: Pending, Trusted: s.cfg.Node.IsContact(p),
-			Batch: batch, Updated: now, Unacked: stepInvite,
+			Batch: batch, Person: t.Person, Updated: now, Unacked: stepInvite,
 		}}
 		if err := e.Check(); err != nil {
 			return nil, err
@@ -92,6 +111,12 @@ func (s *Service) Cancel(id string) (Record, error) {
 	if e.State.Answered() {
 		return Record{}, ErrAnswered
 	}
+	s.cancelLocked(e)
+	return e.Record.View(), nil
+}
+
+// cancelLocked withdraws the unanswered sent invitation e (see Cancel).
+func (s *Service) cancelLocked(e *entry) {
 	next := stepCancel
 	if e.State == Pending {
 		// Not delivered: nothing to tell the invitee, unless the invitation
@@ -103,7 +128,6 @@ func (s *Service) Cancel(id string) (Record, error) {
 	}
 	s.setLocked(e, Cancelled, invite.NoReason, next)
 	s.scheduleLocked(e)
-	return e.Record.View(), nil
 }
 
 // deliverLocked starts delivering a record's unacknowledged step, unless a
@@ -267,4 +291,15 @@ func (s *Service) answeredLocked(e *entry, resp invite.Response) {
 	}
 	st := map[invite.Action]State{invite.Accepted: Accepted, invite.Declined: Declined, invite.Expired: Expired, invite.Error: Error}[resp.Action]
 	s.setLocked(e, st, resp.Reason, stepNone)
+	if st != Accepted || e.Person == "" {
+		return
+	}
+	// The person accepted on this device: the invitations to its other
+	// devices are withdrawn.
+	for _, o := range s.records {
+		if o != e && o.Direction == Sent && o.Batch == e.Batch && o.Person == e.Person && !o.State.Answered() {
+			log.Debugw("invitation withdrawn: the person accepted on another device", "invitation", o.ID, "peer", o.Peer, "accepted", e.ID)
+			s.cancelLocked(o)
+		}
+	}
 }

@@ -188,6 +188,7 @@ func invitationView(r invitations.Record) apitype.Invitation {
 		Trusted:   r.Trusted,
 		Source:    r.Source,
 		Batch:     r.Batch,
+		Person:    r.Person,
 		Updated:   r.Updated,
 		Launched:  r.Launched,
 	}

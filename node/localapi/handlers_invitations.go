@@ -35,11 +35,11 @@ func (s *Server) invite(r *http.Request) (apitype.InvitationList, error) {
 	if err != nil {
 		return apitype.InvitationList{}, err
 	}
-	peers, err := s.resolvePeers(req.Peers)
+	targets, err := s.n.InviteTargets(req.Peers)
 	if err != nil {
 		return apitype.InvitationList{}, err
 	}
-	recs, err := s.n.Invitations().Send(peers, invitations.Request{AppID: req.AppID, Message: req.Message, Data: req.Data, Expiry: expiry, SessionID: req.SessionID})
+	recs, err := s.n.Invitations().SendTo(targets, invitations.Request{AppID: req.AppID, Message: req.Message, Data: req.Data, Expiry: expiry, SessionID: req.SessionID})
 	if err != nil {
 		return apitype.InvitationList{}, err
 	}

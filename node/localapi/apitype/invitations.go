@@ -77,7 +77,12 @@ type Invitation struct {
 	// invitation came over (a relay's for a relayed connection).
 	Source string `json:"source,omitempty"`
 	// Batch groups the invitations sent by one request.
-	Batch   string    `json:"batch,omitempty"`
+	Batch string `json:"batch,omitempty"`
+	// Person is set on a sent invitation that went to several devices of
+	// one person (inviting a contact with several endpoints online): the
+	// person's ID. The first accepted answers for the person and the
+	// others are withdrawn (cancelled); the tally counts the person once.
+	Person  peer.ID   `json:"person,omitempty"`
 	Updated time.Time `json:"updated"`
 	// Launched is set once the application was started for this accepted
 	// invitation.
@@ -100,6 +105,7 @@ func (t Tally) Done() bool { return t.NoAnswer == 0 }
 
 // TallyOf tallies invitations as the daemon does.
 func TallyOf(invs []Invitation) Tally {
+	invs = byPerson(invs)
 	t := Tally{Total: len(invs)}
 	for _, inv := range invs {
 		switch inv.State {
@@ -165,4 +171,40 @@ type PolicyBody struct {
 // POST /v1/invitations/cancel-unanswered.
 type BatchRequest struct {
 	Batch string `json:"batch"`
+}
+
+// byPerson merges the invitations of a batch to one person's devices into
+// one, standing as the person answered: accepted if one was, else
+// unanswered while one is, else declined if one was, else as the first.
+func byPerson(invs []Invitation) []Invitation {
+	rank := func(st InvitationState) int {
+		switch st {
+		case InvitationAccepted:
+			return 4
+		case InvitationDeclined:
+			return 2
+		case InvitationExpired, InvitationCancelled, InvitationError:
+			return 1
+		}
+		return 3
+	}
+	out := make([]Invitation, 0, len(invs))
+	at := map[[2]string]int{}
+	for _, r := range invs {
+		if r.Person == "" || r.Direction != Sent {
+			out = append(out, r)
+			continue
+		}
+		k := [2]string{r.Batch, string(r.Person)}
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, r)
+			continue
+		}
+		if rank(r.State) > rank(out[i].State) {
+			out[i].State = r.State
+		}
+	}
+	return out
 }
