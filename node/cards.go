@@ -447,6 +447,9 @@ func (n *Node) SetProfile(p contacts.Profile) (*contacts.Contact, error) {
 const (
 	bucketCardSent = "card_sent"
 	keyRenamed     = "renamed"
+	// keyRevocationsSent (after a peer ID in bucketCardSent): the
+	// DeviceCardKey of the card last sent to it.
+	keyRevocationsSent = "/revocations"
 )
 
 func (n *Node) connected(p peer.ID) bool {
@@ -461,6 +464,7 @@ func (n *Node) sendCard(p peer.ID) {
 		return
 	}
 	n.wg.Go(func() {
+		stamp := n.DeviceCardKey() // before the card that carries them
 		mine, err := n.hello(p)
 		if err != nil {
 			return
@@ -473,6 +477,7 @@ func (n *Node) sendCard(p peer.ID) {
 			return
 		}
 		n.state.Put(bucketCardSent, p.String(), mine.Card.Fingerprint().String())
+		n.state.Put(bucketCardSent, p.String()+keyRevocationsSent, stamp)
 		n.cardReceived(p, theirs)
 	})
 }
@@ -517,7 +522,14 @@ func (n *Node) followConnections(sub event.Subscription) {
 			continue
 		}
 		var renamed bool
-		if found, err := n.state.Get(bucketSettings, keyRenamed, &renamed); err != nil || !found || !renamed {
+		if found, err := n.state.Get(bucketSettings, keyRenamed, &renamed); err != nil || !found {
+			renamed = false
+		}
+		// The person's device revocations, too, reach a contact that was
+		// away when they were made.
+		stamp := n.DeviceCardKey()
+		revoked := !strings.HasPrefix(stamp, "0:")
+		if !renamed && !revoked {
 			continue
 		}
 		c, err := n.store.PersonOf(ev.Peer) // a contact's other devices too
@@ -528,9 +540,10 @@ func (n *Node) followConnections(sub event.Subscription) {
 		if err != nil {
 			continue
 		}
-		var sent string
+		var sent, sentStamp string
 		n.state.Get(bucketCardSent, ev.Peer.String(), &sent)
-		if sent != me.Fingerprint.String() {
+		n.state.Get(bucketCardSent, ev.Peer.String()+keyRevocationsSent, &sentStamp)
+		if (renamed && sent != me.Fingerprint.String()) || (revoked && sentStamp != stamp) {
 			n.sendCard(ev.Peer)
 		}
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/peercollab/peercollab/contacts"
 	"github.com/peercollab/peercollab/node/invitations"
+	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/watch"
 	"github.com/peercollab/peercollab/protocols/endpoint"
 )
@@ -169,4 +171,68 @@ func (n *Node) InviteTargets(names []string) ([]invitations.Target, error) {
 		out = append(out, invitations.Target{Peer: p})
 	}
 	return out, nil
+}
+
+// followNearDevices fetches the card of a person near who is no contact
+// but goes by a contact's display name with another certificate: it may be
+// another device of the contact's person, which the card's hello then
+// attaches (AttachDeviceCard checks its grant chain; a card of anyone else
+// changes nothing). It looks when someone near appears or changes, and
+// through everyone near when a contact is added or changed. Each peer's
+// certificate is fetched once. It runs until the node closes.
+func (n *Node) followNearDevices() {
+	tried := map[string]bool{}
+	consider := func(p near.Person) {
+		key := p.Peer.String() + "/" + p.Fingerprint.String()
+		if tried[key] || p.Peer == n.host.ID() || n.store.IsContact(p.Peer) || !n.namesContact(p.DisplayName, p.Fingerprint) {
+			return
+		}
+		tried[key] = true
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+			defer cancel()
+			if _, err := n.near.Card(ctx, p.Peer); err != nil {
+				log.Debugw("card of a person near who may be a contact's device", "peer", p.Peer, "error", err)
+			}
+		})
+	}
+	for n.ctx.Err() == nil {
+		sub := n.hub.Subscribe(64)
+		for {
+			ev, err := sub.Next(n.ctx)
+			if err != nil {
+				break
+			}
+			switch d := ev.Data.(type) {
+			case near.ChangeEvent:
+				if d.Change != contacts.Deleted {
+					consider(d.Person)
+				}
+			case ContactEvent:
+				if ev.Type == "contact.changed" && d.Change != contacts.Deleted {
+					if list, err := n.near.List(); err == nil {
+						for _, p := range list {
+							consider(p)
+						}
+					}
+				}
+			}
+		}
+		sub.Close()
+	}
+}
+
+// namesContact tells whether a contact goes by display name name with
+// another certificate than fp.
+func (n *Node) namesContact(name string, fp contacts.Fingerprint) bool {
+	list, err := n.store.List()
+	if err != nil {
+		return false
+	}
+	for _, c := range list {
+		if c.DisplayName == name && c.Fingerprint != fp {
+			return true
+		}
+	}
+	return false
 }

@@ -255,6 +255,10 @@ func (n *Node) JoinDevice(grantFile []byte) (Devices, error) {
 	if err := n.joinDevice(grantFile); err != nil {
 		return Devices{}, err
 	}
+	// People near see the new certificate at once (a contact of the
+	// person near then takes the device as the contact's, see
+	// followNearDevices).
+	n.near.Announce()
 	return n.Devices()
 }
 
@@ -371,6 +375,7 @@ func (n *Node) RevokeDevice(query string) (Device, []byte, error) {
 		return Device{}, nil, err
 	}
 	log.Infow("revoked a device", "device", d.Device, "name", d.Name, "person", dc.Person)
+	n.spreadRevocations()
 	d.Revoked, d.Self = r.Time, d.Device == n.id.ID()
 	return d, r.MarshalPEM(), nil
 }
@@ -473,4 +478,27 @@ func (n *Node) AttachDeviceCard(card *contacts.Card) (*contacts.Contact, bool, e
 		return nil, false, err
 	}
 	return c, true, nil
+}
+
+// spreadRevocations sends this node's card, which carries the person's
+// device revocations, to each contact connected now, in the background;
+// the others get it when they next connect (followConnections).
+func (n *Node) spreadRevocations() {
+	list, err := n.store.List()
+	if err != nil {
+		return
+	}
+	for _, c := range list {
+		if c.WatcherPermission == contacts.Blocked {
+			continue
+		}
+		if n.connected(c.PeerID) {
+			n.sendCard(c.PeerID)
+		}
+		for _, d := range c.Devices {
+			if d.Revoked.IsZero() && n.connected(d.Device) {
+				n.sendCard(d.Device)
+			}
+		}
+	}
 }

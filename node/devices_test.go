@@ -296,4 +296,14 @@ func TestInviteAPersonsDevices(t *testing.T) {
 	if tl := invitations.Count(alice.Invitations().List(invitations.Filter{Batch: recs[0].Batch})); tl.Total != 1 || tl.Accepted != 1 {
 		t.Errorf("tally once accepted: %+v", tl)
 	}
+	// Bob revokes the laptop: his card, sent to Alice who is connected,
+	// carries the revocation, and the laptop is a stranger to her.
+	if _, _, err := bob.RevokeDevice("laptop"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool { return !alice.Contacts().IsContact(lid) },
+		func() string { return "Alice still takes the revoked laptop as Bob's" })
+	if targets, err := alice.InviteTargets([]string{"Bob/laptop"}); !errors.Is(err, contacts.ErrDeviceRevoked) {
+		t.Errorf("InviteTargets(Bob/laptop) after the revocation = %+v, %v", targets, err)
+	}
 }

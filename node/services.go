@@ -161,6 +161,7 @@ func (n *Node) followContacts() {
 	// Started here, with the node's other followers: a contact's hello
 	// may carry its new name, and a contact that connects may need ours.
 	n.near.SetReceived(n.cardReceived)
+	n.wg.Go(n.followNearDevices)
 	if sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(64),
 		eventbus.Name("peercollab/node/cards")); err == nil {
 		n.wg.Go(func() { n.followConnections(sub) })
