@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,10 +62,10 @@ func (n *Node) ContactEndpoints(c *contacts.Contact) ([]ContactEndpoint, endpoin
 }
 
 // endpointPresence is what the node knows of p's presence now: its watch's
-// when following, its announcement near, else Offline (Online when
+// while following it, its announcement near, else Offline (Online when
 // connected and nothing else is known).
 func (n *Node) endpointPresence(p peer.ID, connected bool) endpoint.Presence {
-	if e, ok := n.watch.Get(p); ok && (e.State == watch.Following || e.State == watch.Refreshed) {
+	if e, ok := n.watch.Get(p); ok && e.Watching && e.State == watch.Following {
 		return e.Data.Presence
 	}
 	if person, ok := n.near.Get(p); ok {
@@ -235,4 +236,19 @@ func (n *Node) namesContact(name string, fp contacts.Fingerprint) bool {
 		}
 	}
 	return false
+}
+
+// DeviceOf tells, for a peer that is a device of a contact's person with
+// several devices (as the contact store knows them: verified grant
+// chains, not revoked), the person's ID and the device's name ("" for the
+// first device). A single-device contact, and anyone else, is not.
+func (n *Node) DeviceOf(p peer.ID) (person peer.ID, device string, ok bool) {
+	c, err := n.store.PersonOf(p)
+	if err != nil || !slices.ContainsFunc(c.Devices, func(d contacts.ContactDevice) bool { return d.Revoked.IsZero() }) {
+		return "", "", false
+	}
+	if d, ok := c.Device(p); ok {
+		return c.PeerID, d.Name, true
+	}
+	return c.PeerID, "", true
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,9 +173,12 @@ func (n *Node) followContacts() {
 	// allowed remembers which contacts may watch, so that only a change
 	// to allowed hands over the keys (a contact's other changes do not).
 	allowed := map[peer.ID]bool{}
+	// devices remembers the devices of each contact watched through it.
+	devices := map[peer.ID][]peer.ID{}
 	if list, err := n.store.List(); err == nil {
 		for _, c := range list {
 			allowed[c.PeerID] = c.WatcherPermission == contacts.Allowed
+			n.watchDevices(c, false, devices)
 		}
 	}
 	for e := range n.contactSub.Out() {
@@ -211,6 +215,38 @@ func (n *Node) followContacts() {
 				n.watch.Unwatch(c.PeerID)
 			}
 		}
+		n.watchDevices(&c, ev.Change == contacts.Deleted, devices)
+	}
+}
+
+// watchDevices makes the watch of contact c follow each of its unrevoked
+// devices too (a device revoked, or the contact unwatched or deleted, is
+// unwatched); devices holds the devices watched per contact.
+func (n *Node) watchDevices(c *contacts.Contact, deleted bool, devices map[peer.ID][]peer.ID) {
+	var want []peer.ID
+	if !deleted && c.Watch {
+		for _, d := range c.Devices {
+			if d.Revoked.IsZero() {
+				want = append(want, d.Device)
+			}
+		}
+	}
+	for _, d := range devices[c.PeerID] {
+		if !slices.Contains(want, d) {
+			n.watch.Unwatch(d)
+		}
+	}
+	for _, d := range want {
+		if !slices.Contains(devices[c.PeerID], d) {
+			if err := n.watch.Watch(d); err != nil {
+				log.Debugw("watch a contact's device", "contact", c.PeerID, "device", d, "error", err)
+			}
+		}
+	}
+	if len(want) == 0 {
+		delete(devices, c.PeerID)
+	} else {
+		devices[c.PeerID] = want
 	}
 }
 

@@ -55,6 +55,7 @@ func (s *Server) listNear(*http.Request) ([]apitype.PersonNear, error) {
 	out := make([]apitype.PersonNear, len(people))
 	for i, p := range people {
 		out[i] = apitype.PersonNear{Person: personView(p), Contact: s.n.Contacts().IsContact(p.Peer)}
+		out[i].PersonID, out[i].Device, _ = s.n.DeviceOf(p.Peer)
 	}
 	return out, nil
 }

@@ -147,6 +147,9 @@ func (e *Env) peerNames(ctx context.Context) func(peer.ID) string {
 		for _, p := range people {
 			if _, ok := known[p.PeerID]; !ok {
 				known[p.PeerID] = p.DisplayName
+				if n, ok := known[p.PersonID]; ok && p.Device != "" { // a contact's device
+					known[p.PeerID] = n + "/" + p.Device
+				}
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/peercollab/peercollab/node/localapi/apitype"
 )
 
 func (e *Env) nearCmd() *cobra.Command {
@@ -34,8 +36,30 @@ listed, and anyone on the subnet can read your name and presence.`,
 			}
 			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tENDPOINT\tPRESENCE\tCONTACT\tPEER ID")
-			for _, p := range people {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.DisplayName, p.EndpointName, presenceString(string(p.Presence.Status), p.Presence.Text), yesNo(p.Contact), p.PeerID)
+			// A contact's person with several devices near is one entry,
+			// its devices below it ("Bob", "Bob/laptop").
+			var order []apitype.PersonNear
+			done := map[int]bool{}
+			for i, p := range people {
+				if done[i] {
+					continue
+				}
+				order = append(order, p)
+				if p.PersonID == "" {
+					continue
+				}
+				for j := i + 1; j < len(people); j++ {
+					if people[j].PersonID == p.PersonID {
+						order, done[j] = append(order, people[j]), true
+					}
+				}
+			}
+			for _, p := range order {
+				name := p.DisplayName
+				if p.Device != "" {
+					name += "/" + p.Device
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, p.EndpointName, presenceString(string(p.Presence.Status), p.Presence.Text), yesNo(p.Contact), p.PeerID)
 			}
 			return tw.Flush()
 		},

@@ -77,6 +77,11 @@ type Person struct {
 type PersonNear struct {
 	Person
 	Contact bool `json:"contact"`
+	// PersonID is set when the peer is a device of a contact's person
+	// who has several: the person's ID (the contact's peer ID); Device is
+	// the device's name ("" for the person's first device).
+	PersonID peer.ID `json:"person,omitempty"`
+	Device   string  `json:"device,omitempty"`
 }
 
 // AddNearRequest is the body of POST /v1/near/{peer}/contact, which adds a
