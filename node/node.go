@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -67,6 +68,10 @@ type Node struct {
 	sessions *sessions.Service
 	// public is public mode while it runs (nil otherwise).
 	public atomic.Pointer[publicState]
+	// autoRelayTracer is public mode's AutoRelay metrics tracer, made
+	// once (with metrics only).
+	autoRelayTracer     autorelay.MetricsTracer
+	autoRelayTracerOnce sync.Once
 	// aminoServer is the stand-in public DHT server of a relay node with
 	// AminoServer (nil otherwise).
 	aminoServer *dht.IpfsDHT
@@ -322,7 +327,6 @@ func (n *Node) newHost() (host.Host, error) {
 	n.budget = &connBudget{max: n.cfg.StrangerConns, store: n.store, sessionPeer: func(p peer.ID) bool {
 		return n.started.Load() && n.sessions.SharesSession(p)
 	}}
-	reach = append(reach, n.publicOptions()...)
 	h, err := libp2p.New(append(append(reach,
 		libp2p.Identity(n.id.PrivKey()),
 		libp2p.ListenAddrs(addrs...),

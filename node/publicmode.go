@@ -3,9 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -35,16 +35,21 @@ const (
 	autoRelayBackoff = 30 * time.Second
 )
 
-// publicOptions are the libp2p options of public mode: AutoRelay fed from
-// the public DHT's servers, with one candidate enough to begin, no boot
-// delay and a short backoff.
-func (n *Node) publicOptions() []libp2p.Option {
-	if !n.cfg.Public {
-		return nil
-	}
-	return []libp2p.Option{libp2p.EnableAutoRelayWithPeerSource(n.publicRelays,
+// autoRelayOptions configure public mode's AutoRelay: fed from the public
+// DHT's servers, with one candidate enough to begin, no boot delay and a
+// short backoff. Its metrics tracer is made once per node (registering it
+// again at the next sign-in would fail).
+func (n *Node) autoRelayOptions() []autorelay.Option {
+	opts := []autorelay.Option{autorelay.WithPeerSource(n.publicRelays),
 		autorelay.WithMinCandidates(1), autorelay.WithBootDelay(0),
-		autorelay.WithMinInterval(5*time.Second), autorelay.WithBackoff(autoRelayBackoff))}
+		autorelay.WithMinInterval(5 * time.Second), autorelay.WithBackoff(autoRelayBackoff)}
+	if n.metrics != nil {
+		n.autoRelayTracerOnce.Do(func() {
+			n.autoRelayTracer = autorelay.NewMetricsTracer(autorelay.WithRegisterer(n.metrics))
+		})
+		opts = append(opts, autorelay.WithMetricsTracer(n.autoRelayTracer))
+	}
+	return opts
 }
 
 // publicRelays is AutoRelay's peer source: it waits until public mode
@@ -139,11 +144,23 @@ func (n *Node) runPublic(ctx context.Context) {
 		log.Errorw("public mode", "error", err)
 		return
 	}
+	// AutoRelay lives as long as public mode: signing out of the Internet
+	// scope ends its search and drops its relay addresses.
+	ar, err := autorelay.NewAutoRelay(n.host, n.autoRelayOptions()...)
+	if err != nil {
+		svc.Close()
+		log.Errorw("public mode: AutoRelay", "error", err)
+		return
+	}
 	n.public.Store(&publicState{svc: svc, start: start})
+	ar.Start()
 	log.Infow("public mode started", "bootstrap", len(boot))
+	var relayAddrs []ma.Multiaddr // AutoRelay's latest
 	defer func() {
 		n.public.Store(nil)
+		ar.Close()
 		svc.Close()
+		n.dropPublicRelays(relayAddrs)
 		log.Infow("public mode stopped")
 	}()
 	contactsSub, err := n.bus.Subscribe(new(contacts.EvtContactChanged), eventbus.BufSize(16))
@@ -179,8 +196,9 @@ func (n *Node) runPublic(ctx context.Context) {
 		case <-contactsSub.Out():
 			svc.Announce()
 		case e := <-addrSub.Out():
-			if ar, ok := e.(event.EvtAutoRelayAddrsUpdated); ok {
-				log.Infow("public mode: relay addresses", "addrs", ar.RelayAddrs, "ms", since())
+			if ev, ok := e.(event.EvtAutoRelayAddrsUpdated); ok {
+				relayAddrs = ev.RelayAddrs
+				log.Infow("public mode: relay addresses", "addrs", ev.RelayAddrs, "ms", since())
 			}
 			svc.Announce()
 		case <-t.C:
@@ -263,4 +281,25 @@ func (n *Node) startAminoServer() error {
 		}
 	})
 	return nil
+}
+
+// dropPublicRelays ends what public mode's AutoRelay held: the host stops
+// advertising its circuit addresses (AutoRelay's own event is stateful and
+// would keep them), and the connections to its relays close, which ends
+// the reservations (static relays are package reach's business and stay).
+func (n *Node) dropPublicRelays(addrs []ma.Multiaddr) {
+	if em, err := n.host.EventBus().Emitter(new(event.EvtAutoRelayAddrsUpdated), eventbus.Stateful); err == nil {
+		em.Emit(event.EvtAutoRelayAddrsUpdated{})
+		em.Close()
+	}
+	static, _ := parseRelays(n.cfg.StaticRelays)
+	seen := map[peer.ID]bool{}
+	for _, a := range addrs {
+		ai, err := peer.AddrInfoFromP2pAddr(a.Decapsulate(ma.StringCast("/p2p-circuit")))
+		if err != nil || seen[ai.ID] || slices.ContainsFunc(static, func(r peer.AddrInfo) bool { return r.ID == ai.ID }) {
+			continue
+		}
+		seen[ai.ID] = true
+		n.host.Network().ClosePeer(ai.ID)
+	}
 }

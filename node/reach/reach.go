@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
@@ -458,6 +459,12 @@ func (s *Service) renew(ctx context.Context, p peer.ID, old []network.Conn) {
 	for _, c := range old {
 		c.Close()
 	}
+	// Only the relays: with the peer's direct addresses in the peerstore,
+	// go-libp2p's dial ranker holds relay addresses back 500 ms for them
+	// (which a NAT that lets nothing in never answers). Identify on the
+	// new connection brings the peer's addresses back.
+	h.Peerstore().ClearAddrs(p)
+	h.Peerstore().AddAddrs(p, addrs, peerstore.RecentlyConnectedAddrTTL)
 	dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "renew a relayed connection"), 10*time.Second)
 	defer cancel()
 	closed := time.Now()
