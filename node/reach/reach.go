@@ -315,8 +315,9 @@ const (
 // own); a connection made earlier stays relayed for good. So, while this node
 // can hole punch, every second it takes each peer it reaches only through
 // connections it dialled over a relay at least upgradeAge ago, where the
-// peer speaks DCUtR, and dials it through the relay afresh (closing the old
-// connection): the peer sees a new inbound relayed connection and tries. At
+// peer speaks DCUtR, and dials it through the relay afresh (see renew: the
+// old connection is closed between two streams, so a session on it loses
+// nothing): the peer sees a new inbound relayed connection and tries. At
 // most upgradeAttempts times per peer, upgradeEvery apart (a symmetric NAT
 // never lets it through).
 func (s *Service) upgradeRelayed(ctx context.Context) {
@@ -348,16 +349,7 @@ func (s *Service) upgradeRelayed(ctx context.Context) {
 			tried[p]++
 			last[p] = time.Now()
 			log.Debugw("redial a relayed peer for hole punching", "peer", p, "attempt", tried[p])
-			var addrs []ma.Multiaddr
-			for _, c := range conns {
-				addrs = append(addrs, c.RemoteMultiaddr())
-				c.Close()
-			}
-			dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "hole punching"), 10*time.Second)
-			if err := h.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs}); err != nil {
-				log.Debugw("redial through the relay", "peer", p, "error", err)
-			}
-			cancel()
+			s.renew(ctx, p, conns)
 		}
 	}
 }
