@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/contacts"
+	"github.com/peercollab/peercollab/node/events"
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/near"
 	"github.com/peercollab/peercollab/node/watch"
@@ -183,9 +184,11 @@ func (n *Node) InviteTargets(names []string) ([]invitations.Target, error) {
 // certificate is fetched once. It runs until the node closes.
 func (n *Node) followNearDevices() {
 	tried := map[string]bool{}
+	names := n.contactNames()
 	consider := func(p near.Person) {
 		key := p.Peer.String() + "/" + p.Fingerprint.String()
-		if tried[key] || p.Peer == n.host.ID() || n.store.IsContact(p.Peer) || !n.namesContact(p.DisplayName, p.Fingerprint) {
+		fps, named := names[p.DisplayName]
+		if tried[key] || !named || slices.Contains(fps, p.Fingerprint) || p.Peer == n.host.ID() || n.store.IsContact(p.Peer) {
 			return
 		}
 		tried[key] = true
@@ -197,11 +200,12 @@ func (n *Node) followNearDevices() {
 			}
 		})
 	}
-	for n.ctx.Err() == nil {
+	for {
 		sub := n.hub.Subscribe(64)
+		var err error
 		for {
-			ev, err := sub.Next(n.ctx)
-			if err != nil {
+			var ev events.Event
+			if ev, err = sub.Next(n.ctx); err != nil {
 				break
 			}
 			switch d := ev.Data.(type) {
@@ -210,7 +214,11 @@ func (n *Node) followNearDevices() {
 					consider(d.Person)
 				}
 			case ContactEvent:
-				if ev.Type == "contact.changed" && d.Change != contacts.Deleted {
+				if ev.Type != "contact.changed" {
+					continue
+				}
+				names = n.contactNames()
+				if d.Change != contacts.Deleted {
 					if list, err := n.near.List(); err == nil {
 						for _, p := range list {
 							consider(p)
@@ -220,22 +228,24 @@ func (n *Node) followNearDevices() {
 			}
 		}
 		sub.Close()
+		if !errors.Is(err, events.ErrOverflow) {
+			return // the node is closing
+		}
 	}
 }
 
-// namesContact tells whether a contact goes by display name name with
-// another certificate than fp.
-func (n *Node) namesContact(name string, fp contacts.Fingerprint) bool {
+// contactNames maps the contacts' display names to their certificates'
+// fingerprints.
+func (n *Node) contactNames() map[string][]contacts.Fingerprint {
+	out := map[string][]contacts.Fingerprint{}
 	list, err := n.store.List()
 	if err != nil {
-		return false
+		return out
 	}
 	for _, c := range list {
-		if c.DisplayName == name && c.Fingerprint != fp {
-			return true
-		}
+		out[c.DisplayName] = append(out[c.DisplayName], c.Fingerprint)
 	}
-	return false
+	return out
 }
 
 // DeviceOf tells, for a peer that is a device of a contact's person with
