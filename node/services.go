@@ -173,12 +173,15 @@ func (n *Node) followContacts() {
 	// allowed remembers which contacts may watch, so that only a change
 	// to allowed hands over the keys (a contact's other changes do not).
 	allowed := map[peer.ID]bool{}
-	// devices remembers the devices of each contact watched through it.
+	// devices remembers the devices of each contact watched through it,
+	// trusted the unrevoked devices of each contact.
 	devices := map[peer.ID][]peer.ID{}
+	trusted := map[peer.ID][]peer.ID{}
 	if list, err := n.store.List(); err == nil {
 		for _, c := range list {
 			allowed[c.PeerID] = c.WatcherPermission == contacts.Allowed
 			n.watchDevices(c, false, devices)
+			trusted[c.PeerID] = n.trustDevices(c, false, nil)
 		}
 	}
 	for e := range n.contactSub.Out() {
@@ -216,7 +219,46 @@ func (n *Node) followContacts() {
 			}
 		}
 		n.watchDevices(&c, ev.Change == contacts.Deleted, devices)
+		if t := n.trustDevices(&c, ev.Change == contacts.Deleted, trusted[c.PeerID]); len(t) > 0 {
+			trusted[c.PeerID] = t
+		} else {
+			delete(trusted, c.PeerID)
+		}
 	}
+}
+
+// trustDevices keeps the node in line with contact c's unrevoked devices
+// (none when deleted), given those it had (was): each is protected from
+// the connection manager like the contact; a device revoked or dropped
+// makes the node change its topic keys, as a block does, and a new one is
+// handed the keys and full data at once if it watches this node already
+// and the contact may watch. It returns the unrevoked devices.
+func (n *Node) trustDevices(c *contacts.Contact, deleted bool, was []peer.ID) []peer.ID {
+	var now []peer.ID
+	if !deleted {
+		for _, d := range c.Devices {
+			if d.Revoked.IsZero() {
+				now = append(now, d.Device)
+			}
+		}
+	}
+	rekey := false
+	for _, d := range was {
+		if !slices.Contains(now, d) {
+			n.host.ConnManager().Unprotect(d, tagContact)
+			rekey = true
+		}
+	}
+	if rekey && !deleted { // a deleted contact rekeys already
+		n.publish.Rekey()
+	}
+	for _, d := range now {
+		n.host.ConnManager().Protect(d, tagContact)
+		if !slices.Contains(was, d) && c.WatcherPermission == contacts.Allowed {
+			n.grant(d)
+		}
+	}
+	return now
 }
 
 // watchDevices makes the watch of contact c follow each of its unrevoked
