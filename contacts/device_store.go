@@ -151,41 +151,6 @@ func (s *Store) Devices() ([]PersonDevice, error) {
 	return out, nil
 }
 
-// ResolveDevice finds a device of the node's own person by peer ID, name
-// (case-insensitive) or a prefix of either that only one device has.
-func (s *Store) ResolveDevice(query string) (PersonDevice, error) {
-	all, err := s.Devices()
-	if err != nil {
-		return PersonDevice{}, err
-	}
-	q := strings.ToLower(query)
-	var exact, prefix []PersonDevice
-	for _, d := range all {
-		id, name := d.Device.String(), strings.ToLower(d.Name)
-		switch {
-		case id == query || (name != "" && name == q):
-			exact = append(exact, d)
-		case query != "" && (strings.HasPrefix(id, query) || (name != "" && strings.HasPrefix(name, q))):
-			prefix = append(prefix, d)
-		}
-	}
-	for _, set := range [][]PersonDevice{exact, prefix} {
-		switch len(set) {
-		case 0:
-			continue
-		case 1:
-			return set[0], nil
-		default:
-			names := make([]string, len(set))
-			for i, d := range set {
-				names[i] = fmt.Sprintf("%s (%s)", d.Name, d.Device)
-			}
-			return PersonDevice{}, fmt.Errorf("%w: %q matches devices %s", ErrAmbiguous, query, strings.Join(names, ", "))
-		}
-	}
-	return PersonDevice{}, fmt.Errorf("%w: %q", ErrDeviceNotFound, query)
-}
-
 // SetLinkRequest keeps the device's pending link request (nil clears it).
 func (s *Store) SetLinkRequest(req *LinkRequest) error {
 	return s.write(func(tx *bolt.Tx) (*EvtContactChanged, error) {

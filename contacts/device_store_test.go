@@ -58,12 +58,6 @@ func TestStoreDevicesAndRevocations(t *testing.T) {
 	if !devs[1].Revoked.IsZero() || !devs[2].Revoked.Equal(old.Time) {
 		t.Errorf("revoked: %v %v", devs[1].Revoked, devs[2].Revoked)
 	}
-	if d, err := s.ResolveDevice("PHO"); err != nil || d.Device != phone.id.ID() {
-		t.Errorf("ResolveDevice(PHO) = %v, %v", d, err)
-	}
-	if _, err := s.ResolveDevice("tablet"); !errors.Is(err, contacts.ErrDeviceNotFound) {
-		t.Errorf("ResolveDevice(tablet): %v", err)
-	}
 	rs, err := s.Revocations(person)
 	if err != nil {
 		t.Fatal(err)

@@ -319,32 +319,11 @@ func (s *Store) Resolve(query string) (*Contact, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := strings.ToLower(query)
-	var exact, prefix []*Contact
-	for _, c := range all {
-		id, nick := c.PeerID.String(), strings.ToLower(c.Nickname)
-		switch {
-		case id == query || nick == q:
-			exact = append(exact, c)
-		case strings.HasPrefix(id, query) || strings.HasPrefix(nick, q):
-			prefix = append(prefix, c)
-		}
+	c, ok, err := Pick(all, query, func(c *Contact) (peer.ID, string) { return c.PeerID, c.Nickname })
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: %q", ErrContactNotFound, query)
 	}
-	for _, set := range [][]*Contact{exact, prefix} {
-		switch len(set) {
-		case 0:
-			continue
-		case 1:
-			return set[0], nil
-		default:
-			names := make([]string, len(set))
-			for i, c := range set {
-				names[i] = fmt.Sprintf("%s (%s)", c.Nickname, c.PeerID)
-			}
-			return nil, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, query, strings.Join(names, ", "))
-		}
-	}
-	return nil, fmt.Errorf("%w: %q", ErrContactNotFound, query)
+	return c, err
 }
 
 // write runs fn in a read-write transaction and, once it has committed,

@@ -383,32 +383,11 @@ func (n *Node) RevokeDevice(query string) (Device, []byte, error) {
 // resolveDevice finds the device a user means: a device ID, a name
 // (case-insensitive), or a prefix of either that only one device has.
 func resolveDevice(all []Device, query string) (Device, error) {
-	q := strings.ToLower(query)
-	var exact, prefix []Device
-	for _, d := range all {
-		id, name := d.Device.String(), strings.ToLower(d.Name)
-		switch {
-		case id == query || (name != "" && name == q):
-			exact = append(exact, d)
-		case query != "" && (strings.HasPrefix(id, query) || (name != "" && strings.HasPrefix(name, q))):
-			prefix = append(prefix, d)
-		}
+	d, ok, err := contacts.Pick(all, query, func(d Device) (peer.ID, string) { return d.Device, d.Name })
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: %q", contacts.ErrDeviceNotFound, query)
 	}
-	for _, set := range [][]Device{exact, prefix} {
-		switch len(set) {
-		case 0:
-			continue
-		case 1:
-			return set[0], nil
-		default:
-			names := make([]string, len(set))
-			for i, d := range set {
-				names[i] = fmt.Sprintf("%s (%s)", d.Name, d.Device)
-			}
-			return Device{}, fmt.Errorf("%w: %q matches devices %s", contacts.ErrAmbiguous, query, strings.Join(names, ", "))
-		}
-	}
-	return Device{}, fmt.Errorf("%w: %q", contacts.ErrDeviceNotFound, query)
+	return d, err
 }
 
 // maxCardRevocations bounds the revocations a card carries (a card is at
