@@ -8,8 +8,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/node/localapi/client"
@@ -83,7 +86,9 @@ steps:
 // 1 KiB message every second, and the test reports what reached Bob: how
 // many, duplicates, the longest gap between two deliveries and the
 // longest delay of one. The goal is no gap over 1 s; the figures are
-// reported, not asserted (only a lost message fails the test).
+// reported, not asserted (only a lost message fails the test). With
+// PEERCOLLAB_PUBLIC_SESSION_KILL set, the relay that carries the session
+// is killed (SIGKILL) half way.
 func TestPublicSymmetricSession(t *testing.T) {
 	dur, err := time.ParseDuration(os.Getenv("PEERCOLLAB_PUBLIC_SESSION"))
 	if err != nil || dur <= 0 {
@@ -105,8 +110,12 @@ func TestPublicSymmetricSession(t *testing.T) {
 				bob = n
 			}
 		}
+		var kill func(context.Context) (string, error)
+		if os.Getenv("PEERCOLLAB_PUBLIC_SESSION_KILL") != "" {
+			kill = func(ctx context.Context) (string, error) { return killRelayInUse(ctx, alice.Client, bob.PeerID, nodes) }
+		}
 		var err error
-		res, err = soak(ctx, alice.Client, bob.Client, alice.PeerID, dur)
+		res, err = soak(ctx, alice.Client, bob.Client, alice.PeerID, dur, kill)
 		return err
 	}
 	// PEERCOLLAB_PUBLIC_SESSION_LOGS keeps the nodes' logs there.
@@ -132,16 +141,17 @@ type soakResult struct {
 	gapsOver1s                  int
 	gaps                        []string // each gap over 1 s: when (since the first message) and how long
 	sendErrors                  int
+	killed                      string // what was killed, and when
 }
 
 func (r soakResult) String() string {
 	return fmt.Sprintf("sent %d, delivered %d (%d duplicates, %d send errors); longest gap between deliveries %v (at %v), %d gaps over 1 s %v; longest delay of one message %v",
-		r.sent, r.delivered, r.duplicates, r.sendErrors, r.longestGap.Round(time.Millisecond), r.gapAt.Round(time.Second), r.gapsOver1s, r.gaps, r.longestDelay.Round(time.Millisecond))
+		r.sent, r.delivered, r.duplicates, r.sendErrors, r.longestGap.Round(time.Millisecond), r.gapAt.Round(time.Second), r.gapsOver1s, r.gaps, r.longestDelay.Round(time.Millisecond)) + r.killed
 }
 
 // soak sends a 1 KiB message a second from alice's session for dur and
 // records when each reached bob.
-func soak(ctx context.Context, alice, bob *client.Client, aliceID string, dur time.Duration) (soakResult, error) {
+func soak(ctx context.Context, alice, bob *client.Client, aliceID string, dur time.Duration, kill func(context.Context) (string, error)) (soakResult, error) {
 	var r soakResult
 	sessions, err := alice.Sessions(ctx)
 	if err != nil || len(sessions) != 1 {
@@ -182,6 +192,13 @@ func soak(ctx context.Context, alice, bob *client.Client, aliceID string, dur ti
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for i := range total {
+		if kill != nil && i == total/2 {
+			what, err := kill(ctx)
+			if err != nil {
+				return r, err
+			}
+			r.killed = fmt.Sprintf("; killed %s at %s", what, time.Now().Format("15:04:05.000"))
+		}
 		msg := make([]byte, 1024)
 		binary.BigEndian.PutUint32(msg, uint32(i))
 		binary.BigEndian.PutUint64(msg[4:], uint64(time.Now().UnixNano()))
@@ -256,4 +273,27 @@ func short(b []byte) string {
 		return string(b[:300]) + "..."
 	}
 	return string(b)
+}
+
+// killRelayInUse kills (SIGKILL) the relay through which alice reaches bob.
+func killRelayInUse(ctx context.Context, alice *client.Client, bob string, nodes []testnet.Live) (string, error) {
+	res, err := alice.Ping(ctx, apitype.PingRequest{Target: bob, Count: 1})
+	if err != nil || len(res.Results) == 0 || res.Results[0].Conn.Addr == nil {
+		return "", fmt.Errorf("which relay carries the session: %v %v", res, err)
+	}
+	addr := res.Results[0].Conn.Addr
+	relay, err := addr.ValueForProtocol(ma.P_P2P)
+	if err != nil {
+		return "", fmt.Errorf("the session's connection %s is not relayed", addr)
+	}
+	for _, n := range nodes {
+		if n.PeerID == relay {
+			pid := n.PID()
+			if pid == 0 {
+				return "", fmt.Errorf("%s is not running", n.Name)
+			}
+			return n.Name + " (" + addr.String() + ")", syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return "", fmt.Errorf("no node is relay %s", relay)
 }

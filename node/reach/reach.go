@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peercollab/peercollab/node/internal/retry"
@@ -369,6 +371,8 @@ const (
 	// drainWait bounds the wait for a moment when the old circuits carry
 	// no stream; they are closed then anyway.
 	drainWait = 5 * time.Second
+	// streamAge: a stream open longer is long-lived, not a message.
+	streamAge = 2 * time.Second
 )
 
 // refreshCircuits renews relayed connections before the relay's limits
@@ -385,14 +389,84 @@ func (s *Service) refreshCircuits(ctx context.Context) {
 		case <-t.C:
 		}
 		h := s.cfg.Host
+		// The relays that carry circuits to session peers, and whose.
+		carried := map[peer.ID][]peer.ID{}
+		var due []peer.ID
 		for _, p := range h.Network().Peers() {
 			conns := h.Network().ConnsToPeer(p)
 			newest := newestRelayed(conns)
-			if newest == nil || newest.Stat().Direction != network.DirOutbound || time.Since(newest.Stat().Opened) < circuitRefresh || !s.cfg.Refresh(p) {
+			if newest == nil || !s.cfg.Refresh(p) {
 				continue
 			}
-			s.renew(ctx, p, conns)
+			for _, c := range conns {
+				if r, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_P2P); err == nil {
+					if id, err := peer.Decode(r); err == nil && !slices.Contains(carried[id], p) {
+						carried[id] = append(carried[id], p)
+					}
+				}
+			}
+			if newest.Stat().Direction == network.DirOutbound && time.Since(newest.Stat().Opened) >= circuitRefresh {
+				due = append(due, p)
+			}
 		}
+		// Dead relays first: renewing through one would wait for nothing.
+		for relay, peers := range carried {
+			s.probeRelay(ctx, relay, peers)
+		}
+		for _, p := range due {
+			conns := h.Network().ConnsToPeer(p)
+			if newest := newestRelayed(conns); newest != nil && time.Since(newest.Stat().Opened) >= circuitRefresh {
+				s.renew(ctx, p, conns)
+			}
+		}
+	}
+}
+
+// relayProbeTimeout bounds a ping of a relay that carries session circuits.
+const relayProbeTimeout = 700 * time.Millisecond
+
+// probeRelay pings a relay that carries circuits to session peers. A relay
+// that died without a word (a QUIC connection outlives its killed process
+// for its idle timeout, about 30 s, and every stream on it waits that long)
+// does not answer: its connection is closed, which ends the circuits at
+// once, and each peer is dialled through its other relays.
+func (s *Service) probeRelay(ctx context.Context, relay peer.ID, peers []peer.ID) {
+	h := s.cfg.Host
+	pctx, cancel := context.WithTimeout(ctx, relayProbeTimeout)
+	// A ping whose answer does not come in time ends with the channel
+	// closed (and no result): that is a failure too.
+	res, ok := <-ping.Ping(pctx, h, relay)
+	cancel()
+	if ctx.Err() != nil || (ok && res.Error == nil) {
+		return
+	}
+	log.Infow("a relay carrying session circuits does not answer; its circuits are replaced", "relay", relay, "error", res.Error)
+	h.Network().ClosePeer(relay)
+	through := func(c network.Conn) bool { return strings.Contains(c.RemoteMultiaddr().String(), "/p2p/"+relay.String()+"/") }
+	for _, p := range peers {
+		// Until the swarm has let go of the circuits, Connect would take
+		// a closing one for a live connection.
+		tick := time.NewTicker(5 * time.Millisecond)
+		for gone := time.Now().Add(time.Second); time.Now().Before(gone) && slices.ContainsFunc(h.Network().ConnsToPeer(p), through); {
+			<-tick.C
+		}
+		tick.Stop()
+		var others []ma.Multiaddr
+		for _, a := range h.Peerstore().Addrs(p) {
+			if isCircuit(a) && !strings.Contains(a.String(), "/p2p/"+relay.String()+"/") {
+				others = append(others, a)
+			}
+		}
+		if len(others) == 0 || h.Network().Connectedness(p) == network.Connected {
+			continue
+		}
+		h.Peerstore().ClearAddrs(p)
+		h.Peerstore().AddAddrs(p, others, peerstore.RecentlyConnectedAddrTTL)
+		begin := time.Now()
+		dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "replace a dead relay"), 10*time.Second)
+		err := h.Connect(dctx, peer.AddrInfo{ID: p})
+		cancel()
+		log.Infow("peer dialled through its other relays", "peer", p, "ms", time.Since(begin).Milliseconds(), "error", err)
 	}
 }
 
@@ -430,10 +504,16 @@ func (s *Service) renew(ctx context.Context, p peer.ID, old []network.Conn) {
 	for _, c := range old {
 		addrs = append(addrs, c.RemoteMultiaddr())
 	}
+	// Busy: a stream younger than streamAge is open (a message under
+	// way); older ones are long-lived and would never end.
 	busy := func() int {
 		n := 0
 		for _, c := range old {
-			n += len(c.GetStreams())
+			for _, st := range c.GetStreams() {
+				if time.Since(st.Stat().Opened) < streamAge {
+					n++
+				}
+			}
 		}
 		return n
 	}
@@ -451,6 +531,16 @@ func (s *Service) renew(ctx context.Context, p peer.ID, old []network.Conn) {
 	for _, c := range old {
 		c.Close()
 	}
+	// Until the swarm has let go of them, Connect would take a closing
+	// connection for a live one.
+	gone := time.Now().Add(time.Second)
+	for time.Now().Before(gone) && slices.ContainsFunc(h.Network().ConnsToPeer(p), func(c network.Conn) bool { return slices.Contains(old, c) }) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 	// Only the relays: with the peer's direct addresses in the peerstore,
 	// go-libp2p's dial ranker holds relay addresses back 500 ms for them
 	// (which a NAT that lets nothing in never answers). Identify on the
@@ -461,8 +551,12 @@ func (s *Service) renew(ctx context.Context, p peer.ID, old []network.Conn) {
 	defer cancel()
 	closed := time.Now()
 	err := h.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
+	var now []string
+	for _, c := range h.Network().ConnsToPeer(p) {
+		now = append(now, fmt.Sprintf("%s %s %v old", c.RemoteMultiaddr(), c.Stat().Direction, time.Since(c.Stat().Opened).Round(time.Millisecond)))
+	}
 	log.Debugw("relayed connection renewed", "peer", p, "waited_ms", closed.Sub(begin).Milliseconds(), "streams_cut", streams,
-		"connect_ms", time.Since(closed).Milliseconds(), "error", err)
+		"connect_ms", time.Since(closed).Milliseconds(), "error", err, "conns", now)
 }
 
 // onlyDialledRelayed reports whether every connection is relayed and one
