@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -18,10 +19,17 @@ import (
 	"github.com/peercollab/peercollab/node/public"
 )
 
-// publicState is public mode while it runs: the service and when it began.
+// publicState is public mode while it runs: the service, when it began,
+// and how it goes (for PublicStatus).
 type publicState struct {
 	svc   *public.Service
 	start time.Time
+
+	mu         sync.Mutex
+	announced  time.Time // the last round of announcements
+	records    int       // how many provider records it put
+	announce   error     // its error
+	relayAddrs int       // how many relay addresses AutoRelay holds
 }
 
 // Timings of public mode's relay search.
@@ -135,15 +143,19 @@ func (n *Node) runPublic(ctx context.Context) {
 		log.Errorw("public mode: bootstrap peers", "error", err)
 		return
 	}
-	var svc *public.Service
-	svc, err = public.New(public.Config{Host: n.host, Key: n.id.PrivKey(), Bootstrap: boot, Contacts: n.publicContacts,
+	st := &publicState{start: start}
+	st.svc, err = public.New(public.Config{Host: n.host, Key: n.id.PrivKey(), Bootstrap: boot, Contacts: n.publicContacts,
 		Announced: func(records int, err error) {
-			log.Infow("public mode: announced", "records", records, "error", err, "ms", since(), "dht_peers", svc.RoutingTableSize())
+			st.mu.Lock()
+			st.announced, st.records, st.announce = time.Now(), records, err
+			st.mu.Unlock()
+			log.Infow("public mode: announced", "records", records, "error", err, "ms", since(), "dht_peers", st.svc.RoutingTableSize())
 		}})
 	if err != nil {
 		log.Errorw("public mode", "error", err)
 		return
 	}
+	svc := st.svc
 	// AutoRelay lives as long as public mode: signing out of the Internet
 	// scope ends its search and drops its relay addresses.
 	ar, err := autorelay.NewAutoRelay(n.host, n.autoRelayOptions()...)
@@ -152,7 +164,7 @@ func (n *Node) runPublic(ctx context.Context) {
 		log.Errorw("public mode: AutoRelay", "error", err)
 		return
 	}
-	n.public.Store(&publicState{svc: svc, start: start})
+	n.public.Store(st)
 	ar.Start()
 	log.Infow("public mode started", "bootstrap", len(boot))
 	var relayAddrs []ma.Multiaddr // AutoRelay's latest
@@ -198,6 +210,9 @@ func (n *Node) runPublic(ctx context.Context) {
 		case e := <-addrSub.Out():
 			if ev, ok := e.(event.EvtAutoRelayAddrsUpdated); ok {
 				relayAddrs = ev.RelayAddrs
+				st.mu.Lock()
+				st.relayAddrs = len(relayAddrs)
+				st.mu.Unlock()
 				log.Infow("public mode: relay addresses", "addrs", ev.RelayAddrs, "ms", since())
 			}
 			svc.Announce()
@@ -224,14 +239,37 @@ func (n *Node) locatePublic(ctx context.Context, p peer.ID) ([]ma.Multiaddr, err
 	return addrs, err
 }
 
-// PublicStatus tells whether public mode runs and how many servers its
-// routing table holds.
-func (n *Node) PublicStatus() (running bool, servers int) {
+// PublicStatus is how public mode goes.
+type PublicStatus struct {
+	// Enabled is set when the node is configured for public mode (it runs
+	// while signed in to the Internet scope).
+	Enabled bool
+	// Running is set while it runs; Since is when it began.
+	Running bool
+	Since   time.Time
+	// Servers is how many public DHT servers its routing table holds.
+	Servers int
+	// RelayAddrs is how many relay addresses AutoRelay holds for it.
+	RelayAddrs int
+	// Announced is when it last put its provider records (zero: not yet),
+	// Records how many, AnnounceError what went wrong with them.
+	Announced     time.Time
+	Records       int
+	AnnounceError error
+}
+
+// PublicStatus tells how public mode goes.
+func (n *Node) PublicStatus() PublicStatus {
+	ps := PublicStatus{Enabled: n.cfg.Public}
 	st := n.public.Load()
 	if st == nil {
-		return false, 0
+		return ps
 	}
-	return true, st.svc.RoutingTableSize()
+	ps.Running, ps.Since, ps.Servers = true, st.start, st.svc.RoutingTableSize()
+	st.mu.Lock()
+	ps.RelayAddrs, ps.Announced, ps.Records, ps.AnnounceError = st.relayAddrs, st.announced, st.records, st.announce
+	st.mu.Unlock()
+	return ps
 }
 
 // startAminoServer makes a relay node with AminoServer a server of the

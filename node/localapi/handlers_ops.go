@@ -131,6 +131,8 @@ func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
 		add("dht", "DHT", apitype.CheckOK, fmt.Sprintf("%d DHT servers in the routing table", servers), "")
 	}
 
+	publicCheck(s.n.PublicStatus(), internet, info.Reachability, add)
+
 	synced, known := clockSynchronized()
 	now := time.Now()
 	switch {
@@ -151,6 +153,31 @@ func (s *Server) doctor(r *http.Request) (apitype.DoctorReport, error) {
 		add("invitations", "Invitation policy", apitype.CheckInfo, fmt.Sprintf("%s: anyone may invite you; each invitation is marked trusted or not", p), "take only your contacts' with `peercollab invitations policy contacts`")
 	}
 	return rep, nil
+}
+
+// publicCheck is the doctor's check of public mode.
+func publicCheck(ps node.PublicStatus, internet bool, reachability string, add func(id, title, status, detail, advice string)) {
+	const id, title = "public", "Public mode"
+	switch {
+	case !ps.Enabled:
+		add(id, title, apitype.CheckInfo, "off: contacts outside your networks are reached through your own relays and DHT only", "with no relay of your own, start the daemon with --public (see README, Public mode: what the public network learns)")
+	case !ps.Running && !internet:
+		add(id, title, apitype.CheckInfo, "on, but it runs while signed in to internet only", "sign in with `peercollab signin internet`")
+	case !ps.Running:
+		add(id, title, apitype.CheckFail, "on, but not running: see the daemon's log (public mode)", "check public_bootstrap: in config.yaml")
+	case ps.Servers == 0:
+		add(id, title, apitype.CheckWarn, fmt.Sprintf("no public DHT server answers yet (since %s)", ps.Since.Local().Format(time.TimeOnly)), "check the internet connection and public_bootstrap: in config.yaml")
+	case ps.RelayAddrs == 0 && reachability == "private":
+		add(id, title, apitype.CheckWarn, fmt.Sprintf("%d public DHT servers known, but no relay found yet: contacts cannot dial you", ps.Servers), "the node keeps looking; a relay of your own (--relay) helps")
+	case ps.AnnounceError != nil:
+		add(id, title, apitype.CheckWarn, fmt.Sprintf("%d public DHT servers known, %d relay addresses; announcing to contacts failed: %v", ps.Servers, ps.RelayAddrs, ps.AnnounceError), "the node retries; contacts may not find you until it succeeds")
+	default:
+		when := "not yet"
+		if !ps.Announced.IsZero() {
+			when = fmt.Sprintf("%d provider records at %s", ps.Records, ps.Announced.Local().Format(time.TimeOnly))
+		}
+		add(id, title, apitype.CheckOK, fmt.Sprintf("%d public DHT servers known, %d relay addresses; announced to contacts: %s", ps.Servers, ps.RelayAddrs, when), "")
+	}
 }
 
 func addrList(addrs []ma.Multiaddr) string {
