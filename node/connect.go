@@ -160,10 +160,7 @@ func (n *Node) connectPeer(ctx context.Context, p peer.ID) error {
 // the peer's current addresses are looked up in the own DHT and tried,
 // then, in public mode, under its rendezvous key on the public DHT.
 func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
-	ai := peer.AddrInfo{ID: p, Addrs: addrs}
-	if c, err := n.store.Get(p); err == nil {
-		ai.Addrs = append(ai.Addrs, c.Addrs...)
-	}
+	ai := peer.AddrInfo{ID: p, Addrs: append(addrs, n.lastAddrs(p)...)}
 	if person, ok := n.near.Get(p); ok {
 		ai.Addrs = append(ai.Addrs, person.Addrs...)
 	}
@@ -187,10 +184,42 @@ func (n *Node) connectWith(ctx context.Context, p peer.ID, addrs []ma.Multiaddr)
 		return err
 	}
 	n.host.Peerstore().AddAddrs(p, found, peerstore.RecentlyConnectedAddrTTL)
-	if n.store.IsContact(p) {
-		n.store.Update(p, func(c *contacts.Contact) error { c.Addrs = found; return nil })
-	}
+	n.keepAddrs(p, found)
 	return n.Connect(ctx, peer.AddrInfo{ID: p, Addrs: found})
+}
+
+// lastAddrs are the addresses of p as last known when p is a contact or
+// another device of a contact's person.
+func (n *Node) lastAddrs(p peer.ID) []ma.Multiaddr {
+	c, err := n.store.PersonOf(p)
+	if err != nil {
+		return nil
+	}
+	if c.PeerID == p {
+		return c.Addrs
+	}
+	d, _ := c.Device(p)
+	return d.Addrs
+}
+
+// keepAddrs keeps addrs, found for p, as p's last known addresses when p
+// is a contact or another device of a contact's person.
+func (n *Node) keepAddrs(p peer.ID, addrs []ma.Multiaddr) {
+	c, err := n.store.PersonOf(p)
+	if err != nil {
+		return
+	}
+	n.store.Update(c.PeerID, func(c *contacts.Contact) error {
+		if c.PeerID == p {
+			c.Addrs = addrs
+		}
+		for i := range c.Devices {
+			if c.Devices[i].Device == p {
+				c.Devices[i].Addrs = addrs
+			}
+		}
+		return nil
+	})
 }
 
 // Locate finds p's current addresses through the DHT, and keeps them in
@@ -201,8 +230,6 @@ func (n *Node) Locate(ctx context.Context, p peer.ID) ([]ma.Multiaddr, error) {
 		return nil, err
 	}
 	n.host.Peerstore().AddAddrs(p, addrs, peerstore.RecentlyConnectedAddrTTL)
-	if n.store.IsContact(p) {
-		n.store.Update(p, func(c *contacts.Contact) error { c.Addrs = addrs; return nil })
-	}
+	n.keepAddrs(p, addrs)
 	return addrs, nil
 }

@@ -113,7 +113,8 @@ func (n *Node) publicBootstrap() ([]peer.AddrInfo, error) {
 }
 
 // publicContacts are the peers public mode announces this node to: every
-// contact but the blocked.
+// contact but the blocked, and each unrevoked device of theirs (each looks
+// this node up under its own key).
 func (n *Node) publicContacts() []peer.ID {
 	list, err := n.store.List()
 	if err != nil {
@@ -126,6 +127,11 @@ func (n *Node) publicContacts() []peer.ID {
 			continue
 		}
 		out = append(out, c.PeerID)
+		for _, d := range c.Devices {
+			if d.Revoked.IsZero() {
+				out = append(out, d.Device)
+			}
+		}
 	}
 	return out
 }

@@ -124,12 +124,6 @@ func (in invitationNode) Trusted(c *contacts.Card) bool { return in.n.trusted(c)
 func (in invitationNode) IsContact(p peer.ID) bool      { return in.n.store.IsContact(p) }
 func (in invitationNode) Name(p peer.ID) string         { return in.n.peerName(p) }
 func (in invitationNode) Connect(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) error {
-	// Another device of a contact's person: its addresses as last known.
-	if c, err := in.n.store.PersonOf(p); err == nil {
-		if d, ok := c.Device(p); ok {
-			addrs = append(addrs, d.Addrs...)
-		}
-	}
 	return in.n.connectWith(ctx, p, addrs)
 }
 
