@@ -83,17 +83,7 @@ func TestAddNeverReplacesUnasked(t *testing.T) {
 // replacing its card.
 func TestAddCardOfAnotherDevice(t *testing.T) {
 	alice, bob, laptop := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
-	req, err := laptop.LinkDevice("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant, _, err := bob.ApproveDevice(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := laptop.JoinDevice(grant); err != nil {
-		t.Fatal(err)
-	}
+	joinDevice(t, bob, laptop, "laptop")
 	bobCard, lcard := mustCard(t, bob), mustCard(t, laptop)
 	if _, _, _, err := alice.AddCard(bobCard.Marshal(), node.AddOptions{}); err != nil {
 		t.Fatal(err)

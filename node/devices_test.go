@@ -158,17 +158,7 @@ func TestDevicesLinkApproveJoinRevoke(t *testing.T) {
 func TestDeviceCardsReachContacts(t *testing.T) {
 	alice, bob, laptop := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
 	person := bob.Identity().ID()
-	req, err := laptop.LinkDevice("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant, _, err := bob.ApproveDevice(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := laptop.JoinDevice(grant); err != nil {
-		t.Fatal(err)
-	}
+	joinDevice(t, bob, laptop, "laptop")
 	bobCard, _ := bob.MyCard()
 	if _, _, _, err := alice.AddCard(bobCard.Marshal(), node.AddOptions{}); err != nil {
 		t.Fatal(err)
@@ -245,17 +235,7 @@ func TestDeviceCardsReachContacts(t *testing.T) {
 // tally counts the person once. "Bob/laptop" is the laptop alone.
 func TestInviteAPersonsDevices(t *testing.T) {
 	alice, bob, laptop := newNode(t, testConfig(t, "Alice")), newNode(t, testConfig(t, "Bob")), newNode(t, testConfig(t, "Bob"))
-	req, err := laptop.LinkDevice("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant, _, err := bob.ApproveDevice(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := laptop.JoinDevice(grant); err != nil {
-		t.Fatal(err)
-	}
+	joinDevice(t, bob, laptop, "laptop")
 	pair(t, alice, bob)
 	befriend(t, laptop, alice, contacts.Allowed)
 	lcard, err := laptop.MyCard()
@@ -305,5 +285,22 @@ func TestInviteAPersonsDevices(t *testing.T) {
 		func() string { return "Alice still takes the revoked laptop as Bob's" })
 	if targets, err := alice.InviteTargets([]string{"Bob/laptop"}); !errors.Is(err, contacts.ErrDeviceRevoked) {
 		t.Errorf("InviteTargets(Bob/laptop) after the revocation = %+v, %v", targets, err)
+	}
+}
+
+// joinDevice makes device a device of person's, named name: link,
+// approve, join.
+func joinDevice(t *testing.T, person, device *node.Node, name string) {
+	t.Helper()
+	req, err := device.LinkDevice(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _, err := person.ApproveDevice(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := device.JoinDevice(grant); err != nil {
+		t.Fatal(err)
 	}
 }
