@@ -10,6 +10,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peercollab/peercollab/node/internal/retry"
 	psession "github.com/peercollab/peercollab/protocols/session"
 )
 
@@ -157,10 +158,21 @@ func (o *outbox) direct(p peer.ID, d direct) {
 	}
 }
 
-// drain hands p its lane's messages, one at a time, until the lane is
-// empty or the topic's context ends. A peer that cannot be reached loses
-// what waits for it (it repairs, or asks the host, when it is back).
+// drain hands p its lane's messages, one at a time and in order, until
+// the lane is empty or the topic's context ends. A message whose stream
+// failed (the connection under it closed: a relay died or a circuit was
+// replaced) stays at the head of the lane and is handed again at once,
+// over the connection that replaces it (hand dials; a dial under way is
+// joined), with a short backoff while none does: the receiver keeps a
+// message once however often it comes, so a message that did arrive
+// before its answer was lost costs nothing, while one that did not would
+// otherwise wait for the receiver's repair (the host's next heartbeat
+// shows a member its gap). A peer that stays unreachable for retryFor
+// loses what waits for it (it repairs, or asks the host, when it is
+// back); a refusal drops only the message refused.
 func (o *outbox) drain(p peer.ID, l *lane) {
+	var failing time.Time // since when p's messages fail, or zero
+	backoff := retry.New(retryFirst, retryMax)
 	for {
 		o.mu.Lock()
 		if len(l.items) == 0 || o.ctx.Err() != nil {
@@ -170,17 +182,56 @@ func (o *outbox) drain(p peer.ID, l *lane) {
 			return
 		}
 		d := l.items[0]
-		l.items = slices.Delete(l.items, 0, 1)
 		o.mu.Unlock()
-		if err := o.hand(p, d); err != nil {
-			log.Debugw("reach a peer directly", "session", o.x.id, "peer", p, "post", d.post, "error", err)
-			if !errors.Is(err, errRefused) {
-				o.mu.Lock()
-				l.items = nil
-				o.mu.Unlock()
+		err := o.hand(p, d)
+		o.mu.Lock()
+		switch {
+		case err == nil || errors.Is(err, errRefused):
+			if err != nil {
+				log.Debugw("reach a peer directly", "session", o.x.id, "peer", p, "post", d.post, "error", err)
+			} else if !failing.IsZero() {
+				log.Debugw("a peer reached again directly; its messages resent", "session", o.x.id, "peer", p, "post", d.post,
+					"after_ms", time.Since(failing).Milliseconds())
 			}
+			failing = time.Time{}
+			backoff.Reset()
+			// The lane may have dropped its oldest meanwhile.
+			if len(l.items) > 0 && sameDirect(l.items[0], d) {
+				l.items = slices.Delete(l.items, 0, 1)
+			}
+		case failing.IsZero() || time.Since(failing) < retryFor:
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			log.Debugw("reach a peer directly; the message is handed again", "session", o.x.id, "peer", p, "post", d.post, "error", err)
+		default:
+			log.Debugw("reach a peer directly; what waits for it is dropped", "session", o.x.id, "peer", p, "post", d.post,
+				"messages", len(l.items), "error", err)
+			l.items = nil
+			failing = time.Time{}
+			backoff.Reset()
+		}
+		o.mu.Unlock()
+		if !failing.IsZero() && !backoff.Wait(o.ctx) {
+			continue
 		}
 	}
+}
+
+// Retries of a direct message whose stream failed.
+const (
+	// retryFirst and retryMax pace the retries while the peer cannot be
+	// reached (each hand dials the peer, or joins the dial under way).
+	retryFirst = 20 * time.Millisecond
+	retryMax   = 500 * time.Millisecond
+	// retryFor is how long a peer may stay unreachable before what waits
+	// for it is dropped.
+	retryFor = psession.Timeout
+)
+
+// sameDirect reports whether a and b are the same direct message.
+func sameDirect(a, b direct) bool {
+	return a.post == b.post && a.m.Data == b.m.Data && a.m.Roster == b.m.Roster && a.m.Heartbeat == b.m.Heartbeat
 }
 
 // errRefused marks a peer's refusal (it was reached).

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +106,8 @@ type peerNode struct {
 	keep  Retention
 	s     *Service
 	close func()
+	// connect, when set, is the service's Connect.
+	connect func(context.Context, peer.ID) error
 }
 
 // testNetwork makes n connected nodes; their services are not started.
@@ -147,8 +150,12 @@ func (n *peerNode) start() {
 		n.t.Fatal(err)
 	}
 	n.db = db
+	connect := n.connect
+	if connect == nil {
+		connect = func(context.Context, peer.ID) error { return nil }
+	}
 	s, err := New(Config{Host: n.h, PubSub: n.ps, State: db, Dir: filepath.Join(n.dir, "sessions"), Hub: n.hub, Invitations: n.inv, Sign: n.key.Sign,
-		Connect: func(context.Context, peer.ID) error { return nil }, App: func(string) (bool, bool) { return true, false },
+		Connect: connect, App: func(string) (bool, bool) { return true, false },
 		Heartbeat: 200 * time.Millisecond, Retention: n.keep})
 	if err != nil {
 		db.Close()
@@ -568,4 +575,51 @@ func TestUnjoinedSessionSurvivesRestart(t *testing.T) {
 	x, _ := n.s.lookup(sid)
 	eventually(t, func() bool { x.mu.Lock(); defer x.mu.Unlock(); return x.joining },
 		func() string { return "the node does not try to join" })
+}
+
+// TestDirectRetried: a message handed to a peer directly whose stream
+// fails (here its dial) stays at the head of the peer's lane and is handed
+// again, where it used to be dropped for the receiver's repair; it is
+// delivered once, in order.
+func TestDirectRetried(t *testing.T) {
+	ns := testNetwork(t, 2)
+	host, member := ns[0], ns[1]
+	var fail, calls atomic.Int32
+	host.connect = func(context.Context, peer.ID) error {
+		calls.Add(1)
+		if fail.Add(-1) >= 0 {
+			return errors.New("no route to the peer")
+		}
+		return nil
+	}
+	host.start()
+	member.start()
+	sid := hostSession(t, host, member)
+	x, _ := host.s.lookup(sid)
+	fail.Store(2)
+	calls.Store(0)
+	// The host's own message, for the member directly only (not on the
+	// topic), as for a member off the topic's mesh.
+	x.mu.Lock()
+	seq := x.mySeq + 1
+	payload := fmt.Appendf(nil, "%s %d", host.h.ID(), seq)
+	d, err := psession.Seal(x.id, host.key.Sign, x.me, seq, x.keys[x.roster.Epoch], payload)
+	if err != nil {
+		x.mu.Unlock()
+		t.Fatal(err)
+	}
+	x.mySeq = seq
+	x.keepLocked(&d)
+	x.order.Start(x.me, seq)
+	x.deliverLocked(x.order.Add(x.me, seq, &d), &d, payload)
+	x.directLocked(member.h.ID(), direct{m: dataMessage(&d)})
+	x.mu.Unlock()
+	ms := member.messages(sid, 1)
+	inOrder(t, ms)
+	if len(ms) != 1 || ms[0].Sender != host.h.ID() {
+		t.Fatalf("the member got %+v", ms)
+	}
+	eventually(t, func() bool { return calls.Load() >= 3 }, func() string {
+		return fmt.Sprintf("the lane tried %d times (the first two fail)", calls.Load())
+	})
 }
