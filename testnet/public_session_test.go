@@ -42,12 +42,12 @@ networks:
     router: {nat: symmetric}
 
 nodes:
-  - {name: amino1, network: internet, ip: 11.1.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino3.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
-  - {name: amino2, network: internet, ip: 11.2.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino3.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
-  - {name: amino3, network: internet, ip: 11.3.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
-  - {name: amino4, network: internet, ip: 11.4.0.1, role: relay, flags: [--amino, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino3.addr}}"]}
-  - {name: alice, network: home1, display_name: Alice, env: {GOLOG_LOG_LEVEL: "info,peercollab/reach=debug,peercollab/sessions=debug"}, flags: [--public, --public-bootstrap, "{{amino1.addr}}", --public-bootstrap, "{{amino3.addr}}"]}
-  - {name: bob, network: home2, display_name: Bob, env: {GOLOG_LOG_LEVEL: "info,peercollab/reach=debug,peercollab/sessions=debug"}, flags: [--public, --public-bootstrap, "{{amino2.addr}}", --public-bootstrap, "{{amino4.addr}}"]}
+  - {name: amino1, network: internet, ip: 11.1.0.1, role: relay, flags: [LISTEN --amino, --public-bootstrap, BOOT(amino2), --public-bootstrap, BOOT(amino3), --public-bootstrap, BOOT(amino4)]}
+  - {name: amino2, network: internet, ip: 11.2.0.1, role: relay, flags: [LISTEN --amino, --public-bootstrap, BOOT(amino1), --public-bootstrap, BOOT(amino3), --public-bootstrap, BOOT(amino4)]}
+  - {name: amino3, network: internet, ip: 11.3.0.1, role: relay, flags: [LISTEN --amino, --public-bootstrap, BOOT(amino1), --public-bootstrap, BOOT(amino2), --public-bootstrap, BOOT(amino4)]}
+  - {name: amino4, network: internet, ip: 11.4.0.1, role: relay, flags: [LISTEN --amino, --public-bootstrap, BOOT(amino1), --public-bootstrap, BOOT(amino2), --public-bootstrap, BOOT(amino3)]}
+  - {name: alice, network: home1, display_name: Alice, env: {GOLOG_LOG_LEVEL: "info,peercollab/reach=debug,peercollab/sessions=debug"}, flags: [--public, --public-bootstrap, BOOT(amino1), --public-bootstrap, BOOT(amino3)]}
+  - {name: bob, network: home2, display_name: Bob, env: {GOLOG_LOG_LEVEL: "info,peercollab/reach=debug,peercollab/sessions=debug"}, flags: [--public, --public-bootstrap, BOOT(amino2), --public-bootstrap, BOOT(amino4)]}
 
 steps:
   - name: relays found on the public DHT, reservations held
@@ -82,6 +82,28 @@ steps:
     within: 10s
 `
 
+// publicSymmetricScenario is publicSymmetricYAML with the relays on
+// transport (tcp or quic: they listen on it alone, so every circuit
+// crosses it; empty: both, and the nodes choose).
+func publicSymmetricScenario(transport string) (string, error) {
+	listen, boot := "", `"{{%[1]s.addr}}"`
+	switch transport {
+	case "":
+	case "tcp":
+		listen = fmt.Sprintf(`--listen, "/ip4/{{self.ip}}/tcp/%d",`, testnet.Port)
+	case "quic":
+		listen = fmt.Sprintf(`--listen, "/ip4/{{self.ip}}/udp/%d/quic-v1",`, testnet.Port)
+		boot = fmt.Sprintf(`"/ip4/{{%%[1]s.ip}}/udp/%d/quic-v1/p2p/{{%%[1]s.id}}"`, testnet.Port)
+	default:
+		return "", fmt.Errorf("PEERCOLLAB_PUBLIC_SESSION_TRANSPORT is tcp or quic, not %q", transport)
+	}
+	y := strings.ReplaceAll(publicSymmetricYAML, "LISTEN ", listen+" ")
+	for _, n := range []string{"amino1", "amino2", "amino3", "amino4"} {
+		y = strings.ReplaceAll(y, "BOOT("+n+")", fmt.Sprintf(boot, n))
+	}
+	return y, nil
+}
+
 // TestPublicSymmetricSession runs a session between two contacts behind
 // symmetric NATs in public mode for PEERCOLLAB_PUBLIC_SESSION (a
 // duration, such as 4m; the test is skipped without it): Alice sends a
@@ -90,14 +112,19 @@ steps:
 // longest delay of one. The goal is no gap over 1 s; the figures are
 // reported, not asserted (only a lost message fails the test). With
 // PEERCOLLAB_PUBLIC_SESSION_KILL set, the relay that carries the session
-// is killed (SIGKILL) half way.
+// is killed (SIGKILL) half way. PEERCOLLAB_PUBLIC_SESSION_TRANSPORT (tcp
+// or quic) puts the relays on that transport alone.
 func TestPublicSymmetricSession(t *testing.T) {
 	dur, err := time.ParseDuration(os.Getenv("PEERCOLLAB_PUBLIC_SESSION"))
 	if err != nil || dur <= 0 {
 		t.Skip("set PEERCOLLAB_PUBLIC_SESSION to a duration (4m: one 1 KiB message a second for 4 minutes) to run it")
 	}
 	testnettest.RequireMachine(t)
-	sc, err := testnet.Parse(t.Name(), []byte(publicSymmetricYAML))
+	yaml, err := publicSymmetricScenario(os.Getenv("PEERCOLLAB_PUBLIC_SESSION_TRANSPORT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := testnet.Parse(t.Name(), []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -376,11 +376,12 @@ const (
 )
 
 // refreshCircuits renews relayed connections before the relay's limits
-// cut them: every peer that cfg.Refresh picks and that this node reaches
-// only through relayed connections, the newest of which it dialled itself
-// CircuitRefresh ago, is renewed (see renew).
+// cut them: every relayProbeEvery, every peer that cfg.Refresh picks and
+// that this node reaches only through relayed connections, the newest of
+// which it dialled itself CircuitRefresh ago, is renewed (see renew); the
+// relays that carry them are probed first (see probeRelay).
 func (s *Service) refreshCircuits(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(relayProbeEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -422,8 +423,24 @@ func (s *Service) refreshCircuits(ctx context.Context) {
 	}
 }
 
-// relayProbeTimeout bounds a ping of a relay that carries session circuits.
-const relayProbeTimeout = 700 * time.Millisecond
+// Probes of a relay that carries session circuits: one every
+// relayProbeEvery, given relayProbeRTTs times the relay's round trip
+// (as the peerstore measured it) to answer, within relayProbeMin and
+// relayProbeMax. A message sent through a relay that died waits for this
+// (the session's sender hands it again as soon as the circuit is
+// closed), so it is short; a relay too slow for it once only costs its
+// circuits' replacement.
+const (
+	relayProbeEvery = 250 * time.Millisecond
+	relayProbeRTTs  = 5
+	relayProbeMin   = 250 * time.Millisecond
+	relayProbeMax   = 700 * time.Millisecond
+)
+
+// relayProbeTimeout is how long relay may take to answer a probe.
+func (s *Service) relayProbeTimeout(relay peer.ID) time.Duration {
+	return min(max(relayProbeRTTs*s.cfg.Host.Peerstore().LatencyEWMA(relay), relayProbeMin), relayProbeMax)
+}
 
 // probeRelay pings a relay that carries circuits to session peers. A relay
 // that died without a word (a QUIC connection outlives its killed process
@@ -432,7 +449,9 @@ const relayProbeTimeout = 700 * time.Millisecond
 // once, and each peer is dialled through its other relays.
 func (s *Service) probeRelay(ctx context.Context, relay peer.ID, peers []peer.ID) {
 	h := s.cfg.Host
-	pctx, cancel := context.WithTimeout(ctx, relayProbeTimeout)
+	timeout := s.relayProbeTimeout(relay)
+	begin := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	// A ping whose answer does not come in time ends with the channel
 	// closed (and no result): that is a failure too.
 	res, ok := <-ping.Ping(pctx, h, relay)
@@ -440,9 +459,12 @@ func (s *Service) probeRelay(ctx context.Context, relay peer.ID, peers []peer.ID
 	if ctx.Err() != nil || (ok && res.Error == nil) {
 		return
 	}
-	log.Infow("a relay carrying session circuits does not answer; its circuits are replaced", "relay", relay, "error", res.Error)
+	log.Infow("a relay carrying session circuits does not answer; its circuits are replaced", "relay", relay, "error", res.Error,
+		"timeout_ms", timeout.Milliseconds(), "waited_ms", time.Since(begin).Milliseconds())
 	h.Network().ClosePeer(relay)
-	through := func(c network.Conn) bool { return strings.Contains(c.RemoteMultiaddr().String(), "/p2p/"+relay.String()+"/") }
+	through := func(c network.Conn) bool {
+		return strings.Contains(c.RemoteMultiaddr().String(), "/p2p/"+relay.String()+"/")
+	}
 	for _, p := range peers {
 		// Until the swarm has let go of the circuits, Connect would take
 		// a closing one for a live connection.
@@ -550,13 +572,14 @@ func (s *Service) renew(ctx context.Context, p peer.ID, old []network.Conn) {
 	dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "renew a relayed connection"), 10*time.Second)
 	defer cancel()
 	closed := time.Now()
+	before := h.Network().Connectedness(p)
 	err := h.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
 	var now []string
 	for _, c := range h.Network().ConnsToPeer(p) {
 		now = append(now, fmt.Sprintf("%s %s %v old", c.RemoteMultiaddr(), c.Stat().Direction, time.Since(c.Stat().Opened).Round(time.Millisecond)))
 	}
 	log.Debugw("relayed connection renewed", "peer", p, "waited_ms", closed.Sub(begin).Milliseconds(), "streams_cut", streams,
-		"connect_ms", time.Since(closed).Milliseconds(), "error", err, "conns", now)
+		"before", before.String(), "connect_ms", time.Since(closed).Milliseconds(), "error", err, "conns", now)
 }
 
 // onlyDialledRelayed reports whether every connection is relayed and one
