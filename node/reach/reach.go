@@ -392,6 +392,7 @@ func (s *Service) refreshCircuits(ctx context.Context) {
 		h := s.cfg.Host
 		// The relays that carry circuits to session peers, and whose.
 		carried := map[peer.ID][]peer.ID{}
+		dialled := map[peer.ID]bool{} // peers this node dialled a circuit to
 		var due []peer.ID
 		for _, p := range h.Network().Peers() {
 			conns := h.Network().ConnsToPeer(p)
@@ -405,6 +406,7 @@ func (s *Service) refreshCircuits(ctx context.Context) {
 						carried[id] = append(carried[id], p)
 					}
 				}
+				dialled[p] = dialled[p] || c.Stat().Direction == network.DirOutbound
 			}
 			if newest.Stat().Direction == network.DirOutbound && time.Since(newest.Stat().Opened) >= circuitRefresh {
 				due = append(due, p)
@@ -412,7 +414,7 @@ func (s *Service) refreshCircuits(ctx context.Context) {
 		}
 		// Dead relays first: renewing through one would wait for nothing.
 		for relay, peers := range carried {
-			s.probeRelay(ctx, relay, peers)
+			s.probeRelay(ctx, relay, peers, dialled)
 		}
 		for _, p := range due {
 			conns := h.Network().ConnsToPeer(p)
@@ -446,8 +448,12 @@ func (s *Service) relayProbeTimeout(relay peer.ID) time.Duration {
 // that died without a word (a QUIC connection outlives its killed process
 // for its idle timeout, about 30 s, and every stream on it waits that long)
 // does not answer: its connection is closed, which ends the circuits at
-// once, and each peer is dialled through its other relays.
-func (s *Service) probeRelay(ctx context.Context, relay peer.ID, peers []peer.ID) {
+// once, and each peer that this node had dialled is dialled through its
+// other relays. A peer that had dialled this node is left to redial it:
+// both ends find the relay dead at about the same time, and the end that
+// did not dial would become a dialler (whose redials for hole punching,
+// see upgradeRelayed, would replace the new circuit a moment later).
+func (s *Service) probeRelay(ctx context.Context, relay peer.ID, peers []peer.ID, dialled map[peer.ID]bool) {
 	h := s.cfg.Host
 	timeout := s.relayProbeTimeout(relay)
 	begin := time.Now()
@@ -466,6 +472,10 @@ func (s *Service) probeRelay(ctx context.Context, relay peer.ID, peers []peer.ID
 		return strings.Contains(c.RemoteMultiaddr().String(), "/p2p/"+relay.String()+"/")
 	}
 	for _, p := range peers {
+		if !dialled[p] {
+			log.Debugw("a peer that dialled this node through a dead relay is left to redial", "peer", p)
+			continue
+		}
 		// Until the swarm has let go of the circuits, Connect would take
 		// a closing one for a live connection.
 		tick := time.NewTicker(5 * time.Millisecond)
