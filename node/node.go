@@ -68,6 +68,9 @@ type Node struct {
 	sessions *sessions.Service
 	// public is public mode while it runs (nil otherwise).
 	public atomic.Pointer[publicState]
+	// punches remembers failed hole punches (the host's hole-punching
+	// service traces into it; reach reads it).
+	punches reach.Punches
 	// autoRelayTracer is public mode's AutoRelay metrics tracer, made
 	// once (with metrics only).
 	autoRelayTracer     autorelay.MetricsTracer
@@ -207,7 +210,7 @@ func (n *Node) startServices() (err error) {
 		return err
 	}
 	rc := reach.Config{Host: n.host, Relays: relays, Bootstrap: boot, Server: n.cfg.RelayService,
-		Record: n.addressRecord, Addrs: n.Addrs, Refresh: n.keepsCircuit}
+		Record: n.addressRecord, Addrs: n.Addrs, Refresh: n.keepsCircuit, Punches: &n.punches}
 	if n.cfg.Public {
 		rc.While = n.runPublic
 	}

@@ -21,9 +21,9 @@ import (
 // network and reservations are refused). Reservations on static relays are
 // kept by package reach, not by AutoRelay.
 func (n *Node) reachOptions() ([]libp2p.Option, error) {
-	var hp []holepunch.Option
+	hp := []holepunch.Option{holepunch.WithTracer(&n.punches)}
 	if n.metrics != nil {
-		hp = append(hp, holepunch.WithMetricsTracer(holepunch.NewMetricsTracer(holepunch.WithRegisterer(n.metrics))))
+		hp = []holepunch.Option{holepunch.WithMetricsAndEventTracer(holepunch.NewMetricsTracer(holepunch.WithRegisterer(n.metrics)), &n.punches)}
 	}
 	opts := []libp2p.Option{libp2p.EnableHolePunching(hp...)}
 	reach := n.cfg.Reachability

@@ -72,6 +72,10 @@ type Config struct {
 	// before a relay's limits cut them (the node: session peers): see
 	// refreshCircuits.
 	Refresh func(peer.ID) bool
+	// Punches, when set, tells of hole punches that failed (the host's
+	// hole-punching service must trace into it): a relayed peer with which
+	// one failed is not redialled to try again.
+	Punches *Punches
 	// While, when set, runs for each signed-in period, from Start until
 	// its context ends at Stop or Close (public mode runs there).
 	While func(ctx context.Context)
@@ -320,8 +324,10 @@ const (
 // peer speaks DCUtR, and dials it through the relay afresh (see renew: the
 // old connection is closed between two streams, so a session on it loses
 // nothing): the peer sees a new inbound relayed connection and tries. At
-// most upgradeAttempts times per peer, upgradeEvery apart (a symmetric NAT
-// never lets it through).
+// most upgradeAttempts times per peer, upgradeEvery apart, and never once a
+// hole punch with the peer failed (Config.Punches: go-libp2p gives up after
+// its own three tries, as behind a symmetric NAT, which never lets one
+// through; the redial would only put the session on a fresh circuit).
 func (s *Service) upgradeRelayed(ctx context.Context) {
 	tried := map[peer.ID]int{}
 	last := map[peer.ID]time.Time{}
@@ -345,7 +351,7 @@ func (s *Service) upgradeRelayed(ctx context.Context) {
 			if slices.ContainsFunc(conns, func(c network.Conn) bool { return time.Since(c.Stat().Opened) < upgradeAge }) {
 				continue
 			}
-			if ok, _ := h.Peerstore().SupportsProtocols(p, holepunch.Protocol); len(ok) == 0 {
+			if ok, _ := h.Peerstore().SupportsProtocols(p, holepunch.Protocol); len(ok) == 0 || s.cfg.Punches.Failed(p) {
 				continue
 			}
 			tried[p]++
