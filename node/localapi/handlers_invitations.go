@@ -5,26 +5,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/peercollab/peercollab/node/invitations"
 	"github.com/peercollab/peercollab/node/localapi/apitype"
 	"github.com/peercollab/peercollab/node/localapi/internal/sentence"
 	"github.com/peercollab/peercollab/protocols/invite"
 )
-
-// resolvePeers finds the peers a request names.
-func (s *Server) resolvePeers(names []string) ([]peer.ID, error) {
-	peers := make([]peer.ID, 0, len(names))
-	for _, q := range names {
-		p, err := s.n.ResolvePeer(q)
-		if err != nil {
-			return nil, err
-		}
-		peers = append(peers, p)
-	}
-	return peers, nil
-}
 
 func (s *Server) invite(r *http.Request) (apitype.InvitationList, error) {
 	var req apitype.InviteRequest

@@ -43,11 +43,11 @@ func (s *Server) sessionInvite(r *http.Request) (apitype.SessionInviteResponse, 
 	if err != nil {
 		return apitype.SessionInviteResponse{}, err
 	}
-	peers, err := s.resolvePeers(req.Peers)
+	targets, err := s.n.InviteTargets(req.Peers)
 	if err != nil {
 		return apitype.SessionInviteResponse{}, err
 	}
-	v, recs, err := s.n.Sessions().Invite(r.PathValue("id"), peers, req.Message, expiry)
+	v, recs, err := s.n.Sessions().InviteTo(r.PathValue("id"), targets, req.Message, expiry)
 	if err != nil {
 		return apitype.SessionInviteResponse{}, err
 	}

@@ -102,9 +102,25 @@ func (s *Service) op(id string, fn func(x *sess) (session.Effects, error)) (View
 
 // Invite invites peers to a hosted session (while it forms or runs).
 func (s *Service) Invite(id string, peers []peer.ID, message string, expiry time.Duration) (View, []invitations.Record, error) {
+	targets := make([]invitations.Target, len(peers))
+	for i, p := range peers {
+		targets[i] = invitations.Target{Peer: p}
+	}
+	return s.InviteTo(id, targets, message, expiry)
+}
+
+// InviteTo is Invite with targets: the devices of one person (Target.Person)
+// are invited as one, the first acceptance answering for the person and the
+// others' invitations withdrawn (see invitations.Service.SendTo), which
+// their standing in the session then shows (cancelled).
+func (s *Service) InviteTo(id string, targets []invitations.Target, message string, expiry time.Duration) (View, []invitations.Record, error) {
 	x, err := s.hosted(id)
 	if err != nil {
 		return View{}, nil, err
+	}
+	peers := make([]peer.ID, len(targets))
+	for i, t := range targets {
+		peers[i] = t.Peer
 	}
 	x.mu.Lock()
 	fx, err := x.h.Invite(peers)
@@ -115,7 +131,8 @@ func (s *Service) Invite(id string, peers []peer.ID, message string, expiry time
 	if len(fx.Invite) == 0 {
 		return s.viewOf(x), nil, nil
 	}
-	recs, err := s.cfg.Invitations.Send(fx.Invite, invitations.Request{AppID: x.app, Message: message, Expiry: expiry, SessionID: x.id})
+	targets = slices.DeleteFunc(targets, func(t invitations.Target) bool { return !slices.Contains(fx.Invite, t.Peer) })
+	recs, err := s.cfg.Invitations.SendTo(targets, invitations.Request{AppID: x.app, Message: message, Expiry: expiry, SessionID: x.id})
 	if err != nil {
 		return View{}, nil, err
 	}

@@ -160,7 +160,7 @@ func checkApp(app string) error {
 // answers to a hosted session's invitations; an accepted invitation to
 // another's session). *invitations.Service is one.
 type Invitations interface {
-	Send(peers []peer.ID, req invitations.Request) ([]invitations.Record, error)
+	SendTo(targets []invitations.Target, req invitations.Request) ([]invitations.Record, error)
 	Cancel(id string) (invitations.Record, error)
 	Accept(id string) (invitations.Record, error)
 	List(f invitations.Filter) []invitations.Record

@@ -52,11 +52,11 @@ func (f *fakeInvitations) put(r invitations.Record) invitations.Record {
 	return r
 }
 
-func (f *fakeInvitations) Send(peers []peer.ID, req invitations.Request) ([]invitations.Record, error) {
+func (f *fakeInvitations) SendTo(targets []invitations.Target, req invitations.Request) ([]invitations.Record, error) {
 	var out []invitations.Record
-	for _, p := range peers {
+	for _, t := range targets {
 		out = append(out, f.put(invitations.Record{Invitation: invite.Invitation{ID: invite.NewID(), AppID: req.AppID, SessionID: req.SessionID},
-			Direction: invitations.Sent, Peer: p, State: invitations.Pending}))
+			Direction: invitations.Sent, Peer: t.Peer, Person: t.Person, State: invitations.Pending}))
 	}
 	return out, nil
 }
