@@ -21,8 +21,19 @@ func (s *Server) version(*http.Request) (apitype.VersionInfo, error) {
 	return apitype.ReadVersion(node.Version), nil
 }
 
+// logLevels lists the default level and each go-log logger's, read
+// through the loggers themselves. go-log's SubsystemLevelNames (v2.9.2)
+// reads its table of levels without its lock while its slog bridge adds to
+// it when a go-libp2p subsystem first logs: a concurrent map read and
+// write, which the race detector caught and which can kill the daemon.
+// go-libp2p's slog subsystems (swarm2, basichost, ...) are therefore not
+// listed; setting one by name works all the same.
 func logLevels() apitype.LogLevels {
-	return apitype.LogLevels{Subsystems: logging.SubsystemLevelNames()}
+	subs := map[string]string{logging.DefaultName: logging.DefaultLevel().String()}
+	for _, name := range logging.GetSubsystems() {
+		subs[name] = logging.Logger(name).Level().String()
+	}
+	return apitype.LogLevels{Subsystems: subs}
 }
 
 func (s *Server) logLevels(*http.Request) (apitype.LogLevels, error) { return logLevels(), nil }
