@@ -1,11 +1,9 @@
 package contacts_test
 
 import (
-	"crypto/rand"
 	"errors"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peercollab/peercollab/contacts"
@@ -16,7 +14,7 @@ func TestPick(t *testing.T) {
 		id   peer.ID
 		name string
 	}
-	ids := []peer.ID{testPeerID(t), testPeerID(t), testPeerID(t)}
+	ids := []peer.ID{newPeer(t, "A").id.ID(), newPeer(t, "B").id.ID(), newPeer(t, "C").id.ID()}
 	all := []dev{{ids[0], ""}, {ids[1], "laptop"}, {ids[2], "Phone"}}
 	key := func(d dev) (peer.ID, string) { return d.id, d.name }
 	for _, c := range []struct {
@@ -38,17 +36,4 @@ func TestPick(t *testing.T) {
 			t.Errorf("Pick(%q) = %v, %v, %v; want %v, %v", c.query, d.id, ok, err, c.want, c.err)
 		}
 	}
-}
-
-func testPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }

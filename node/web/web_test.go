@@ -518,7 +518,9 @@ func TestListenDefault(t *testing.T) {
 		}
 		ls = append(ls, l)
 	}
-	inSeries := func(p int) bool { return p >= web.DefaultPort && p <= web.DefaultPort+70 && (p-web.DefaultPort)%10 == 0 }
+	inSeries := func(p int) bool {
+		return p >= web.DefaultPort && p <= web.DefaultPort+70 && (p-web.DefaultPort)%10 == 0
+	}
 	p0, p1 := ls[0].Addr().(*net.TCPAddr).Port, ls[1].Addr().(*net.TCPAddr).Port
 	// Other programs may hold ports of the series; a page never takes one
 	// outside it while one of it is free before.

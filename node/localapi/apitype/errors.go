@@ -84,7 +84,7 @@ const (
 const (
 	CodeContactNotFound = "contact_not_found"
 	// CodeAmbiguousPeer: a prefix names more than one contact or person.
-	CodeAmbiguousPeer    = "ambiguous_peer"
+	CodeAmbiguousPeer = "ambiguous_peer"
 	// CodeContactExists: the card's peer is a contact already, and the
 	// request did not ask to replace its card (replace).
 	CodeContactExists = "contact_exists"
@@ -101,7 +101,7 @@ const (
 	// it first.
 	CodePeerWatched = "peer_watched"
 	// CodeNoEndpointData: the node keeps no endpoint data of the peer.
-	CodeNoEndpointData = "endpoint_data_not_found"
+	CodeNoEndpointData   = "endpoint_data_not_found"
 	CodeIsMe             = "is_me"
 	CodeSelfEndorsement  = "self_endorsement"
 	CodeCardEmpty        = "card_empty"
